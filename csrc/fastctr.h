@@ -1,0 +1,138 @@
+/* fastctr: the C hot path, from clone() to execve().
+ *
+ * Python resolves an OCI config into one flat, validated plan; fctr_spawn()
+ * turns it into a process.  Nothing here allocates after clone(): the child
+ * of a (possibly multi-threaded) Python process may only use its own stack,
+ * the plan (read-only) and raw system calls.
+ */
+#ifndef FASTCTR_H
+#define FASTCTR_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/resource.h>
+
+/* Stages reported with an error, so that a message says where it failed. */
+enum fctr_stage {
+    FCTR_STAGE_PREPARE = 1, /* parent, before clone */
+    FCTR_STAGE_CLONE,
+    FCTR_STAGE_CGROUP,
+    FCTR_STAGE_IDMAP,
+    FCTR_STAGE_NAMESPACE,
+    FCTR_STAGE_MOUNT,
+    FCTR_STAGE_PIVOT,
+    FCTR_STAGE_DEVICE,
+    FCTR_STAGE_CONSOLE,
+    FCTR_STAGE_SYSCTL,
+    FCTR_STAGE_PROCESS, /* hostname, rlimits, oom, user, caps, cwd */
+    FCTR_STAGE_WAIT_START,
+    FCTR_STAGE_EXEC,
+};
+
+enum fctr_mount_kind {
+    FCTR_MOUNT = 1,   /* mount(2) of a file system or a bind mount */
+    FCTR_MKNOD,       /* device node; bind mount of source when mknod is refused */
+    FCTR_SYMLINK,     /* source = link target */
+    FCTR_REMOUNT,     /* change the flags of an existing mount at dest */
+    FCTR_MKDIR,       /* make sure dest exists as a directory */
+};
+
+struct fctr_mount_op {
+    int kind;
+    const char *source;   /* host path for binds; fs source otherwise */
+    const char *dest;     /* container path, resolved inside the rootfs */
+    const char *fstype;
+    const char *data;
+    unsigned long flags;       /* MS_* except propagation */
+    unsigned long propagation; /* MS_SHARED/MS_SLAVE/MS_PRIVATE/MS_UNBINDABLE [|MS_REC] */
+    int source_is_dir;         /* bind target is created as a dir (1) or a file (0) */
+    mode_t mode;               /* mknod */
+    dev_t dev;                 /* mknod */
+    uid_t uid;
+    gid_t gid;
+};
+
+struct fctr_rlimit {
+    int resource;
+    rlim_t soft, hard;
+};
+
+struct fctr_sysctl {
+    const char *path; /* /proc/sys/... */
+    const char *value;
+};
+
+#define FCTR_MAX_JOIN 8
+
+struct fctr_plan {
+    /* namespaces */
+    int new_ns_flags;                     /* CLONE_NEW* to create */
+    int n_join;
+    const char *join_paths[FCTR_MAX_JOIN]; /* namespaces to enter with setns */
+    int join_types[FCTR_MAX_JOIN];
+    const char *uid_map, *gid_map;        /* written by the parent; NULL = none */
+
+    /* cgroups: a v2 directory fd for CLONE_INTO_CGROUP, or cgroup.procs fds */
+    int cgroup_dirfd;
+    int n_cgroup_procs;
+    const int *cgroup_procs_fds;
+
+    /* root file system; NULL rootfs = stay in the current root (exec) */
+    const char *rootfs;
+    unsigned long root_propagation; /* applied to / before anything else */
+    unsigned long rootfs_propagation; /* applied to the new / after pivot, 0 = none */
+    int rootfs_readonly;
+    int no_pivot;
+    int n_mounts;
+    const struct fctr_mount_op *mounts;
+    int n_masked;
+    const char *const *masked_paths;
+    int n_readonly;
+    const char *const *readonly_paths;
+    int n_sysctls;
+    const struct fctr_sysctl *sysctls;
+
+    /* process */
+    const char *hostname, *domainname;
+    int n_rlimits;
+    const struct fctr_rlimit *rlimits;
+    int set_oom_score_adj, oom_score_adj;
+    uid_t uid;
+    gid_t gid;
+    int n_groups;
+    const gid_t *groups;
+    int umask; /* -1 = leave */
+    int set_caps;
+    uint64_t cap_bounding, cap_effective, cap_permitted, cap_inheritable, cap_ambient;
+    int no_new_privs;
+    const char *cwd;
+    const char *const *argv;
+    const char *const *envp;
+    int exec_fd;       /* >= 0: fexecve this fd instead of looking up argv[0] */
+
+    /* stdio and terminal */
+    int stdio_fds[3];  /* dup2'ed onto 0, 1, 2; -1 = inherit */
+    int console_sock;  /* connected unix socket: receives the pty master */
+    int preserve_fds;  /* fds 3 .. 3+n-1 survive exec */
+
+    /* create/start split: block on open(O_WRONLY) of fifo until `start` */
+    int fifo_dirfd;
+    const char *fifo_name;
+    int setsid;
+};
+
+struct fctr_error {
+    int stage;
+    int err;          /* errno */
+    char msg[512];    /* names the syscall and the path */
+};
+
+/* Spawn the container process.  Returns 0 and its pid (in the caller's PID
+ * namespace) on success.  Without a fifo it returns once execve() succeeded;
+ * with one, once the process waits for `start`.  On failure returns -1 with
+ * *err filled and no process left behind. */
+int fctr_spawn(const struct fctr_plan *plan, pid_t *pid_out, struct fctr_error *err);
+
+const char *fctr_stage_name(int stage);
+
+#endif

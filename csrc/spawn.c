@@ -1,0 +1,662 @@
+/* fctr_spawn: clone the container process, talk to it over a SOCK_SEQPACKET
+ * socketpair until it execs, and turn any failure into (stage, errno, msg).
+ *
+ * Protocol (one fixed-size struct per datagram):
+ *   child  -> parent  PID     an intermediate process reports the real child
+ *   child  -> parent  HELLO   namespaces exist: put me in cgroups, map ids
+ *   parent -> child   GO
+ *   child  -> parent  READY   set up; about to exec or to wait for `start`
+ *   child  -> parent  ERROR   (stage, errno, message); the child exits
+ * The child's end is close-on-exec, so EOF after READY means execve worked.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <linux/capability.h>
+#include <linux/sched.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+#ifndef TIOCGPTPEER
+#define TIOCGPTPEER _IO('T', 0x41)
+#endif
+
+enum { MSG_PID = 1, MSG_HELLO, MSG_GO, MSG_READY, MSG_ERROR };
+
+struct msg {
+    int type;
+    pid_t pid;
+    struct fctr_error err;
+};
+
+static int child_sock = -1; /* the child's end, for fctr_child_fail */
+
+static const char *const stage_names[] = {
+    [FCTR_STAGE_PREPARE] = "prepare",   [FCTR_STAGE_CLONE] = "clone",
+    [FCTR_STAGE_CGROUP] = "cgroup",     [FCTR_STAGE_IDMAP] = "idmap",
+    [FCTR_STAGE_NAMESPACE] = "namespace", [FCTR_STAGE_MOUNT] = "mount",
+    [FCTR_STAGE_PIVOT] = "pivot_root",  [FCTR_STAGE_DEVICE] = "device",
+    [FCTR_STAGE_CONSOLE] = "console",   [FCTR_STAGE_SYSCTL] = "sysctl",
+    [FCTR_STAGE_PROCESS] = "process",   [FCTR_STAGE_WAIT_START] = "wait_start",
+    [FCTR_STAGE_EXEC] = "exec",
+};
+
+const char *fctr_stage_name(int stage)
+{
+    if (stage > 0 && stage <= FCTR_STAGE_EXEC && stage_names[stage])
+        return stage_names[stage];
+    return "unknown";
+}
+
+static void set_error(struct fctr_error *e, int stage, int err, const char *fmt, ...)
+{
+    va_list ap;
+    e->stage = stage;
+    e->err = err;
+    va_start(ap, fmt);
+    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+    va_end(ap);
+}
+
+void fctr_child_fail(int stage, int err, const char *fmt, ...)
+{
+    struct msg m = {.type = MSG_ERROR};
+    va_list ap;
+    m.err.stage = stage;
+    m.err.err = err;
+    va_start(ap, fmt);
+    vsnprintf(m.err.msg, sizeof m.err.msg, fmt, ap);
+    va_end(ap);
+    if (child_sock < 0 || send(child_sock, &m, sizeof m, MSG_NOSIGNAL) < 0) {
+        /* After `create` returned nobody listens: tell the container's stderr. */
+        char line[700];
+        int n = snprintf(line, sizeof line, "fastctr: %s: %s: %s\n", fctr_stage_name(stage), m.err.msg,
+                         strerror(err));
+        if (n > 0 && write(2, line, (size_t)n) < 0) {
+            /* nothing more we can do */
+        }
+    }
+    int code = 1;
+    if (stage == FCTR_STAGE_EXEC)
+        code = err == ENOENT ? 127 : 126;
+    _exit(code);
+}
+
+static void child_send(int type, pid_t pid)
+{
+    struct msg m = {.type = type, .pid = pid};
+    if (send(child_sock, &m, sizeof m, MSG_NOSIGNAL) < 0)
+        _exit(1);
+}
+
+static void child_wait_go(void)
+{
+    struct msg m;
+    ssize_t n = recv(child_sock, &m, sizeof m, 0);
+    if (n != (ssize_t)sizeof m || m.type != MSG_GO)
+        _exit(1); /* the parent is gone or failed: give up silently */
+}
+
+/* Python may have handlers installed (its C handler writes to a wakeup fd
+ * the child shares) and ignores SIGPIPE; the container starts clean. */
+static void reset_signals(void)
+{
+    struct sigaction sa = {.sa_handler = SIG_DFL};
+    sigset_t all;
+    for (int s = 1; s < NSIG; s++)
+        sigaction(s, &sa, NULL); /* fails harmlessly for SIGKILL/SIGSTOP/RT */
+    sigemptyset(&all);
+    sigprocmask(SIG_SETMASK, &all, NULL);
+}
+
+static pid_t do_clone(uint64_t flags, int cgroup_fd, int *used_cgroup)
+{
+    struct clone_args ca;
+    memset(&ca, 0, sizeof ca);
+    ca.flags = flags;
+    ca.exit_signal = SIGCHLD;
+    if (cgroup_fd >= 0) {
+        ca.flags |= CLONE_INTO_CGROUP;
+        ca.cgroup = (uint64_t)cgroup_fd;
+    }
+    pid_t pid = (pid_t)syscall(SYS_clone3, &ca, sizeof ca);
+    if (pid >= 0 || (errno != ENOSYS && errno != E2BIG)) {
+        *used_cgroup = cgroup_fd >= 0;
+        return pid;
+    }
+    *used_cgroup = 0;
+    /* Kernel < 5.3 (no clone3) or < 5.7 (no CLONE_INTO_CGROUP). */
+    return (pid_t)syscall(SYS_clone, (unsigned long)flags | SIGCHLD, NULL, NULL, NULL, 0);
+}
+
+/* ---------------------------------------------------------------- child */
+
+static void join_namespaces(const struct fctr_plan *plan, const int *ns_fds)
+{
+    /* The user namespace first: it grants the capabilities to enter the rest. */
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < plan->n_join; i++) {
+            int is_user = plan->join_types[i] == CLONE_NEWUSER;
+            if (is_user != (pass == 0))
+                continue;
+            if (setns(ns_fds[i], plan->join_types[i]) < 0)
+                fctr_child_fail(FCTR_STAGE_NAMESPACE, errno, "setns %s", plan->join_paths[i]);
+        }
+    }
+}
+
+static void setup_console(const struct fctr_plan *plan)
+{
+    int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (master < 0)
+        fctr_child_fail(FCTR_STAGE_CONSOLE, errno, "open /dev/ptmx");
+    int unlock = 0;
+    if (ioctl(master, TIOCSPTLCK, &unlock) < 0)
+        fctr_child_fail(FCTR_STAGE_CONSOLE, errno, "unlock pty");
+    int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (slave < 0)
+        fctr_child_fail(FCTR_STAGE_CONSOLE, errno, "open pty peer");
+    if (fchown(slave, plan->uid, plan->gid) < 0 || fchmod(slave, 0620) < 0)
+        fctr_child_fail(FCTR_STAGE_CONSOLE, errno, "chown pty peer");
+    unsigned int ptn = 0;
+    if (ioctl(master, TIOCGPTN, &ptn) == 0) {
+        char pts[64];
+        snprintf(pts, sizeof pts, "/dev/pts/%u", ptn);
+        int fd = open("/dev/console", O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+            close(fd);
+            if (mount(pts, "/dev/console", NULL, MS_BIND, NULL) < 0)
+                fctr_child_fail(FCTR_STAGE_CONSOLE, errno, "bind %s on /dev/console", pts);
+        }
+    }
+    char name[] = "/dev/ptmx";
+    struct iovec iov = {.iov_base = name, .iov_len = sizeof name - 1};
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } u;
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &master, sizeof(int));
+    if (sendmsg(plan->console_sock, &mh, MSG_NOSIGNAL) < 0)
+        fctr_child_fail(FCTR_STAGE_CONSOLE, errno, "send pty master to console socket");
+    close(master);
+    close(plan->console_sock);
+    if (setsid() < 0 || ioctl(slave, TIOCSCTTY, 0) < 0)
+        fctr_child_fail(FCTR_STAGE_CONSOLE, errno, "make pty the controlling terminal");
+    for (int i = 0; i < 3; i++)
+        if (dup2(slave, i) < 0)
+            fctr_child_fail(FCTR_STAGE_CONSOLE, errno, "dup2 pty onto %d", i);
+    if (slave > 2)
+        close(slave);
+}
+
+static void write_proc_self(const char *file, int value)
+{
+    char path[64], buf[32];
+    snprintf(path, sizeof path, "/proc/self/%s", file);
+    int n = snprintf(buf, sizeof buf, "%d", value);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || write(fd, buf, (size_t)n) != n)
+        fctr_child_fail(FCTR_STAGE_PROCESS, errno, "write %s", path);
+    close(fd);
+}
+
+static void set_capabilities(const struct fctr_plan *plan)
+{
+    struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
+    struct __user_cap_data_struct data[2];
+    for (int i = 0; i < 2; i++) {
+        data[i].effective = (uint32_t)(plan->cap_effective >> (32 * i));
+        data[i].permitted = (uint32_t)(plan->cap_permitted >> (32 * i));
+        data[i].inheritable = (uint32_t)(plan->cap_inheritable >> (32 * i));
+    }
+    if (syscall(SYS_capset, &hdr, data) < 0)
+        fctr_child_fail(FCTR_STAGE_PROCESS, errno, "capset");
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+        fctr_child_fail(FCTR_STAGE_PROCESS, errno, "clear ambient capabilities");
+    /* The kernel only admits ambient capabilities that are both permitted
+     * and inheritable; runc's default spec lists others, and runc skips
+     * them too. */
+    uint64_t ambient = plan->cap_ambient & plan->cap_permitted & plan->cap_inheritable;
+    for (int cap = 0; cap < 64; cap++)
+        if ((ambient >> cap) & 1)
+            if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0)
+                fctr_child_fail(FCTR_STAGE_PROCESS, errno, "raise ambient capability %d", cap);
+}
+
+static void drop_bounding(const struct fctr_plan *plan)
+{
+    for (int cap = 0; cap < 64; cap++) {
+        if ((plan->cap_bounding >> cap) & 1)
+            continue;
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
+            if (errno == EINVAL)
+                break; /* past the kernel's last capability */
+            fctr_child_fail(FCTR_STAGE_PROCESS, errno, "drop capability %d from bounding set", cap);
+        }
+    }
+}
+
+static void switch_user(const struct fctr_plan *plan, int in_userns)
+{
+    if (plan->set_caps)
+        drop_bounding(plan);
+    if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+        fctr_child_fail(FCTR_STAGE_PROCESS, errno, "keep capabilities");
+    if (setgroups((size_t)plan->n_groups, plan->groups) < 0 &&
+        !(errno == EPERM && in_userns && plan->n_groups == 0))
+        fctr_child_fail(FCTR_STAGE_PROCESS, errno, "setgroups");
+    if (setresgid(plan->gid, plan->gid, plan->gid) < 0)
+        fctr_child_fail(FCTR_STAGE_PROCESS, errno, "setgid %u", (unsigned)plan->gid);
+    if (setresuid(plan->uid, plan->uid, plan->uid) < 0)
+        fctr_child_fail(FCTR_STAGE_PROCESS, errno, "setuid %u", (unsigned)plan->uid);
+    if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
+        fctr_child_fail(FCTR_STAGE_PROCESS, errno, "reset keep capabilities");
+    if (plan->set_caps)
+        set_capabilities(plan);
+}
+
+/* execvp's search, done before `start` so that a missing or non-executable
+ * command is reported by create, with 127 and 126 told apart. */
+static void find_executable(const struct fctr_plan *plan, char *out, size_t outlen)
+{
+    const char *name = plan->argv[0];
+    struct stat st;
+    if (strchr(name, '/')) {
+        if (snprintf(out, outlen, "%s", name) >= (int)outlen)
+            fctr_child_fail(FCTR_STAGE_EXEC, ENAMETOOLONG, "executable %s", name);
+        if (stat(out, &st) < 0)
+            fctr_child_fail(FCTR_STAGE_EXEC, errno, "executable %s", name);
+        if (!S_ISREG(st.st_mode) || access(out, X_OK) < 0)
+            fctr_child_fail(FCTR_STAGE_EXEC, S_ISDIR(st.st_mode) ? EISDIR : EACCES, "executable %s", name);
+        return;
+    }
+    const char *path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    for (const char *const *e = plan->envp; *e; e++)
+        if (strncmp(*e, "PATH=", 5) == 0)
+            path = *e + 5;
+    int denied = 0;
+    for (const char *p = path; ; ) {
+        const char *end = strchrnul(p, ':');
+        int dirlen = (int)(end - p);
+        if (snprintf(out, outlen, "%.*s%s%s", dirlen, p, dirlen ? "/" : "", name) < (int)outlen &&
+            stat(out, &st) == 0 && S_ISREG(st.st_mode)) {
+            if (access(out, X_OK) == 0)
+                return;
+            denied = 1;
+        }
+        if (!*end)
+            break;
+        p = end + 1;
+    }
+    fctr_child_fail(FCTR_STAGE_EXEC, denied ? EACCES : ENOENT, "executable file `%s` not found in $PATH", name);
+}
+
+static void wait_for_start(const struct fctr_plan *plan)
+{
+    /* Opening a FIFO for writing blocks until `start` opens it for reading.
+     * The fd on the state directory was taken before pivot_root. */
+    int fd = openat(plan->fifo_dirfd, plan->fifo_name, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        fctr_child_fail(FCTR_STAGE_WAIT_START, errno, "open exec fifo");
+    if (write(fd, "0", 1) != 1)
+        fctr_child_fail(FCTR_STAGE_WAIT_START, errno, "write exec fifo");
+    close(fd);
+    close(plan->fifo_dirfd);
+}
+
+static void prepare_process(const struct fctr_plan *plan, int in_userns)
+{
+    if (plan->hostname && sethostname(plan->hostname, strlen(plan->hostname)) < 0)
+        fctr_child_fail(FCTR_STAGE_PROCESS, errno, "sethostname %s", plan->hostname);
+    if (plan->domainname && setdomainname(plan->domainname, strlen(plan->domainname)) < 0)
+        fctr_child_fail(FCTR_STAGE_PROCESS, errno, "setdomainname %s", plan->domainname);
+    if (plan->console_sock >= 0)
+        setup_console(plan);
+    for (int i = 0; i < 3; i++)
+        if (plan->stdio_fds[i] >= 0 && plan->stdio_fds[i] != i && dup2(plan->stdio_fds[i], i) < 0)
+            fctr_child_fail(FCTR_STAGE_PROCESS, errno, "dup2 stdio %d", i);
+    if (plan->setsid && plan->console_sock < 0)
+        setsid();
+    for (int i = 0; i < plan->n_rlimits; i++) {
+        struct rlimit rl = {plan->rlimits[i].soft, plan->rlimits[i].hard};
+        if (setrlimit(plan->rlimits[i].resource, &rl) < 0)
+            fctr_child_fail(FCTR_STAGE_PROCESS, errno, "setrlimit %d", plan->rlimits[i].resource);
+    }
+    switch_user(plan, in_userns);
+    if (plan->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        fctr_child_fail(FCTR_STAGE_PROCESS, errno, "set no_new_privs");
+    if (plan->cwd && chdir(plan->cwd) < 0)
+        fctr_child_fail(FCTR_STAGE_PROCESS, errno, "chdir %s", plan->cwd);
+    umask(plan->umask >= 0 ? (mode_t)plan->umask : 022);
+}
+
+static void close_extra_fds(const struct fctr_plan *plan)
+{
+    unsigned int first = 3 + (unsigned)plan->preserve_fds;
+    for (unsigned int fd = 3; fd < first; fd++)
+        fcntl((int)fd, F_SETFD, 0);
+    /* CLOEXEC rather than close: our sync socket and fifo fd live until exec. */
+    if (syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
+        for (int fd = (int)first; fd < 1024; fd++)
+            fcntl(fd, F_SETFD, FD_CLOEXEC);
+    }
+}
+
+static void become_root_in_userns(void)
+{
+    /* The ids are mapped now; become the namespace's root if it has one. */
+    if (setresgid(0, 0, 0) < 0 && errno != EINVAL)
+        fctr_child_fail(FCTR_STAGE_IDMAP, errno, "setresgid 0 in user namespace");
+    if (setresuid(0, 0, 0) < 0 && errno != EINVAL)
+        fctr_child_fail(FCTR_STAGE_IDMAP, errno, "setresuid 0 in user namespace");
+}
+
+__attribute__((noreturn))
+static void container_main(const struct fctr_plan *plan)
+{
+    int in_userns = (plan->new_ns_flags & CLONE_NEWUSER) != 0;
+    for (int i = 0; i < plan->n_join; i++)
+        in_userns |= plan->join_types[i] == CLONE_NEWUSER;
+
+    child_send(MSG_HELLO, 0);
+    child_wait_go();
+    if (plan->new_ns_flags & CLONE_NEWUSER)
+        become_root_in_userns();
+    /* Only now: the cgroup namespace's root is the cgroup we were put in. */
+    if ((plan->new_ns_flags & CLONE_NEWCGROUP) && unshare(CLONE_NEWCGROUP) < 0)
+        fctr_child_fail(FCTR_STAGE_NAMESPACE, errno, "unshare cgroup namespace");
+    if (plan->set_oom_score_adj)
+        write_proc_self("oom_score_adj", plan->oom_score_adj);
+    umask(0);
+    if (plan->rootfs)
+        fctr_setup_rootfs(plan);
+    prepare_process(plan, in_userns);
+
+    char exe[PATH_MAX];
+    if (plan->exec_fd < 0)
+        find_executable(plan, exe, sizeof exe);
+    close_extra_fds(plan);
+    child_send(MSG_READY, 0);
+    if (plan->fifo_dirfd >= 0)
+        wait_for_start(plan);
+    if (plan->exec_fd >= 0)
+        syscall(SYS_execveat, plan->exec_fd, "", plan->argv, plan->envp, AT_EMPTY_PATH);
+    else
+        execve(exe, (char *const *)plan->argv, (char *const *)plan->envp);
+    fctr_child_fail(FCTR_STAGE_EXEC, errno, "execve %s", plan->argv[0]);
+}
+
+/* Entered right after clone(): join namespaces, create the ones clone did
+ * not, and fork again when a PID namespace must be entered (setns on a PID
+ * namespace only applies to children). */
+__attribute__((noreturn))
+static void child_entry(const struct fctr_plan *plan, const int *ns_fds, int unshare_flags, int refork)
+{
+    reset_signals();
+    join_namespaces(plan, ns_fds);
+    for (int i = 0; i < plan->n_join; i++)
+        close(ns_fds[i]);
+    if (unshare_flags && unshare(unshare_flags) < 0)
+        fctr_child_fail(FCTR_STAGE_NAMESPACE, errno, "unshare 0x%x", unshare_flags);
+    if (refork) {
+        int unused;
+        uint64_t flags = CLONE_PARENT | (uint64_t)(plan->new_ns_flags & CLONE_NEWPID);
+        pid_t pid = do_clone(flags, -1, &unused);
+        if (pid < 0)
+            fctr_child_fail(FCTR_STAGE_CLONE, errno, "clone into the joined PID namespace");
+        if (pid > 0) {
+            child_send(MSG_PID, pid);
+            _exit(0);
+        }
+    }
+    container_main(plan);
+}
+
+/* --------------------------------------------------------------- parent */
+
+static int write_all_fd(int fd, const char *buf, size_t len)
+{
+    while (len) {
+        ssize_t n = write(fd, buf, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        buf += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static int write_id_map(pid_t pid, const char *file, const char *map, struct fctr_error *err)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/%s", pid, file);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || write_all_fd(fd, map, strlen(map)) < 0) {
+        set_error(err, FCTR_STAGE_IDMAP, errno, "write %s", path);
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
+static int configure_child(const struct fctr_plan *plan, pid_t pid, int in_cgroup, struct fctr_error *err)
+{
+    char buf[32];
+    int n = snprintf(buf, sizeof buf, "%d", pid);
+    for (int i = 0; i < plan->n_cgroup_procs; i++) {
+        if (write(plan->cgroup_procs_fds[i], buf, (size_t)n) != n) {
+            set_error(err, FCTR_STAGE_CGROUP, errno, "write pid %d to cgroup.procs", pid);
+            return -1;
+        }
+    }
+    if (plan->cgroup_dirfd >= 0 && !in_cgroup) {
+        int fd = openat(plan->cgroup_dirfd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
+        if (fd < 0 || write(fd, buf, (size_t)n) != n) {
+            set_error(err, FCTR_STAGE_CGROUP, errno, "write pid %d to cgroup.procs", pid);
+            if (fd >= 0)
+                close(fd);
+            return -1;
+        }
+        close(fd);
+    }
+    if (plan->new_ns_flags & CLONE_NEWUSER) {
+        if (plan->uid_map && write_id_map(pid, "uid_map", plan->uid_map, err) < 0)
+            return -1;
+        if (plan->gid_map && write_id_map(pid, "gid_map", plan->gid_map, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static void reap(pid_t pid)
+{
+    while (waitpid(pid, NULL, __WALL) < 0 && errno == EINTR)
+        ;
+}
+
+static int recv_msg(int sock, struct msg *m)
+{
+    ssize_t n;
+    do
+        n = recv(sock, m, sizeof *m, 0);
+    while (n < 0 && errno == EINTR);
+    return (int)n;
+}
+
+/* Drive the child through the protocol.  Returns 0 once it is ready. */
+static int supervise(const struct fctr_plan *plan, int sock, pid_t first, int in_cgroup, pid_t *pid,
+                     struct fctr_error *err)
+{
+    int ready = 0;
+    *pid = first;
+    for (;;) {
+        struct msg m;
+        int n = recv_msg(sock, &m);
+        if (n == 0)
+            break;
+        if (n != (int)sizeof m) {
+            set_error(err, FCTR_STAGE_CLONE, n < 0 ? errno : EPROTO, "read from container process");
+            return -1;
+        }
+        switch (m.type) {
+        case MSG_PID:
+            reap(first);
+            *pid = m.pid;
+            break;
+        case MSG_HELLO: {
+            if (configure_child(plan, *pid, in_cgroup, err) < 0)
+                return -1;
+            struct msg go = {.type = MSG_GO};
+            if (send(sock, &go, sizeof go, MSG_NOSIGNAL) < 0) {
+                set_error(err, FCTR_STAGE_CLONE, errno, "signal container process");
+                return -1;
+            }
+            break;
+        }
+        case MSG_READY:
+            ready = 1;
+            if (plan->fifo_dirfd >= 0)
+                return 0;
+            break;
+        case MSG_ERROR:
+            *err = m.err;
+            err->msg[sizeof err->msg - 1] = '\0';
+            return -1;
+        default:
+            set_error(err, FCTR_STAGE_CLONE, EPROTO, "unexpected message %d from container process", m.type);
+            return -1;
+        }
+    }
+    if (ready)
+        return 0; /* EOF after READY: the close-on-exec socket closed in execve */
+    int status = 0;
+    pid_t r;
+    do
+        r = waitpid(*pid, &status, __WALL);
+    while (r < 0 && errno == EINTR);
+    *pid = 0;
+    if (r > 0 && WIFSIGNALED(status))
+        set_error(err, FCTR_STAGE_CLONE, ECHILD, "container process killed by signal %d during setup",
+                  WTERMSIG(status));
+    else
+        set_error(err, FCTR_STAGE_CLONE, ECHILD, "container process exited during setup");
+    return -1;
+}
+
+static int open_join_fds(const struct fctr_plan *plan, int *fds, struct fctr_error *err)
+{
+    for (int i = 0; i < plan->n_join; i++) {
+        fds[i] = open(plan->join_paths[i], O_RDONLY | O_CLOEXEC);
+        if (fds[i] < 0) {
+            set_error(err, FCTR_STAGE_NAMESPACE, errno, "open namespace %s", plan->join_paths[i]);
+            while (i-- > 0)
+                close(fds[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int fctr_spawn(const struct fctr_plan *plan, pid_t *pid_out, struct fctr_error *err)
+{
+    int ns_fds[FCTR_MAX_JOIN];
+    int sv[2];
+    memset(err, 0, sizeof *err);
+    if (plan->n_join > FCTR_MAX_JOIN || !plan->argv || !plan->argv[0] || !plan->envp) {
+        set_error(err, FCTR_STAGE_PREPARE, EINVAL, "invalid spawn plan");
+        return -1;
+    }
+    if (open_join_fds(plan, ns_fds, err) < 0)
+        return -1;
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+        set_error(err, FCTR_STAGE_PREPARE, errno, "socketpair");
+        for (int i = 0; i < plan->n_join; i++)
+            close(ns_fds[i]);
+        return -1;
+    }
+
+    int joins_pid = 0;
+    for (int i = 0; i < plan->n_join; i++)
+        joins_pid |= plan->join_types[i] == CLONE_NEWPID;
+    /* Without joins one clone creates every namespace.  With joins, enter
+     * them first so new namespaces are owned by the joined user namespace. */
+    int new_flags = plan->new_ns_flags & ~CLONE_NEWCGROUP;
+    int refork = joins_pid || (plan->n_join && (new_flags & CLONE_NEWUSER) && (new_flags & CLONE_NEWPID));
+    uint64_t clone_flags;
+    int unshare_flags;
+    if (plan->n_join == 0) {
+        clone_flags = (uint64_t)new_flags;
+        unshare_flags = 0;
+    } else if (!refork) {
+        clone_flags = (uint64_t)(new_flags & CLONE_NEWPID);
+        unshare_flags = new_flags & ~CLONE_NEWPID;
+    } else {
+        clone_flags = 0;
+        unshare_flags = new_flags & ~CLONE_NEWPID;
+    }
+
+    int in_cgroup = 0;
+    /* CLONE_INTO_CGROUP only with the final child: an intermediate would
+     * put the wrong process there. */
+    pid_t child = do_clone(clone_flags, refork ? -1 : plan->cgroup_dirfd, &in_cgroup);
+    if (child == 0) {
+        close(sv[0]);
+        child_sock = sv[1];
+        child_entry(plan, ns_fds, unshare_flags, refork);
+    }
+    int saved = errno;
+    close(sv[1]);
+    for (int i = 0; i < plan->n_join; i++)
+        close(ns_fds[i]);
+    if (child < 0) {
+        set_error(err, FCTR_STAGE_CLONE, saved, "clone3 flags 0x%llx", (unsigned long long)clone_flags);
+        close(sv[0]);
+        return -1;
+    }
+    pid_t pid;
+    int rc = supervise(plan, sv[0], child, in_cgroup, &pid, err);
+    close(sv[0]);
+    if (rc < 0) {
+        if (pid > 0) {
+            kill(pid, SIGKILL);
+            reap(pid);
+        }
+        if (child != pid)
+            reap(child);
+        return -1;
+    }
+    *pid_out = pid;
+    return 0;
+}

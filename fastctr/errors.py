@@ -1,0 +1,87 @@
+"""fastctr's exceptions.
+
+Failures of the kernel surface as OSError subclasses that keep errno, so
+`except FileNotFoundError` works; spawn failures also carry the stage.
+Everything a user can get wrong is a FastctrError with a one-line message.
+"""
+import errno as _errno
+import os
+
+
+class FastctrError(Exception):
+    """Base of fastctr's own errors.  `exit_code` is what the CLI returns."""
+
+    exit_code = 1
+
+
+class ConfigError(FastctrError, ValueError):
+    """The OCI configuration (or a flag) is invalid; nothing was created."""
+
+
+class ContainerNotFound(FastctrError, LookupError):
+    def __init__(self, cid):
+        super().__init__(f"container {cid!r} does not exist")
+        self.id = cid
+
+
+class ContainerExists(FastctrError):
+    def __init__(self, cid):
+        super().__init__(f"container {cid!r} already exists")
+        self.id = cid
+
+
+class InvalidState(FastctrError):
+    """The operation is not allowed in the container's current state."""
+
+
+class HookError(FastctrError):
+    pass
+
+
+class SpawnError(OSError):
+    """The container process could not be created.
+
+    `stage` names the step (mount, pivot_root, exec...), `strerror` the
+    syscall and path; `errno` is the kernel's error."""
+
+    stage = "unknown"
+
+    def __str__(self):
+        return f"{self.stage}: {self.strerror}: {os.strerror(self.errno)}"
+
+
+class CommandNotFound(SpawnError, FileNotFoundError):
+    """The container's command does not exist (a shell's 127)."""
+
+    exit_code = 127
+
+
+class CommandNotExecutable(SpawnError, PermissionError):
+    """The container's command exists but cannot be executed (126)."""
+
+    exit_code = 126
+
+
+_by_base = {}
+
+
+def _spawn_class(err):
+    base = type(OSError(err, ""))  # the builtin subclass Python picks for errno
+    if base is OSError:
+        return SpawnError
+    cls = _by_base.get(base)
+    if cls is None:
+        cls = type("Spawn" + base.__name__, (SpawnError, base), {"__module__": __name__})
+        _by_base[base] = cls
+    return cls
+
+
+def spawn_error(stage, err, message):
+    """Build the exception for a (stage, errno, message) from csrc/."""
+    if stage == "exec":
+        cls = CommandNotFound if err == _errno.ENOENT else CommandNotExecutable
+    else:
+        cls = _spawn_class(err)
+    exc = cls(err, message)
+    exc.stage = stage
+    return exc

@@ -1,0 +1,456 @@
+"""The container lifecycle of the OCI runtime spec, as a library.
+
+    rt = Runtime(root="/run/fastctr", cgroup_parent="self")
+    rt.create("web", "/path/to/bundle")     # process waits before exec
+    rt.start("web")
+    rt.state("web")["status"]              # "running"
+    rt.kill("web", signal.SIGTERM)
+    rt.delete("web")
+
+    status = rt.run("job", bundle)          # create + start + wait + delete
+
+creating -> created -> running -> stopped; `paused` while frozen.  Every
+failure of create/run removes what it had made: state dir, cgroup, process.
+"""
+import errno
+import json
+import os
+import signal
+import time
+
+from fastctr import cgroups as cgroups_mod
+from fastctr import spec as spec_mod
+from fastctr import _core
+from fastctr.errors import ConfigError, HookError, InvalidState
+from fastctr.state import FIFO, StateStore, now_rfc3339, process_start_time, validate_id
+
+OCI_VERSION = "1.1.0"
+
+
+def parse_signal(value):
+    """'TERM', 'SIGTERM', '15' or an int -> signal number."""
+    if isinstance(value, int):
+        sig = value
+    elif value.isdigit():
+        sig = int(value)
+    else:
+        name = value.upper()
+        name = name if name.startswith("SIG") else "SIG" + name
+        sig = getattr(signal.Signals, name, None) if name in signal.Signals.__members__ else None
+        if sig is None:
+            raise ConfigError(f"unknown signal {value!r}")
+    if not 0 < int(sig) < signal.NSIG:
+        raise ConfigError(f"signal {value!r} is out of range")
+    return int(sig)
+
+
+class Container:
+    """A handle on one container's recorded state."""
+
+    def __init__(self, runtime, state):
+        self.runtime = runtime
+        self.st = state
+
+    @property
+    def id(self):
+        return self.st["id"]
+
+    @property
+    def pid(self):
+        return self.st["pid"]
+
+    def alive(self):
+        pid = self.st.get("pid")
+        return bool(pid) and process_start_time(pid) == self.st.get("start_time")
+
+    @property
+    def status(self):
+        if not self.st.get("pid"):
+            return "creating" if self.st.get("status") == "creating" else "stopped"
+        if not self.alive():
+            return "stopped"
+        if os.path.exists(os.path.join(self.runtime.store.dir(self.id), FIFO)):
+            return "created"
+        if self.cgroup and self.cgroup.is_frozen():
+            return "paused"
+        return "running"
+
+    @property
+    def cgroup(self):
+        d = self.st.get("cgroup")
+        return cgroups_mod.from_json(d) if d else None
+
+    def config(self):
+        return spec_mod.Config(self.st["config"], self.st["bundle"])
+
+    def oci_state(self):
+        status = self.status
+        out = {"ociVersion": OCI_VERSION, "id": self.id, "status": status,
+               "bundle": self.st["bundle"], "annotations": self.st.get("annotations") or {}}
+        if status not in ("stopped",):
+            out["pid"] = self.st["pid"]
+        else:
+            out["pid"] = 0
+        out["rootfs"] = self.st.get("rootfs", "")
+        out["created"] = self.st.get("created", "")
+        out["owner"] = ""
+        return out
+
+
+class Runtime:
+    def __init__(self, root=None, cgroup_parent=None, cgroup_v2_root=None):
+        self.store = StateStore(root or os.environ.get("FASTCTR_STATE_ROOT") or "/run/fastctr")
+        self.cgroup_parent = cgroup_parent if cgroup_parent is not None else os.environ.get("FASTCTR_CGROUP_PARENT")
+        self.cgroup_v2_root = cgroup_v2_root or os.environ.get("FASTCTR_CGROUP_V2_ROOT")
+
+    # ---------------------------------------------------------- queries
+    def get(self, cid):
+        return Container(self, self.store.load(cid))
+
+    def state(self, cid):
+        return self.get(cid).oci_state()
+
+    def list(self):
+        out = []
+        for cid in self.store.ids():
+            try:
+                out.append(self.get(cid))
+            except (OSError, ValueError, LookupError):
+                continue
+        return out
+
+    def ps(self, cid):
+        c = self.get(cid)
+        cg = c.cgroup
+        return cg.pids() if cg else ([c.pid] if c.alive() else [])
+
+    # ------------------------------------------------------------ create
+    def create(self, cid, bundle, *, pid_file=None, console_socket=None, no_pivot=False,
+               preserve_fds=0, stdio=(-1, -1, -1), wait_for_start=True, detach=True):
+        """Create the container; its process waits for start() before exec
+        (or execs at once when wait_for_start is False).  Returns a Container."""
+        validate_id(cid)
+        config = spec_mod.load_bundle(bundle)
+        cgroups_mod.validate_resources(config.resources)
+        if config.process is None:
+            raise ConfigError("config.json has no process to run")
+        if config.process.terminal and console_socket is None and wait_for_start:
+            raise ConfigError("process.terminal is set: --console-socket is required")
+        sdir = self.store.make_dir(cid)
+        state = {"id": cid, "bundle": config.bundle, "rootfs": config.rootfs, "pid": 0,
+                 "status": "creating", "created": now_rfc3339(), "config": config.raw,
+                 "annotations": config.annotations, "cgroup": None}
+        cg = None
+        pid = 0
+        try:
+            self.store.write(cid, state)
+            cg = cgroups_mod.create(cid, config.cgroups_path, self.cgroup_parent, config.resources,
+                                    v2_root=self.cgroup_v2_root)
+            state["cgroup"] = cg.to_json()
+            pid = self._spawn_init(config, cg, sdir, console_socket, no_pivot, preserve_fds, stdio,
+                                   wait_for_start, detach)
+            state.update(pid=pid, start_time=process_start_time(pid), status="created")
+            self.store.write(cid, state)
+            container = Container(self, state)
+            self._run_hooks(config, "prestart", container)
+            self._run_hooks(config, "createRuntime", container)
+            self._run_hooks(config, "createContainer", container, in_container=True)
+            if pid_file:
+                _write_atomic(pid_file, str(pid))
+            return container
+        except BaseException:
+            self._abort_create(cid, pid, cg)
+            raise
+
+    def _spawn_init(self, config, cg, sdir, console_socket, no_pivot, preserve_fds, stdio,
+                    wait_for_start, detach):
+        plan = config.plan(cgroup_mounts=cg.mounts_for_container())
+        plan.no_pivot = no_pivot
+        plan.preserve_fds = preserve_fds
+        plan.stdio = tuple(stdio)
+        plan.setsid = detach
+        fds = []
+        try:
+            plan.cgroup_dirfd = cg.dirfd()
+            fds.append(plan.cgroup_dirfd)
+            plan.cgroup_procs_fds = cg.procs_fds()
+            fds.extend(plan.cgroup_procs_fds)
+            if wait_for_start:
+                os.mkfifo(os.path.join(sdir, FIFO), 0o622)
+                os.chmod(os.path.join(sdir, FIFO), 0o622)  # mkfifo obeys the umask
+                plan.fifo_dirfd = os.open(sdir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+                plan.fifo_name = FIFO
+                fds.append(plan.fifo_dirfd)
+            if console_socket:
+                plan.console_sock = _connect_console(console_socket)
+                fds.append(plan.console_sock)
+            return _core.spawn(plan)
+        finally:
+            for fd in fds:
+                if fd >= 0:
+                    os.close(fd)
+
+    def _abort_create(self, cid, pid, cg):
+        if pid:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            _reap_or_wait(pid)
+        if cg is not None:
+            try:
+                cg.kill()
+                cg.remove()
+            except OSError:
+                pass
+        self.store.remove(cid)
+
+    # ------------------------------------------------------------- start
+    def start(self, cid):
+        lock = self.store.lock(cid)
+        try:
+            c = self.get(cid)
+            status = c.status
+            if status != "created":
+                raise InvalidState(f"container {cid!r} is {status}, not created: cannot start")
+            config = c.config()
+            if config.process is None:
+                raise ConfigError("config.json has no process to start")
+            self._run_hooks(config, "startContainer", c, in_container=True)
+            self._release_fifo(c)
+        finally:
+            os.close(lock)
+        self._run_hooks(config, "poststart", c, fatal=False)
+        return c
+
+    def _release_fifo(self, c):
+        path = self.store.fifo_path(c.id)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        try:
+            import select
+            poller = select.poll()
+            poller.register(fd, select.POLLIN)
+            deadline = time.monotonic() + 10
+            while True:
+                if poller.poll(100) and os.read(fd, 1):
+                    break
+                if not c.alive():
+                    raise InvalidState(f"container {c.id!r} exited before it could start")
+                if time.monotonic() > deadline:
+                    raise InvalidState(f"container {c.id!r} did not start within 10 s")
+        finally:
+            os.close(fd)
+        os.unlink(path)
+
+    # -------------------------------------------------------------- kill
+    def kill(self, cid, sig=signal.SIGTERM, all=False):
+        sig = parse_signal(sig)
+        c = self.get(cid)
+        status = c.status
+        if status not in ("created", "running", "paused"):
+            raise InvalidState(f"container {cid!r} is {status}: cannot send a signal")
+        if all and c.cgroup:
+            c.cgroup.kill(sig)
+        else:
+            os.kill(c.pid, sig)
+
+    # ------------------------------------------------------------ delete
+    def delete(self, cid, force=False):
+        lock = self.store.lock(cid)
+        try:
+            c = self.get(cid)
+            status = c.status
+            if status not in ("stopped", "creating"):
+                if not force:
+                    raise InvalidState(f"container {cid!r} is {status}: stop it or use --force")
+                if c.cgroup:
+                    c.cgroup.kill(signal.SIGKILL)
+                try:
+                    os.kill(c.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                _reap_or_wait(c.pid, c.st.get("start_time"))
+            self._destroy(c)
+        finally:
+            os.close(lock)
+
+    def _destroy(self, c):
+        cg = c.cgroup
+        if cg:
+            if cg.pids():
+                cg.kill(signal.SIGKILL)
+            cg.remove()
+        try:
+            config = c.config()
+        except ConfigError:
+            config = None
+        self.store.remove(c.id)
+        if config:
+            self._run_hooks(config, "poststop", c, fatal=False)
+
+    # --------------------------------------------------------------- run
+    def run(self, cid, bundle, *, stdio=(-1, -1, -1), no_pivot=False, console_socket=None,
+            detach=False, preserve_fds=0, pid_file=None):
+        """Create and start in one step; unless detached, wait for the exit
+        and delete.  Returns the exit status (128+N for a signal), or the
+        Container when detached."""
+        c = self.create(cid, bundle, stdio=stdio, no_pivot=no_pivot, console_socket=console_socket,
+                        wait_for_start=False, detach=detach, preserve_fds=preserve_fds, pid_file=pid_file)
+        config = c.config()
+        self._run_hooks(config, "poststart", c, fatal=False)
+        if detach:
+            return c
+        try:
+            status = wait_status(c.pid)
+        finally:
+            lock = self.store.lock(cid)
+            try:
+                self._destroy(c)
+            finally:
+                os.close(lock)
+        return status
+
+    # -------------------------------------------------------------- exec
+    def exec(self, cid, process, *, detach=False, pid_file=None, console_socket=None,
+             stdio=(-1, -1, -1), preserve_fds=0):
+        """Run `process` (a spec.Process or its dict) inside the container.
+        Returns the exit status, or the pid when detached."""
+        if isinstance(process, dict):
+            process = spec_mod.Process(process)
+        c = self.get(cid)
+        status = c.status
+        if status != "running":
+            raise InvalidState(f"container {cid!r} is {status}: exec needs a running container")
+        config = c.config()
+        plan = self._exec_plan(c, config, process)
+        plan.stdio = tuple(stdio)
+        plan.preserve_fds = preserve_fds
+        fds = []
+        try:
+            cg = c.cgroup
+            if cg:
+                plan.cgroup_dirfd = cg.dirfd()
+                fds.append(plan.cgroup_dirfd)
+                plan.cgroup_procs_fds = cg.procs_fds()
+                fds.extend(plan.cgroup_procs_fds)
+            if console_socket:
+                plan.console_sock = _connect_console(console_socket)
+                fds.append(plan.console_sock)
+            pid = _core.spawn(plan)
+        finally:
+            for fd in fds:
+                if fd >= 0:
+                    os.close(fd)
+        if pid_file:
+            _write_atomic(pid_file, str(pid))
+        if detach:
+            return pid
+        return wait_status(pid)
+
+    def _exec_plan(self, c, config, process):
+        from fastctr.plan import Plan
+        plan = Plan(process.args, process.env)
+        spec_mod.apply_process(plan, process)
+        plan.joins = _container_namespaces(c.pid, config)
+        plan.setsid = process.terminal
+        return plan
+
+    # ------------------------------------------------------ pause/resume
+    def pause(self, cid):
+        c = self.get(cid)
+        if c.status != "running":
+            raise InvalidState(f"container {cid!r} is {c.status}, not running: cannot pause")
+        c.cgroup.freeze(True)
+
+    def resume(self, cid):
+        c = self.get(cid)
+        if c.status != "paused":
+            raise InvalidState(f"container {cid!r} is {c.status}, not paused: cannot resume")
+        c.cgroup.freeze(False)
+
+    # ------------------------------------------------------------- hooks
+    def _run_hooks(self, config, kind, container, in_container=False, fatal=True):
+        hooks = config.hooks.get(kind)
+        if not hooks:
+            return
+        from fastctr import hooks as hooks_mod
+        state = container.oci_state()
+        if kind == "poststop":
+            state["status"] = "stopped"
+        for hook in hooks:
+            try:
+                if in_container:
+                    hooks_mod.run_in_container(hook, state, _container_namespaces(container.pid, config),
+                                               resolve_on_host=(kind == "createContainer"))
+                else:
+                    hooks_mod.run_on_host(hook, state)
+            except HookError:
+                if fatal:
+                    raise
+                # Spec: poststart/poststop failures are logged, not fatal.
+                import sys
+                print(f"fastctr: warning: {kind} hook {hook.path} failed", file=sys.stderr)
+
+
+def _container_namespaces(pid, config):
+    """(CLONE_NEW*, /proc/PID/ns/NAME) for every namespace the container has
+    its own of (new or joined): entering them all puts a process inside."""
+    out = []
+    for kind, flag in spec_mod.NAMESPACES.items():
+        if kind in config.ns_kinds:
+            out.append((flag, f"/proc/{pid}/ns/{spec_mod.NS_PROC_NAMES[kind]}"))
+    return out
+
+
+def _connect_console(path):
+    import socket
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(path)
+    except OSError as e:
+        s.close()
+        raise ConfigError(f"cannot connect to console socket {path}: {e.strerror}") from None
+    return s.detach()
+
+
+def _write_atomic(path, text):
+    path = os.path.abspath(path)
+    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.rename(tmp, path)
+
+
+def wait_status(pid):
+    """waitpid -> shell-style exit status."""
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            break
+        except InterruptedError:
+            continue
+        except ChildProcessError:
+            return _wait_foreign(pid)
+    return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+
+
+def _wait_foreign(pid, start_time=None, timeout=None):
+    """Wait for a process that is not our child to go away."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    delay = 0.0005
+    while process_start_time(pid) is not None and (start_time is None or process_start_time(pid) == start_time):
+        if deadline is not None and time.monotonic() > deadline:
+            return -1
+        time.sleep(delay)
+        delay = min(delay * 2, 0.02)
+    return -1
+
+
+def _reap_or_wait(pid, start_time=None):
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        _wait_foreign(pid, start_time, timeout=10)
+    except OSError as e:
+        if e.errno != errno.ECHILD:
+            raise

@@ -1,0 +1,109 @@
+"""Container state on disk: one directory per container under the state root.
+
+state.json is written to a temporary file and renamed, so readers never see
+half a state.  It records the pid *and* the process start time: after the
+container dies its pid may be reused, and a pid alone would then name a
+stranger."""
+import fcntl
+import json
+import os
+import time
+
+from fastctr.errors import ConfigError, ContainerExists, ContainerNotFound
+
+DEFAULT_ROOT = "/run/fastctr"
+FIFO = "exec.fifo"
+_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+-.")
+
+
+def validate_id(cid):
+    # No '/', and no leading '.': an id is a directory name under the root.
+    if not isinstance(cid, str) or not 0 < len(cid) <= 1024 or cid[0] == "." or not _ID_CHARS.issuperset(cid):
+        raise ConfigError(f"invalid container id {cid!r}: use letters, digits, '_', '+', '-' and '.'")
+    return cid
+
+
+def process_start_time(pid):
+    """Start time in clock ticks since boot, or None if pid is gone or a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    # comm may contain spaces and parens: split after the last ')'.
+    fields = data[data.rindex(b")") + 2:].split()
+    if fields[0] in (b"Z", b"X"):
+        return None
+    return int(fields[19])
+
+
+def now_rfc3339():
+    t = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e9):09d}Z"
+
+
+class StateStore:
+    def __init__(self, root=DEFAULT_ROOT):
+        self.root = os.path.abspath(root)
+
+    def dir(self, cid):
+        return os.path.join(self.root, validate_id(cid))
+
+    def make_dir(self, cid):
+        os.makedirs(self.root, mode=0o711, exist_ok=True)
+        d = self.dir(cid)
+        try:
+            os.mkdir(d, 0o711)
+        except FileExistsError:
+            raise ContainerExists(cid) from None
+        return d
+
+    def write(self, cid, state):
+        d = self.dir(cid)
+        tmp = os.path.join(d, ".state.json.tmp")
+        with open(tmp, "w") as f:
+            json.dump(state, f)
+        os.rename(tmp, os.path.join(d, "state.json"))
+
+    def load(self, cid):
+        try:
+            with open(os.path.join(self.dir(cid), "state.json")) as f:
+                return json.load(f)
+        except FileNotFoundError:
+            raise ContainerNotFound(cid) from None
+
+    def remove(self, cid):
+        d = self.dir(cid)
+        # Flat directory of our own files; shutil would cost an import.
+        try:
+            names = os.listdir(d)
+        except FileNotFoundError:
+            return
+        for name in names:
+            try:
+                os.unlink(os.path.join(d, name))
+            except FileNotFoundError:
+                pass
+        try:
+            os.rmdir(d)
+        except FileNotFoundError:
+            pass
+
+    def ids(self):
+        try:
+            names = os.listdir(self.root)
+        except FileNotFoundError:
+            return []
+        return sorted(n for n in names if os.path.exists(os.path.join(self.root, n, "state.json")))
+
+    def lock(self, cid):
+        """An exclusive lock on one container, held until the fd is closed."""
+        try:
+            fd = os.open(self.dir(cid), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise ContainerNotFound(cid) from None
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return fd
+
+    def fifo_path(self, cid):
+        return os.path.join(self.dir(cid), FIFO)
