@@ -63,6 +63,7 @@ struct fctr_sysctl {
 };
 
 #define FCTR_MAX_JOIN 8
+#define FCTR_NO_PROCESS (-2)
 
 struct fctr_plan {
     /* namespaces */
@@ -108,7 +109,8 @@ struct fctr_plan {
     const char *cwd;
     const char *const *argv;
     const char *const *envp;
-    int exec_fd;       /* >= 0: fexecve this fd instead of looking up argv[0] */
+    int exec_fd;       /* >= 0: fexecve this fd instead of looking up argv[0];
+                          FCTR_NO_PROCESS: set up, wait for start, never exec */
 
     /* stdio and terminal */
     int stdio_fds[3];  /* dup2'ed onto 0, 1, 2; -1 = inherit */

@@ -136,7 +136,9 @@ static pid_t do_clone(uint64_t flags, int cgroup_fd, int *used_cgroup)
     struct clone_args ca;
     memset(&ca, 0, sizeof ca);
     ca.flags = flags;
-    ca.exit_signal = SIGCHLD;
+    /* With CLONE_PARENT clone3 wants exit_signal 0: the child inherits the
+     * caller's (SIGCHLD) and reports to the caller's parent. */
+    ca.exit_signal = (flags & CLONE_PARENT) ? 0 : SIGCHLD;
     if (cgroup_fd >= 0) {
         ca.flags |= CLONE_INTO_CGROUP;
         ca.cgroup = (uint64_t)cgroup_fd;
@@ -400,6 +402,14 @@ static void container_main(const struct fctr_plan *plan)
     prepare_process(plan, in_userns);
 
     char exe[PATH_MAX];
+    if (plan->exec_fd == FCTR_NO_PROCESS) {
+        /* A config without `process` is created; `start` refuses it. */
+        close_extra_fds(plan);
+        child_send(MSG_READY, 0);
+        if (plan->fifo_dirfd >= 0)
+            wait_for_start(plan);
+        _exit(1);
+    }
     if (plan->exec_fd < 0)
         find_executable(plan, exe, sizeof exe);
     close_extra_fds(plan);

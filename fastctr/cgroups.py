@@ -244,6 +244,11 @@ class CgroupV1:
             if not 0 <= sw <= 100:
                 raise ConfigError("linux.resources.memory.swappiness must be between 0 and 100")
             self._set("memory", "memory.swappiness", sw)
+        if mem.get("kernel") is not None:
+            # Kernel >= 6.x accepts and ignores this; older ones enforce it.
+            self._set("memory", "memory.kmem.limit_in_bytes", mem["kernel"])
+        if mem.get("kernelTCP") is not None:
+            self._set("memory", "memory.kmem.tcp.limit_in_bytes", mem["kernelTCP"])
         if mem.get("disableOOMKiller"):
             self._set("memory", "memory.oom_control", 1)
 

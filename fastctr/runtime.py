@@ -25,6 +25,7 @@ from fastctr.errors import ConfigError, HookError, InvalidState
 from fastctr.state import FIFO, StateStore, now_rfc3339, process_start_time, validate_id
 
 OCI_VERSION = "1.1.0"
+NO_PROCESS = -2  # csrc/fastctr.h FCTR_NO_PROCESS
 
 
 def parse_signal(value):
@@ -132,9 +133,9 @@ class Runtime:
         validate_id(cid)
         config = spec_mod.load_bundle(bundle)
         cgroups_mod.validate_resources(config.resources)
-        if config.process is None:
+        if config.process is None and not wait_for_start:
             raise ConfigError("config.json has no process to run")
-        if config.process.terminal and console_socket is None and wait_for_start:
+        if config.process and config.process.terminal and console_socket is None and wait_for_start:
             raise ConfigError("process.terminal is set: --console-socket is required")
         sdir = self.store.make_dir(cid)
         state = {"id": cid, "bundle": config.bundle, "rootfs": config.rootfs, "pid": 0,
@@ -164,7 +165,11 @@ class Runtime:
 
     def _spawn_init(self, config, cg, sdir, console_socket, no_pivot, preserve_fds, stdio,
                     wait_for_start, detach):
-        plan = config.plan(cgroup_mounts=cg.mounts_for_container())
+        # Without `process` the container can be created but not started.
+        process = config.process or spec_mod.Process({"args": ["(no process)"]})
+        plan = config.plan(cgroup_mounts=cg.mounts_for_container(), process=process)
+        if config.process is None:
+            plan.exec_fd = NO_PROCESS
         plan.no_pivot = no_pivot
         plan.preserve_fds = preserve_fds
         plan.stdio = tuple(stdio)

@@ -1,0 +1,135 @@
+"""Fixtures for tests that run real containers as root.
+
+Every container cgroup nests below this process's own cgroup (the `self`
+cgroup parent) and every test checks that it left no cgroup, mount or
+state directory behind."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import pytest
+
+from fastctr.bundle import make_bundle, make_rootfs
+from fastctr.cgroups import CgroupV1, own_cgroups
+from fastctr.runtime import Runtime
+
+
+def _cgroup_dirs():
+    """Every fastctr-made cgroup directory below our own cgroups."""
+    found = set()
+    own = own_cgroups()
+    for name, mnt in CgroupV1.hierarchies_of_host().items():
+        base = os.path.join(mnt, own.get(name.split(",")[0], "/").lstrip("/"))
+        for dirpath, dirnames, _ in os.walk(base):
+            for d in dirnames:
+                if "fastctr" in d or "fctr-test" in d:
+                    found.add(os.path.join(dirpath, d))
+    unified = "/sys/fs/cgroup/unified" if os.path.exists("/sys/fs/cgroup/unified/cgroup.procs") else "/sys/fs/cgroup"
+    for dirpath, dirnames, _ in os.walk(unified):
+        for d in dirnames:
+            if "fastctr" in d or "fctr-test" in d:
+                found.add(os.path.join(dirpath, d))
+    return found
+
+
+def _mounts():
+    with open("/proc/self/mountinfo") as f:
+        return {line.split()[4] for line in f}
+
+
+@pytest.fixture(scope="session")
+def rootfs():
+    # Not below pytest's 0700 temp root: a user-namespaced container's root
+    # maps to an unprivileged host uid that must be able to reach it.
+    d = tempfile.mkdtemp(prefix="fastctr-test-rootfs-", dir="/tmp")
+    os.chmod(d, 0o755)
+    yield make_rootfs(os.path.join(d, "rootfs"))
+    shutil.rmtree(d)
+
+
+@pytest.fixture
+def state_root(tmp_path):
+    d = tmp_path / "state"
+    return str(d)
+
+
+@pytest.fixture
+def rt(state_root):
+    return Runtime(root=state_root, cgroup_parent="self")
+
+
+@pytest.fixture(autouse=True)
+def no_leaks(state_root):
+    cg_before, mounts_before = _cgroup_dirs(), _mounts()
+    yield
+    leaked_cg = _cgroup_dirs() - cg_before
+    leaked_mounts = _mounts() - mounts_before
+    left = sorted(os.listdir(state_root)) if os.path.isdir(state_root) else []
+    for d in sorted(leaked_cg, reverse=True):
+        try:
+            os.rmdir(d)
+        except OSError:
+            pass
+    assert not leaked_cg, f"leaked cgroups: {leaked_cg}"
+    assert not leaked_mounts, f"leaked mounts: {leaked_mounts}"
+    assert not left, f"leaked state: {left}"
+
+
+class Bundles:
+    """Factory of bundles sharing one busybox rootfs."""
+
+    def __init__(self, tmp_path, rootfs):
+        self.tmp = tmp_path
+        self.rootfs = rootfs
+        self.n = 0
+        os.chmod(tmp_path, 0o755)
+
+    def __call__(self, args, edit=None, **changes):
+        self.n += 1
+        path = str(self.tmp / f"bundle{self.n}")
+        spec = make_bundle(path, args=args, rootfs=self.rootfs, **changes)
+        if edit:
+            edit(spec)
+            with open(os.path.join(path, "config.json"), "w") as f:
+                json.dump(spec, f)
+        return path
+
+
+@pytest.fixture
+def bundle(tmp_path, rootfs):
+    return Bundles(tmp_path, rootfs)
+
+
+@pytest.fixture
+def run_capture(rt, bundle, tmp_path):
+    """Run args in a fresh container; return (exit status, combined output)."""
+    counter = [0]
+
+    def run(args, edit=None, **changes):
+        counter[0] += 1
+        b = bundle(args, edit=edit, **changes)
+        out = tmp_path / f"out{counter[0]}"
+        with open(out, "w+b") as f:
+            status = rt.run(f"fctr-test-{os.getpid()}-{counter[0]}", b, stdio=(-1, f.fileno(), f.fileno()))
+            f.seek(0)
+            return status, f.read().decode()
+    return run
+
+
+RUNC_CLI = [sys.executable, "-m", "fastctr.runc_cli"]
+
+
+@pytest.fixture
+def cli(state_root):
+    """Run fastctr-runc with our state root and cgroup parent."""
+    def run(*args, check=True, **kw):
+        cmd = RUNC_CLI + ["--root", state_root, "--cgroup-parent", "self", *args]
+        kw.setdefault("cwd", "/")  # not the source tree: import the installed package
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=60, **kw)
+        if check and p.returncode != 0:
+            raise AssertionError(f"{args} failed ({p.returncode}): {p.stderr}")
+        return p
+    return run
