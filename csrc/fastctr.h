@@ -107,6 +107,7 @@ struct fctr_plan {
     uint64_t cap_bounding, cap_effective, cap_permitted, cap_inheritable, cap_ambient;
     int no_new_privs;
     const char *cwd;
+    const char *exec_path; /* executable to run; NULL = look argv[0] up in PATH */
     const char *const *argv;
     const char *const *envp;
     int exec_fd;       /* >= 0: fexecve this fd instead of looking up argv[0];

@@ -288,9 +288,9 @@ static void switch_user(const struct fctr_plan *plan, int in_userns)
  * command is reported by create, with 127 and 126 told apart. */
 static void find_executable(const struct fctr_plan *plan, char *out, size_t outlen)
 {
-    const char *name = plan->argv[0];
+    const char *name = plan->exec_path ? plan->exec_path : plan->argv[0];
     struct stat st;
-    if (strchr(name, '/')) {
+    if (plan->exec_path || strchr(name, '/')) {
         if (snprintf(out, outlen, "%s", name) >= (int)outlen)
             fctr_child_fail(FCTR_STAGE_EXEC, ENAMETOOLONG, "executable %s", name);
         if (stat(out, &st) < 0)
@@ -364,11 +364,16 @@ static void close_extra_fds(const struct fctr_plan *plan)
     unsigned int first = 3 + (unsigned)plan->preserve_fds;
     for (unsigned int fd = 3; fd < first; fd++)
         fcntl((int)fd, F_SETFD, 0);
+    /* A script run through execveat needs its fd open after exec. */
+    if (plan->exec_fd >= 0)
+        fcntl(plan->exec_fd, F_SETFD, 0);
     /* CLOEXEC rather than close: our sync socket and fifo fd live until exec. */
     if (syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
         for (int fd = (int)first; fd < 1024; fd++)
             fcntl(fd, F_SETFD, FD_CLOEXEC);
     }
+    if (plan->exec_fd >= (int)first)
+        fcntl(plan->exec_fd, F_SETFD, 0);
 }
 
 static void become_root_in_userns(void)
@@ -526,10 +531,25 @@ static int recv_msg(int sock, struct msg *m)
 }
 
 /* Drive the child through the protocol.  Returns 0 once it is ready. */
-static int supervise(const struct fctr_plan *plan, int sock, pid_t first, int in_cgroup, pid_t *pid,
+static int release_child(const struct fctr_plan *plan, int sock, pid_t pid, int in_cgroup, struct fctr_error *err)
+{
+    if (configure_child(plan, pid, in_cgroup, err) < 0)
+        return -1;
+    struct msg go = {.type = MSG_GO};
+    if (send(sock, &go, sizeof go, MSG_NOSIGNAL) < 0) {
+        set_error(err, FCTR_STAGE_CLONE, errno, "signal container process");
+        return -1;
+    }
+    return 0;
+}
+
+static int supervise(const struct fctr_plan *plan, int sock, pid_t first, int refork, int in_cgroup, pid_t *pid,
                      struct fctr_error *err)
 {
     int ready = 0;
+    /* After a refork the grandchild's HELLO may overtake the intermediate's
+     * PID message: configure nothing until the real pid is known. */
+    int need_pid = refork, hello_pending = 0;
     *pid = first;
     for (;;) {
         struct msg m;
@@ -544,17 +564,16 @@ static int supervise(const struct fctr_plan *plan, int sock, pid_t first, int in
         case MSG_PID:
             reap(first);
             *pid = m.pid;
-            break;
-        case MSG_HELLO: {
-            if (configure_child(plan, *pid, in_cgroup, err) < 0)
+            need_pid = 0;
+            if (hello_pending && release_child(plan, sock, *pid, in_cgroup, err) < 0)
                 return -1;
-            struct msg go = {.type = MSG_GO};
-            if (send(sock, &go, sizeof go, MSG_NOSIGNAL) < 0) {
-                set_error(err, FCTR_STAGE_CLONE, errno, "signal container process");
-                return -1;
-            }
             break;
-        }
+        case MSG_HELLO:
+            if (need_pid)
+                hello_pending = 1;
+            else if (release_child(plan, sock, *pid, in_cgroup, err) < 0)
+                return -1;
+            break;
         case MSG_READY:
             ready = 1;
             if (plan->fifo_dirfd >= 0)
@@ -656,7 +675,7 @@ int fctr_spawn(const struct fctr_plan *plan, pid_t *pid_out, struct fctr_error *
         return -1;
     }
     pid_t pid;
-    int rc = supervise(plan, sv[0], child, in_cgroup, &pid, err);
+    int rc = supervise(plan, sv[0], child, refork, in_cgroup, &pid, err);
     close(sv[0]);
     if (rc < 0) {
         if (pid > 0) {

@@ -80,6 +80,7 @@ cdef extern from "fastctr.h" nogil:
         uint64_t cap_ambient
         int no_new_privs
         const char *cwd
+        const char *exec_path
         const char *const *argv
         const char *const *envp
         int exec_fd

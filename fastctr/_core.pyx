@@ -92,6 +92,7 @@ cdef void _fill_process(fctr_plan *c, object plan, _Arena arena) except *:
         c.cap_bounding, c.cap_effective, c.cap_permitted, c.cap_inheritable, c.cap_ambient = plan.caps
     c.no_new_privs = plan.no_new_privs
     c.cwd = arena.s(plan.cwd)
+    c.exec_path = arena.s(plan.exec_path)
     c.argv = arena.strv(plan.argv)
     c.envp = arena.strv(plan.env)
     c.exec_fd = plan.exec_fd

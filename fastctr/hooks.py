@@ -53,19 +53,20 @@ def _spawn_with_state(plan, state, hook):
     _wait(pid, hook, hook.timeout)
 
 
+def _plan(hook):
+    plan = Plan(hook.args or [hook.path], _env(hook))
+    plan.exec_path = hook.path  # args[0] is only the name the hook sees
+    return plan
+
+
 def run_on_host(hook, state):
-    plan = Plan(hook.args, _env(hook))
-    plan.exec_fd = _open_exec(hook)
-    try:
-        _spawn_with_state(plan, state, hook)
-    finally:
-        os.close(plan.exec_fd)
+    _spawn_with_state(_plan(hook), state, hook)
 
 
 def run_in_container(hook, state, joins, resolve_on_host):
-    plan = Plan(hook.args, _env(hook))
+    plan = _plan(hook)
     plan.joins = joins
-    if resolve_on_host:
+    if resolve_on_host:  # createContainer: the path is the runtime's
         plan.exec_fd = _open_exec(hook)
     try:
         _spawn_with_state(plan, state, hook)

@@ -64,7 +64,7 @@ class Plan:
                  "cgroup_procs_fds", "rootfs", "root_propagation", "rootfs_propagation",
                  "rootfs_readonly", "no_pivot", "mounts", "masked_paths", "readonly_paths",
                  "sysctls", "hostname", "domainname", "rlimits", "oom_score_adj", "uid",
-                 "gid", "groups", "umask", "caps", "no_new_privs", "cwd", "argv", "env",
+                 "gid", "groups", "umask", "caps", "no_new_privs", "cwd", "exec_path", "argv", "env",
                  "exec_fd", "stdio", "console_sock", "preserve_fds", "fifo_dirfd",
                  "fifo_name", "setsid")
 
@@ -95,6 +95,7 @@ class Plan:
         self.no_new_privs = False
         self.cwd = "/"
         self.exec_fd = -1
+        self.exec_path = None
         self.stdio = (-1, -1, -1)
         self.console_sock = -1
         self.preserve_fds = 0

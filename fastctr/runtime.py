@@ -26,6 +26,7 @@ from fastctr.state import FIFO, StateStore, now_rfc3339, process_start_time, val
 
 OCI_VERSION = "1.1.0"
 NO_PROCESS = -2  # csrc/fastctr.h FCTR_NO_PROCESS
+PRE_START_HOOKS = ("prestart", "createRuntime", "createContainer", "startContainer")
 
 
 def parse_signal(value):
@@ -132,6 +133,9 @@ class Runtime:
         (or execs at once when wait_for_start is False).  Returns a Container."""
         validate_id(cid)
         config = spec_mod.load_bundle(bundle)
+        if wait_for_start is None:
+            # run(): exec at once unless hooks must see the created container.
+            wait_for_start = any(config.hooks.get(k) for k in PRE_START_HOOKS)
         cgroups_mod.validate_resources(config.resources)
         if config.process is None and not wait_for_start:
             raise ConfigError("config.json has no process to run")
@@ -300,9 +304,15 @@ class Runtime:
         and delete.  Returns the exit status (128+N for a signal), or the
         Container when detached."""
         c = self.create(cid, bundle, stdio=stdio, no_pivot=no_pivot, console_socket=console_socket,
-                        wait_for_start=False, detach=detach, preserve_fds=preserve_fds, pid_file=pid_file)
-        config = c.config()
-        self._run_hooks(config, "poststart", c, fatal=False)
+                        wait_for_start=None, detach=detach, preserve_fds=preserve_fds, pid_file=pid_file)
+        if os.path.exists(self.store.fifo_path(cid)):
+            try:
+                self.start(cid)
+            except BaseException:
+                self.delete(cid, force=True)
+                raise
+        else:
+            self._run_hooks(c.config(), "poststart", c, fatal=False)
         if detach:
             return c
         try:

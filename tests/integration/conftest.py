@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 import pytest
 
@@ -69,7 +70,10 @@ def no_leaks(state_root):
     leaked_mounts = _mounts() - mounts_before
     left = sorted(os.listdir(state_root)) if os.path.isdir(state_root) else []
     for d in sorted(leaked_cg, reverse=True):
-        try:
+        try:  # a failed test may leave its container running: end it by pid
+            for pid in open(os.path.join(d, "cgroup.procs")).read().split():
+                os.kill(int(pid), 9)
+            time.sleep(0.1)
             os.rmdir(d)
         except OSError:
             pass
@@ -128,7 +132,13 @@ def cli(state_root):
     def run(*args, check=True, **kw):
         cmd = RUNC_CLI + ["--root", state_root, "--cgroup-parent", "self", *args]
         kw.setdefault("cwd", "/")  # not the source tree: import the installed package
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=60, **kw)
+        # Files, not pipes: `create` hands its stdio to the container, and a
+        # pipe would stay open as long as the container runs.
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err, timeout=60, **kw)
+            out.seek(0)
+            err.seek(0)
+            p.stdout, p.stderr = out.read().decode(), err.read().decode()
         if check and p.returncode != 0:
             raise AssertionError(f"{args} failed ({p.returncode}): {p.stderr}")
         return p
