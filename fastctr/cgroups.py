@@ -463,7 +463,7 @@ class CgroupV2:
         return os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
 
     def mounts_for_container(self):
-        return []
+        return [(self.path, None)]  # None: the unified hierarchy, see spec._cgroup_ops
 
     def pids(self):
         try:

@@ -413,7 +413,7 @@ class Config:
         dev_is_bind = False
         for m in self.mounts:
             if m.type == "cgroup" and cgroup_mounts:
-                ops.extend(self._cgroup_v1_ops(m, cgroup_mounts))
+                ops.extend(self._cgroup_ops(m, cgroup_mounts))
                 continue
             if m.dest == "/dev" and m.is_bind:
                 dev_is_bind = True
@@ -428,11 +428,18 @@ class Config:
             ops.extend(self._dev_ops(terminal))
         return ops
 
-    @staticmethod
-    def _cgroup_v1_ops(m, cgroup_mounts):
-        # As runc: a tmpfs with one bind per hierarchy of the container's own
-        # cgroup, then the tmpfs made read-only if asked.
+    def _cgroup_ops(self, m, cgroup_mounts):
         ro = m.flags & P.MS_RDONLY
+        flags = P.MS_NOSUID | P.MS_NODEV | P.MS_NOEXEC | ro
+        if cgroup_mounts[0][1] is None:
+            # cgroup v2: a fresh cgroup2 mount shows the namespace's root,
+            # which is the container's cgroup; without a cgroup namespace it
+            # would show the host's whole tree, so bind the container's dir.
+            if "cgroup" in self.ns_kinds:
+                return [P.MountOp(P.OP_MOUNT, m.dest, source="cgroup2", fstype="cgroup2", flags=flags)]
+            return [P.MountOp(P.OP_MOUNT, m.dest, source=cgroup_mounts[0][0], flags=P.MS_BIND | P.MS_REC | flags)]
+        # cgroup v1, as runc: a tmpfs with one bind per hierarchy of the
+        # container's own cgroup, then the tmpfs made read-only if asked.
         ops = [P.MountOp(P.OP_MOUNT, m.dest, source="tmpfs", fstype="tmpfs", data="mode=755",
                          flags=P.MS_NOSUID | P.MS_NODEV | P.MS_NOEXEC)]
         for source, name in cgroup_mounts:
