@@ -224,7 +224,10 @@ class Runtime:
                 raise InvalidState(f"container {cid!r} is {status}, not created: cannot start")
             config = c.config()
             if config.process is None:
-                raise ConfigError("config.json has no process to start")
+                # It can never run anything: stop it so delete needs no force.
+                os.kill(c.pid, signal.SIGKILL)
+                _reap_or_wait(c.pid, c.st.get("start_time"))
+                raise InvalidState(f"container {cid!r} has no process to start (config.json sets none)")
             self._run_hooks(config, "startContainer", c, in_container=True)
             self._release_fifo(c)
         finally:

@@ -250,3 +250,13 @@ def test_cli_spec_and_features(cli, tmp_path):
     assert cli("spec", "--bundle", str(tmp_path), check=False).returncode == 1
     features = json.loads(cli("features").stdout)
     assert "pid" in features["linux"]["namespaces"]
+
+
+def test_config_without_process_creates_but_cannot_start(rt, bundle):
+    b = bundle(["true"], edit=lambda s: s.pop("process"))
+    rt.create("noproc", b)
+    assert rt.state("noproc")["status"] == "created"
+    with pytest.raises(InvalidState, match="no process"):
+        rt.start("noproc")
+    assert rt.state("noproc")["status"] == "stopped"
+    rt.delete("noproc")
