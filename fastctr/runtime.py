@@ -49,9 +49,10 @@ def parse_signal(value):
 class Container:
     """A handle on one container's recorded state."""
 
-    def __init__(self, runtime, state):
+    def __init__(self, runtime, state, config=None):
         self.runtime = runtime
         self.st = state
+        self._config = config  # the validated Config, when we made it
 
     @property
     def id(self):
@@ -83,7 +84,9 @@ class Container:
         return cgroups_mod.from_json(d) if d else None
 
     def config(self):
-        return spec_mod.Config(self.st["config"], self.st["bundle"])
+        if self._config is None:
+            self._config = spec_mod.Config(self.st["config"], self.st["bundle"])
+        return self._config
 
     def oci_state(self):
         status = self.status
@@ -156,7 +159,7 @@ class Runtime:
                                    wait_for_start, detach)
             state.update(pid=pid, start_time=process_start_time(pid), status="created")
             self.store.write(cid, state)
-            container = Container(self, state)
+            container = Container(self, state, config)
             self._run_hooks(config, "prestart", container)
             self._run_hooks(config, "createRuntime", container)
             self._run_hooks(config, "createContainer", container, in_container=True)

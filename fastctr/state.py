@@ -61,14 +61,19 @@ class StateStore:
     def write(self, cid, state):
         d = self.dir(cid)
         tmp = os.path.join(d, ".state.json.tmp")
-        with open(tmp, "w") as f:
-            json.dump(state, f)
+        # json.dumps, not json.dump: dump encodes in pure Python, ~30x slower.
+        data = json.dumps(state, separators=(",", ":")).encode()
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
         os.rename(tmp, os.path.join(d, "state.json"))
 
     def load(self, cid):
         try:
-            with open(os.path.join(self.dir(cid), "state.json")) as f:
-                return json.load(f)
+            with open(os.path.join(self.dir(cid), "state.json"), "rb") as f:
+                return json.loads(f.read())
         except FileNotFoundError:
             raise ContainerNotFound(cid) from None
 
