@@ -30,8 +30,9 @@ def test_fastctr_api(benchmark, true_bundle, workdir):
 
 
 def _cli_cmd():
-    exe = shutil.which("fastctr-runc")
-    return [exe] if exe else [sys.executable, "-m", "fastctr.runc_cli"]
+    # The launcher installed next to this interpreter (not a pyenv shim).
+    exe = os.path.join(os.path.dirname(sys.executable), "fastctr-runc")
+    return [exe] if os.path.exists(exe) else [sys.executable, "-m", "fastctr.runc_cli"]
 
 
 def test_fastctr_runc_cli(benchmark, true_bundle, workdir):

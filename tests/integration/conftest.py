@@ -123,7 +123,9 @@ def run_capture(rt, bundle, tmp_path):
     return run
 
 
-RUNC_CLI = [sys.executable, "-m", "fastctr.runc_cli"]
+# The installed launcher (csrc/launcher.c) next to this interpreter.
+_LAUNCHER = os.path.join(os.path.dirname(sys.executable), "fastctr-runc")
+RUNC_CLI = [_LAUNCHER] if os.path.exists(_LAUNCHER) else [sys.executable, "-m", "fastctr.runc_cli"]
 
 
 @pytest.fixture
