@@ -4,7 +4,10 @@
  * Protocol (one fixed-size struct per datagram):
  *   child  -> parent  PID     an intermediate process reports the real child
  *   child  -> parent  HELLO   namespaces exist: put me in cgroups, map ids
- *   parent -> child   GO
+ *   parent -> child   GO      ids mapped: set up the root file system...
+ *   parent -> child   CGROUP  ...while the parent moves it into its cgroups
+ *                             (on cgroup v1 the first move waits for an RCU
+ *                             grace period: ~10 ms we overlap with mounts)
  *   child  -> parent  READY   set up; about to exec or to wait for `start`
  *   child  -> parent  ERROR   (stage, errno, message); the child exits
  * The child's end is close-on-exec, so EOF after READY means execve worked.
@@ -43,7 +46,7 @@
 #define TIOCGPTPEER _IO('T', 0x41)
 #endif
 
-enum { MSG_PID = 1, MSG_HELLO, MSG_GO, MSG_READY, MSG_ERROR };
+enum { MSG_PID = 1, MSG_HELLO, MSG_GO, MSG_CGROUP, MSG_READY, MSG_ERROR };
 
 struct msg {
     int type;
@@ -111,11 +114,14 @@ static void child_send(int type, pid_t pid)
         _exit(1);
 }
 
-static void child_wait_go(void)
+static void child_wait(int type)
 {
     struct msg m;
-    ssize_t n = recv(child_sock, &m, sizeof m, 0);
-    if (n != (ssize_t)sizeof m || m.type != MSG_GO)
+    ssize_t n;
+    do
+        n = recv(child_sock, &m, sizeof m, 0);
+    while (n < 0 && errno == EINTR);
+    if (n != (ssize_t)sizeof m || m.type != type)
         _exit(1); /* the parent is gone or failed: give up silently */
 }
 
@@ -393,17 +399,18 @@ static void container_main(const struct fctr_plan *plan)
         in_userns |= plan->join_types[i] == CLONE_NEWUSER;
 
     child_send(MSG_HELLO, 0);
-    child_wait_go();
+    child_wait(MSG_GO);
     if (plan->new_ns_flags & CLONE_NEWUSER)
         become_root_in_userns();
-    /* Only now: the cgroup namespace's root is the cgroup we were put in. */
-    if ((plan->new_ns_flags & CLONE_NEWCGROUP) && unshare(CLONE_NEWCGROUP) < 0)
-        fctr_child_fail(FCTR_STAGE_NAMESPACE, errno, "unshare cgroup namespace");
     if (plan->set_oom_score_adj)
         write_proc_self("oom_score_adj", plan->oom_score_adj);
     umask(0);
     if (plan->rootfs)
         fctr_setup_rootfs(plan);
+    child_wait(MSG_CGROUP);
+    /* Only now: the cgroup namespace's root is the cgroup we were put in. */
+    if ((plan->new_ns_flags & CLONE_NEWCGROUP) && unshare(CLONE_NEWCGROUP) < 0)
+        fctr_child_fail(FCTR_STAGE_NAMESPACE, errno, "unshare cgroup namespace");
     prepare_process(plan, in_userns);
 
     char exe[PATH_MAX];
@@ -486,7 +493,18 @@ static int write_id_map(pid_t pid, const char *file, const char *map, struct fct
     return 0;
 }
 
-static int configure_child(const struct fctr_plan *plan, pid_t pid, int in_cgroup, struct fctr_error *err)
+static int map_ids(const struct fctr_plan *plan, pid_t pid, struct fctr_error *err)
+{
+    if (plan->new_ns_flags & CLONE_NEWUSER) {
+        if (plan->uid_map && write_id_map(pid, "uid_map", plan->uid_map, err) < 0)
+            return -1;
+        if (plan->gid_map && write_id_map(pid, "gid_map", plan->gid_map, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int join_cgroups(const struct fctr_plan *plan, pid_t pid, int in_cgroup, struct fctr_error *err)
 {
     char buf[32];
     int n = snprintf(buf, sizeof buf, "%d", pid);
@@ -505,12 +523,6 @@ static int configure_child(const struct fctr_plan *plan, pid_t pid, int in_cgrou
             return -1;
         }
         close(fd);
-    }
-    if (plan->new_ns_flags & CLONE_NEWUSER) {
-        if (plan->uid_map && write_id_map(pid, "uid_map", plan->uid_map, err) < 0)
-            return -1;
-        if (plan->gid_map && write_id_map(pid, "gid_map", plan->gid_map, err) < 0)
-            return -1;
     }
     return 0;
 }
@@ -533,13 +545,18 @@ static int recv_msg(int sock, struct msg *m)
 /* Drive the child through the protocol.  Returns 0 once it is ready. */
 static int release_child(const struct fctr_plan *plan, int sock, pid_t pid, int in_cgroup, struct fctr_error *err)
 {
-    if (configure_child(plan, pid, in_cgroup, err) < 0)
+    if (map_ids(plan, pid, err) < 0)
         return -1;
-    struct msg go = {.type = MSG_GO};
-    if (send(sock, &go, sizeof go, MSG_NOSIGNAL) < 0) {
+    struct msg m = {.type = MSG_GO};
+    if (send(sock, &m, sizeof m, MSG_NOSIGNAL) < 0) {
         set_error(err, FCTR_STAGE_CLONE, errno, "signal container process");
         return -1;
     }
+    if (join_cgroups(plan, pid, in_cgroup, err) < 0)
+        return -1;
+    /* If this fails the child already died: its ERROR (or EOF) follows. */
+    m.type = MSG_CGROUP;
+    send(sock, &m, sizeof m, MSG_NOSIGNAL);
     return 0;
 }
 
