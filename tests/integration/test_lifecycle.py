@@ -260,3 +260,36 @@ def test_config_without_process_creates_but_cannot_start(rt, bundle):
         rt.start("noproc")
     assert rt.state("noproc")["status"] == "stopped"
     rt.delete("noproc")
+
+
+def test_cli_exec_process_file_detached_with_pid_file(cli, bundle, tmp_path):
+    cli("run", "--detach", "--bundle", bundle(["sleep", "60"]), "pe")
+    try:
+        proc = {"args": ["sh", "-c", "echo $FOO > /dev/shm/foo; sleep 1"], "env": ["FOO=bar", "PATH=/bin"],
+                "cwd": "/", "user": {"uid": 0, "gid": 0}}
+        pf = tmp_path / "proc.json"
+        pf.write_text(json.dumps(proc))
+        pidfile = tmp_path / "exec.pid"
+        cli("exec", "--process", str(pf), "--detach", "--pid-file", str(pidfile), "pe")
+        pid = int(pidfile.read_text())
+        assert os.path.exists(f"/proc/{pid}")
+        assert cli("exec", "pe", "cat", "/dev/shm/foo").stdout == "bar\n"
+    finally:
+        cli("delete", "--force", "pe")
+
+
+@pytest.mark.parametrize("edit, exc", [
+    # fails while writing the cgroup: cpuset has no CPU 999
+    (lambda s: s["linux"].update(resources={"cpu": {"cpus": "999"}}), OSError),
+    # fails in the child, in the middle of the mount plan
+    (lambda s: s["mounts"].append({"destination": "/x", "type": "nosuchfs", "source": "x"}), SpawnError),
+    # fails in the child after pivot_root: a sysctl that does not exist
+    (lambda s: s["linux"].update(sysctl={"net.ipv4.no_such_knob": "1"}), SpawnError),
+    # fails at setrlimit: above fs.nr_open
+    (lambda s: s["process"].update(rlimits=[{"type": "RLIMIT_NOFILE", "soft": 2**40, "hard": 2**40}]), SpawnError),
+])
+def test_failures_at_each_stage_leave_nothing(rt, bundle, edit, exc):
+    with pytest.raises(exc) as e:
+        rt.create("stage", bundle(["true"], edit=edit))
+    assert str(e.value)
+    assert rt.list() == []  # state; no_leaks checks cgroups and mounts
