@@ -93,6 +93,14 @@ def _container_relpath(cgroups_path, cid, parent):
 
 def _makedirs(path, on_new=None):
     """mkdir -p that reports each directory it made, top first."""
+    try:  # the common case: only the leaf is missing
+        os.mkdir(path)
+    except FileNotFoundError:
+        pass
+    else:
+        if on_new:
+            on_new(path)
+        return [path]
     made = []
     missing = []
     p = path
@@ -135,8 +143,18 @@ class CgroupV1:
         self.paths = paths              # name -> container cgroup dir
         self.made = list(made)          # dirs we created, top first
 
+    _hierarchies = None
+
+    @classmethod
+    def hierarchies_of_host(cls):
+        # Mounted hierarchies do not change under a running engine; parse
+        # mountinfo once per process (it grows with the host's mounts).
+        if cls._hierarchies is None:
+            cls._hierarchies = cls._read_hierarchies()
+        return dict(cls._hierarchies)
+
     @staticmethod
-    def hierarchies_of_host():
+    def _read_hierarchies():
         out = {}
         with open("/proc/self/mountinfo") as f:
             for line in f:
