@@ -53,6 +53,20 @@ static void split_parent(const char *path, char *parent, const char **base)
     *base = slash ? slash + 1 : path;
 }
 
+static int ensure_in_root(int rootfd, const char *dest, int want_dir);
+
+/* An O_PATH fd on the parent of dest, created when missing, usable as the
+ * dirfd of mkdirat/mknodat/symlinkat; *base is set to the last component. */
+static int parent_dir_in_root(int rootfd, const char *dest, char parent[PATH_MAX], const char **base)
+{
+    if (strlen(dest) >= PATH_MAX) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    split_parent(dest, parent, base);
+    return ensure_in_root(rootfd, parent, 1);
+}
+
 /* O_PATH fd of dest inside the rootfs, created (as a directory or an empty
  * file) with its missing parents when it does not exist. */
 static int ensure_in_root(int rootfd, const char *dest, int want_dir)
@@ -62,19 +76,7 @@ static int ensure_in_root(int rootfd, const char *dest, int want_dir)
         return fd;
     char parent[PATH_MAX];
     const char *base;
-    if (strlen(dest) >= sizeof parent) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    split_parent(dest, parent, &base);
-    int pfd = ensure_in_root(rootfd, parent, 1);
-    if (pfd < 0)
-        return -1;
-    char pp[FCTR_PROC_FD_PATH];
-    fd_path(pp, pfd);
-    /* O_PATH fds cannot be used with mkdirat; reopen the parent as a dir. */
-    int dfd = open(pp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    close(pfd);
+    int dfd = parent_dir_in_root(rootfd, dest, parent, &base);
     if (dfd < 0)
         return -1;
     int rc;
@@ -91,21 +93,6 @@ static int ensure_in_root(int rootfd, const char *dest, int want_dir)
     if (rc < 0)
         return -1;
     return open_in_root(rootfd, dest, O_PATH);
-}
-
-/* A directory fd on the parent of dest, created when missing; *base is set
- * to the last component. */
-static int parent_dir_in_root(int rootfd, const char *dest, char *parent, const char **base)
-{
-    split_parent(dest, parent, base);
-    int pfd = ensure_in_root(rootfd, parent, 1);
-    if (pfd < 0)
-        return -1;
-    char pp[FCTR_PROC_FD_PATH];
-    fd_path(pp, pfd);
-    int dfd = open(pp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    close(pfd);
-    return dfd;
 }
 
 /* Per-mount flags that a bind remount must keep: in a user namespace the
