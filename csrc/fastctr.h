@@ -80,6 +80,10 @@ struct fctr_plan {
 
     /* root file system; NULL rootfs = stay in the current root (exec) */
     const char *rootfs;
+    /* Optional file system to mount on rootfs first, inside the container's
+     * mount namespace (an image's overlay: nothing to unmount on the host).
+     * rootfs_mount_cwd: directory the relative lowerdir names start from. */
+    const char *rootfs_fstype, *rootfs_mount_data, *rootfs_mount_cwd;
     unsigned long root_propagation; /* applied to / before anything else */
     unsigned long rootfs_propagation; /* applied to the new / after pivot, 0 = none */
     int rootfs_readonly;
@@ -95,6 +99,7 @@ struct fctr_plan {
 
     /* process */
     const char *hostname, *domainname;
+    int loopback_up;   /* bring `lo` up in a new network namespace */
     int n_rlimits;
     const struct fctr_rlimit *rlimits;
     int set_oom_score_adj, oom_score_adj;

@@ -1,4 +1,4 @@
-/* fastctr-runc launcher: start the Python CLI without `site`.
+/* fastctr / fastctr-runc launcher: start the Python CLI without `site`.
  *
  * containerd runs the runtime binary several times per container, and on
  * many machines site-packages .pth files cost far more than fastctr itself
@@ -19,6 +19,9 @@
 #endif
 #ifndef FCTR_CLI_MODULE
 #define FCTR_CLI_MODULE "fastctr.runc_cli"
+#endif
+#ifndef FCTR_CLI_NAME
+#define FCTR_CLI_NAME "fastctr-runc"
 #endif
 
 static int is_dir(const char *p)
@@ -54,11 +57,11 @@ int main(int argc, char **argv)
     if (is_dir(site)) {
         args[i++] = "-S";
         snprintf(code, sizeof code,
-                 "import sys; sys.argv[0] = 'fastctr-runc'; sys.path.append(r'''%s'''); "
+                 "import sys; sys.argv[0] = '" FCTR_CLI_NAME "'; sys.path.append(r'''%s'''); "
                  "from " FCTR_CLI_MODULE " import main; sys.exit(main())", site);
     } else {
         snprintf(code, sizeof code,
-                 "import sys; sys.argv[0] = 'fastctr-runc'; "
+                 "import sys; sys.argv[0] = '" FCTR_CLI_NAME "'; "
                  "from " FCTR_CLI_MODULE " import main; sys.exit(main())");
     }
     args[i++] = "-c";

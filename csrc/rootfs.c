@@ -350,9 +350,18 @@ void fctr_setup_rootfs(const struct fctr_plan *plan)
     /* Nothing we mount may propagate back to the host. */
     if (mount(NULL, "/", NULL, plan->root_propagation, NULL) < 0)
         fctr_child_fail(FCTR_STAGE_MOUNT, errno, "set propagation of /");
-    /* pivot_root needs the new root to be a mount point. */
-    if (mount(plan->rootfs, plan->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
+    if (plan->rootfs_fstype) {
+        /* overlayfs resolves relative lowerdir names from the cwd: short
+         * names keep 100+ layers inside mount(2)'s one-page data limit. */
+        if (plan->rootfs_mount_cwd && chdir(plan->rootfs_mount_cwd) < 0)
+            fctr_child_fail(FCTR_STAGE_MOUNT, errno, "chdir %s", plan->rootfs_mount_cwd);
+        if (mount(plan->rootfs_fstype, plan->rootfs, plan->rootfs_fstype, 0, plan->rootfs_mount_data) < 0)
+            fctr_child_fail(FCTR_STAGE_MOUNT, errno, "mount %s root file system on %s", plan->rootfs_fstype,
+                            plan->rootfs);
+    } else if (mount(plan->rootfs, plan->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0) {
+        /* pivot_root needs the new root to be a mount point. */
         fctr_child_fail(FCTR_STAGE_MOUNT, errno, "bind rootfs %s", plan->rootfs);
+    }
     int rootfd = open(plan->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (rootfd < 0)
         fctr_child_fail(FCTR_STAGE_MOUNT, errno, "open rootfs %s", plan->rootfs);

@@ -18,6 +18,7 @@
 #include <grp.h>
 #include <limits.h>
 #include <linux/capability.h>
+#include <net/if.h>
 #include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
@@ -339,8 +340,27 @@ static void wait_for_start(const struct fctr_plan *plan)
     close(plan->fifo_dirfd);
 }
 
+/* A new network namespace has `lo` down; bring it up as Docker does. */
+static void loopback_up(void)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        fctr_child_fail(FCTR_STAGE_PROCESS, errno, "socket for loopback");
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    strcpy(ifr.ifr_name, "lo");
+    if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
+        fctr_child_fail(FCTR_STAGE_PROCESS, errno, "get flags of lo");
+    ifr.ifr_flags |= IFF_UP;
+    if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
+        fctr_child_fail(FCTR_STAGE_PROCESS, errno, "bring lo up");
+    close(fd);
+}
+
 static void prepare_process(const struct fctr_plan *plan, int in_userns)
 {
+    if (plan->loopback_up)
+        loopback_up();
     if (plan->hostname && sethostname(plan->hostname, strlen(plan->hostname)) < 0)
         fctr_child_fail(FCTR_STAGE_PROCESS, errno, "sethostname %s", plan->hostname);
     if (plan->domainname && setdomainname(plan->domainname, strlen(plan->domainname)) < 0)

@@ -49,6 +49,9 @@ cdef extern from "fastctr.h" nogil:
         int n_cgroup_procs
         const int *cgroup_procs_fds
         const char *rootfs
+        const char *rootfs_fstype
+        const char *rootfs_mount_data
+        const char *rootfs_mount_cwd
         unsigned long root_propagation
         unsigned long rootfs_propagation
         int rootfs_readonly
@@ -63,6 +66,7 @@ cdef extern from "fastctr.h" nogil:
         const fctr_sysctl *sysctls
         const char *hostname
         const char *domainname
+        int loopback_up
         int n_rlimits
         const fctr_rlimit *rlimits
         int set_oom_score_adj

@@ -82,6 +82,7 @@ cdef void _fill_process(fctr_plan *c, object plan, _Arena arena) except *:
     c.n_groups = len(plan.groups)
     c.hostname = arena.s(plan.hostname)
     c.domainname = arena.s(plan.domainname)
+    c.loopback_up = plan.loopback_up
     c.set_oom_score_adj = plan.oom_score_adj is not None
     c.oom_score_adj = plan.oom_score_adj or 0
     c.uid = plan.uid
@@ -131,6 +132,9 @@ def spawn(plan):
     c.cgroup_procs_fds = procs
     c.n_cgroup_procs = len(plan.cgroup_procs_fds)
     c.rootfs = arena.s(plan.rootfs)
+    c.rootfs_fstype = arena.s(plan.rootfs_fstype)
+    c.rootfs_mount_data = arena.s(plan.rootfs_mount_data)
+    c.rootfs_mount_cwd = arena.s(plan.rootfs_mount_cwd)
     c.root_propagation = plan.root_propagation
     c.rootfs_propagation = plan.rootfs_propagation
     c.rootfs_readonly = plan.rootfs_readonly

@@ -61,7 +61,8 @@ class Plan:
     """Defaults describe `exec` in the current root with nothing changed."""
 
     __slots__ = ("new_ns_flags", "joins", "uid_map", "gid_map", "cgroup_dirfd",
-                 "cgroup_procs_fds", "rootfs", "root_propagation", "rootfs_propagation",
+                 "cgroup_procs_fds", "rootfs", "rootfs_fstype", "rootfs_mount_data",
+                 "rootfs_mount_cwd", "loopback_up", "root_propagation", "rootfs_propagation",
                  "rootfs_readonly", "no_pivot", "mounts", "masked_paths", "readonly_paths",
                  "sysctls", "hostname", "domainname", "rlimits", "oom_score_adj", "uid",
                  "gid", "groups", "umask", "caps", "no_new_privs", "cwd", "exec_path", "argv", "env",
@@ -77,6 +78,8 @@ class Plan:
         self.cgroup_dirfd = -1
         self.cgroup_procs_fds = []
         self.rootfs = None
+        self.rootfs_fstype = self.rootfs_mount_data = self.rootfs_mount_cwd = None
+        self.loopback_up = False
         self.root_propagation = MS_REC | MS_SLAVE
         self.rootfs_propagation = 0
         self.rootfs_readonly = False

@@ -26,6 +26,7 @@ from fastctr.state import FIFO, StateStore, now_rfc3339, process_start_time, val
 
 OCI_VERSION = "1.1.0"
 NO_PROCESS = -2  # csrc/fastctr.h FCTR_NO_PROCESS
+NEWNET = spec_mod.NAMESPACES["network"]
 PRE_START_HOOKS = ("prestart", "createRuntime", "createContainer", "startContainer")
 
 
@@ -131,7 +132,8 @@ class Runtime:
 
     # ------------------------------------------------------------ create
     def create(self, cid, bundle, *, pid_file=None, console_socket=None, no_pivot=False,
-               preserve_fds=0, stdio=(-1, -1, -1), wait_for_start=True, detach=True):
+               preserve_fds=0, stdio=(-1, -1, -1), wait_for_start=True, detach=True,
+               rootfs_mount=None, loopback_up=False):
         """Create the container; its process waits for start() before exec
         (or execs at once when wait_for_start is False).  Returns a Container."""
         validate_id(cid)
@@ -156,7 +158,7 @@ class Runtime:
                                     v2_root=self.cgroup_v2_root)
             state["cgroup"] = cg.to_json()
             pid = self._spawn_init(config, cg, sdir, console_socket, no_pivot, preserve_fds, stdio,
-                                   wait_for_start, detach)
+                                   wait_for_start, detach, rootfs_mount, loopback_up)
             state.update(pid=pid, start_time=process_start_time(pid), status="created")
             self.store.write(cid, state)
             container = Container(self, state, config)
@@ -171,13 +173,16 @@ class Runtime:
             raise
 
     def _spawn_init(self, config, cg, sdir, console_socket, no_pivot, preserve_fds, stdio,
-                    wait_for_start, detach):
+                    wait_for_start, detach, rootfs_mount, loopback_up):
         # Without `process` the container can be created but not started.
         process = config.process or spec_mod.Process({"args": ["(no process)"]})
         plan = config.plan(cgroup_mounts=cg.mounts_for_container(), process=process)
         if config.process is None:
             plan.exec_fd = NO_PROCESS
         plan.no_pivot = no_pivot
+        if rootfs_mount:  # (fstype, data, cwd): mounted by the child, in its namespace
+            plan.rootfs_fstype, plan.rootfs_mount_data, plan.rootfs_mount_cwd = rootfs_mount
+        plan.loopback_up = loopback_up and bool(config.new_ns & NEWNET)
         plan.preserve_fds = preserve_fds
         plan.stdio = tuple(stdio)
         plan.setsid = detach
@@ -305,12 +310,13 @@ class Runtime:
 
     # --------------------------------------------------------------- run
     def run(self, cid, bundle, *, stdio=(-1, -1, -1), no_pivot=False, console_socket=None,
-            detach=False, preserve_fds=0, pid_file=None):
+            detach=False, preserve_fds=0, pid_file=None, rootfs_mount=None, loopback_up=False):
         """Create and start in one step; unless detached, wait for the exit
         and delete.  Returns the exit status (128+N for a signal), or the
         Container when detached."""
         c = self.create(cid, bundle, stdio=stdio, no_pivot=no_pivot, console_socket=console_socket,
-                        wait_for_start=None, detach=detach, preserve_fds=preserve_fds, pid_file=pid_file)
+                        wait_for_start=None, detach=detach, preserve_fds=preserve_fds, pid_file=pid_file,
+                        rootfs_mount=rootfs_mount, loopback_up=loopback_up)
         if os.path.exists(self.store.fifo_path(cid)):
             try:
                 self.start(cid)
