@@ -4,9 +4,16 @@
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 export DEBIAN_FRONTEND=noninteractive
-if ! command -v busybox >/dev/null || ! busybox --list >/dev/null 2>&1; then
+# busybox-static: the root filesystems of test containers; skopeo, umoci and
+# docker-registry: images made by other tools and a registry on loopback.
+need=()
+command -v busybox >/dev/null || need+=(busybox-static)
+command -v skopeo >/dev/null || need+=(skopeo)
+command -v umoci >/dev/null || need+=(umoci)
+command -v docker-registry >/dev/null || need+=(docker-registry)
+if [ ${#need[@]} -gt 0 ]; then
     apt-get update -qq
-    apt-get install -y -qq busybox-static >/dev/null
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 python3 -m pip install -q "$repo[test]"
 cd "$repo"

@@ -1,0 +1,397 @@
+"""fastctr: the Docker-like command line.
+
+Thin commands over fastctr.engine; every failure of fastctr itself is one
+line on stderr and exit status 125 (Docker's contract); `run` returns the
+command's own status, 126 when it cannot be invoked and 127 when it is not
+found.  Imports are lazy: this runs on every container start."""
+import json
+import os
+import sys
+
+from fastctr import __version__
+
+USAGE = """usage: fastctr [--data-root DIR] [--state-root DIR] [--storage-driver overlay2|vfs]
+               [--cgroup-parent PATH] COMMAND [OPTIONS]
+
+commands:
+  run [OPTIONS] IMAGE [COMMAND [ARG...]]   create and run a container
+  create [OPTIONS] IMAGE [COMMAND...]      create a container
+  start CONTAINER                           run a created container (attached)
+  rm [-f] CONTAINER...                      remove containers
+  ps [-a] [-q] [--format json|table]        list containers
+  images [-q] [--format json|table]         list images
+  rmi [-f] IMAGE...                         remove images
+  tag IMAGE NAME[:TAG]                      name an image
+  inspect IMAGE|CONTAINER...                JSON description (also: image inspect)
+  history IMAGE                             layers of an image
+  load -i PATH                              docker save / OCI archive or OCI layout
+  pull [-q] [--platform P] [-u USER -p PASSWORD] REF   from a registry (v2)
+  import ROOTFS.tar [NAME[:TAG]]            image from a root filesystem tar
+  image prune                               remove unnamed images no container uses
+  export [-o FILE] CONTAINER                the container's file system as a tar
+  commit [-m MSG] CONTAINER [NAME[:TAG]]    image from a container's changes
+  info                                      storage driver, cgroups, kernel, features
+  version
+run/create options: --name N, --rm, -e/--env K=V, --env-file F, -w/--workdir D,
+  -u/--user U[:G], --entrypoint CMD, -h/--hostname H, -v/--volume SRC:DST[:ro],
+  --mount type=bind|tmpfs,..., --tmpfs DST[:OPTS], --read-only, -l/--label K=V
+"""
+
+GLOBAL = {"--data-root": ("data_root", True), "--state-root": ("state_root", True),
+          "--storage-driver": ("driver", True), "--cgroup-parent": ("cgroup_parent", True)}
+RUN = {"--name": ("name", True), "--rm": ("rm", False), "-e": ("env", True), "--env": ("env", True),
+       "--env-file": ("env_files", True), "-w": ("workdir", True), "--workdir": ("workdir", True),
+       "-u": ("user", True), "--user": ("user", True), "--entrypoint": ("entrypoint", True),
+       "-h": ("hostname", True), "--hostname": ("hostname", True), "-v": ("volumes", True),
+       "--volume": ("volumes", True), "--mount": ("mounts", True), "--tmpfs": ("tmpfs", True),
+       "--read-only": ("read_only", False), "-l": ("labels", True), "--label": ("labels", True)}
+MULTI = {"env", "env_files", "volumes", "mounts", "tmpfs", "labels"}
+LISTS = {"-a": ("all", False), "--all": ("all", False), "-q": ("quiet", False), "--quiet": ("quiet", False),
+         "--format": ("format", True), "-f": ("force", False), "--force": ("force", False),
+         "-i": ("input", True), "--input": ("input", True), "--no-trunc": ("no_trunc", False)}
+
+
+class UsageError(Exception):
+    pass
+
+
+def parse(argv, table, stop_at_positional=False):
+    opts, pos = {}, []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            pos.extend(argv[i + 1:])
+            break
+        if not arg.startswith("-") or arg == "-":
+            pos.append(arg)
+            if stop_at_positional:
+                pos.extend(argv[i + 1:])
+                break
+            i += 1
+            continue
+        name, eq, value = arg.partition("=")
+        if name not in table:
+            raise UsageError(f"unknown flag: {name}")
+        dest, takes = table[name]
+        if takes and not eq:
+            i += 1
+            if i >= len(argv):
+                raise UsageError(f"flag needs an argument: {name}")
+            value = argv[i]
+        elif not takes:
+            value = True
+        if dest in MULTI:
+            opts.setdefault(dest, []).append(value)
+        else:
+            opts[dest] = value
+        i += 1
+    return opts, pos
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    from fastctr.errors import CommandNotExecutable, CommandNotFound
+    try:
+        g, rest = parse(argv, GLOBAL, stop_at_positional=True)
+        if not rest or rest[0] in ("-h", "--help", "help"):
+            print(USAGE)
+            return 0 if rest else 125
+        cmd, args = rest[0], rest[1:]
+        if cmd == "image" and args:
+            cmd, args = "image_" + args[0], args[1:]
+        handler = COMMANDS.get(cmd)
+        if handler is None:
+            raise UsageError(f"unknown command {cmd!r} (see fastctr --help)")
+        return handler(g, args) or 0
+    except UsageError as e:
+        print(f"fastctr: {e}", file=sys.stderr)
+        return 125
+    except CommandNotFound as e:
+        print(f"fastctr: {e.strerror}: executable file not found", file=sys.stderr)
+        return 127
+    except CommandNotExecutable as e:
+        print(f"fastctr: {e.strerror}: permission denied", file=sys.stderr)
+        return 126
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:
+        from fastctr.errors import FastctrError
+        if not isinstance(e, (FastctrError, OSError, ValueError)):
+            raise
+        print(f"fastctr: {e}", file=sys.stderr)
+        return 125
+
+
+def _engine(g):
+    from fastctr.engine import Engine
+    return Engine(data_root=g.get("data_root"), state_root=g.get("state_root"), driver=g.get("driver"),
+                  cgroup_parent=g.get("cgroup_parent") or os.environ.get("FASTCTR_CGROUP_PARENT"))
+
+
+def _run_options(args):
+    from fastctr.engine import RunOptions
+    opts, pos = parse(args, RUN, stop_at_positional=True)
+    if not pos:
+        raise UsageError("requires an IMAGE argument")
+    return pos[0], RunOptions(cmd=pos[1:], **opts)
+
+
+def cmd_run(g, args):
+    image, opts = _run_options(args)
+    return _engine(g).run(image, opts)
+
+
+def cmd_create(g, args):
+    image, opts = _run_options(args)
+    print(_engine(g).create(image, opts)["id"])
+
+
+def cmd_start(g, args):
+    _, pos = parse(args, {"-a": ("attach", False), "--attach": ("attach", False)})
+    if len(pos) != 1:
+        raise UsageError("start needs one container")
+    return _engine(g).start(pos[0])
+
+
+def cmd_rm(g, args):
+    o, pos = parse(args, LISTS)
+    if not pos:
+        raise UsageError("rm needs at least one container")
+    engine, status = _engine(g), 0
+    for ref in pos:
+        try:
+            engine.rm(ref, force=bool(o.get("force")))
+            print(ref)
+        except Exception as e:
+            from fastctr.errors import FastctrError
+            if not isinstance(e, (FastctrError, OSError)):
+                raise
+            print(f"fastctr: {e}", file=sys.stderr)
+            status = 125
+    return status
+
+
+def cmd_ps(g, args):
+    from fastctr.engine import human_ago
+    o, _ = parse(args, LISTS)
+    engine = _engine(g)
+    rows = engine.ps(all=bool(o.get("all")))
+    if o.get("quiet"):
+        for c in rows:
+            print(c["id"][:12])
+        return
+    if o.get("format") == "json":
+        for c in rows:
+            print(json.dumps({"ID": c["id"], "Names": c["name"], "Image": c["config"].get("image", c["image_id"]),
+                              "Status": c["status"], "ExitCode": c["exit_code"], "Created": c["created"],
+                              "Labels": c["labels"]}))
+        return
+    print(f"{'CONTAINER ID':<14}{'IMAGE':<22}{'CREATED':<18}{'STATUS':<22}NAMES")
+    for c in rows:
+        status = {"running": "Up", "created": "Created"}.get(c["status"], f"Exited ({c['exit_code']})")
+        print(f"{c['id'][:12]:<14}{str(c['config'].get('image', c['image_id'][7:19]))[:21]:<22}"
+              f"{human_ago(c['created']):<18}{status:<22}{c['name']}")
+
+
+def cmd_images(g, args):
+    from fastctr.engine import human_ago
+    o, _ = parse(args, LISTS)
+    store = _engine(g).store
+    rows = [store.image(i) for i in store.image_ids()]
+    if o.get("quiet"):
+        for im in rows:
+            print(im["id"][7:19])
+        return
+    if o.get("format") == "json":
+        for im in rows:
+            print(json.dumps({"ID": im["id"], "RepoTags": im["tags"], "Size": im["size"], "Created": im["created"]}))
+        return
+    print(f"{'REPOSITORY':<30}{'TAG':<12}{'IMAGE ID':<15}{'CREATED':<18}SIZE")
+    for im in rows:
+        for tag in im["tags"] or ["<none>:<none>"]:
+            repo, _, t = tag.rpartition(":")
+            print(f"{repo:<30}{t:<12}{im['id'][7:19]:<15}{human_ago(im['created']):<18}{_size(im['size'])}")
+
+
+def _size(n):
+    n = n or 0
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000:
+            return f"{n:.3g}{unit}"
+        n /= 1000
+    return f"{n:.3g}TB"
+
+
+def cmd_rmi(g, args):
+    o, pos = parse(args, LISTS)
+    if not pos:
+        raise UsageError("rmi needs at least one image")
+    engine = _engine(g)
+    for ref in pos:
+        for line in engine.rmi(ref, force=bool(o.get("force"))):
+            print(line)
+
+
+def cmd_tag(g, args):
+    _, pos = parse(args, {})
+    if len(pos) != 2:
+        raise UsageError("tag needs IMAGE and NAME[:TAG]")
+    store = _engine(g).store
+    store.tag(store.resolve(pos[0]), pos[1])
+
+
+def cmd_inspect(g, args):
+    _, pos = parse(args, {"--type": ("type", True)})
+    if not pos:
+        raise UsageError("inspect needs at least one object")
+    engine, out = _engine(g), []
+    for ref in pos:
+        try:
+            out.append(_inspect_image(engine, engine.store.resolve(ref)))
+        except LookupError:
+            c = engine.container(ref)
+            c["status"] = engine.live_status(c)
+            out.append(c)
+    print(json.dumps(out, indent=2))
+
+
+def _inspect_image(engine, image_id):
+    im = engine.store.image(image_id)
+    cfg = im["config"]
+    return {"Id": im["id"], "RepoTags": im["tags"], "Created": im["created"], "Size": im["size"],
+            "Architecture": cfg.get("architecture"), "Os": cfg.get("os"), "Config": cfg.get("config") or {},
+            "RootFS": cfg.get("rootfs"), "History": cfg.get("history") or [],
+            "GraphDriver": {"Name": engine.driver.name}}
+
+
+def cmd_image_inspect(g, args):
+    _, pos = parse(args, {})
+    if not pos:
+        raise UsageError("image inspect needs at least one image")
+    engine = _engine(g)
+    print(json.dumps([_inspect_image(engine, engine.store.resolve(r)) for r in pos], indent=2))
+
+
+def cmd_history(g, args):
+    _, pos = parse(args, LISTS)
+    if len(pos) != 1:
+        raise UsageError("history needs one image")
+    store = _engine(g).store
+    cfg = store.image(store.resolve(pos[0]))["config"]
+    print(f"{'CREATED':<22}{'CREATED BY':<60}COMMENT")
+    for h in reversed(cfg.get("history") or []):
+        print(f"{h.get('created', ''):<22}{h.get('created_by', '')[:59]:<60}{h.get('comment', '')}")
+
+
+def cmd_image_history(g, args):
+    return cmd_history(g, args)
+
+
+def cmd_load(g, args):
+    o, pos = parse(args, LISTS)
+    path = o.get("input") or (pos[0] if pos else None)
+    if not path:
+        raise UsageError("load needs -i PATH")
+    from fastctr import images
+    engine = _engine(g)
+    for image_id, names in images.load(engine.store, engine.driver, path):
+        if names:
+            for n in names:
+                print(f"Loaded image: {n}")
+        else:
+            print(f"Loaded image ID: {image_id}")
+
+
+def cmd_pull(g, args):
+    o, pos = parse(args, {"-q": ("quiet", False), "--quiet": ("quiet", False), "--platform": ("platform", True),
+                          "-u": ("user", True), "--username": ("user", True),
+                          "-p": ("password", True), "--password": ("password", True)})
+    if len(pos) != 1:
+        raise UsageError("pull needs one image reference")
+    from fastctr import images, registry
+    auth = (o["user"], o.get("password", "")) if o.get("user") else None
+    progress = None if o.get("quiet") else registry.progress_bar(sys.stdout)
+    engine = _engine(g)
+    image_id = images.pull(engine.store, engine.driver, pos[0], auth=auth, progress=progress,
+                           platform=o.get("platform"))
+    if not o.get("quiet"):
+        print(f"Digest: {image_id}")
+    print(images._pull_name(registry.Reference.parse(pos[0])))
+
+
+def cmd_import(g, args):
+    _, pos = parse(args, {})
+    if not 1 <= len(pos) <= 2:
+        raise UsageError("import needs ROOTFS.tar [NAME[:TAG]]")
+    from fastctr import images
+    engine = _engine(g)
+    print(images.import_rootfs(engine.store, engine.driver, pos[0], pos[1] if len(pos) == 2 else None))
+
+
+def cmd_image_prune(g, args):
+    engine = _engine(g)
+    store = engine.store
+    for image_id in store.image_ids():
+        im = store.image(image_id)
+        if not im["tags"] and not store.containers_using(image_id):
+            for line in engine.rmi(image_id):
+                print(line)
+
+
+def cmd_info(g, args):
+    from fastctr import cgroups, drivers
+    engine = _engine(g)
+    info = {
+        "ServerVersion": __version__, "Driver": engine.driver.name, "DockerRootDir": engine.store.root,
+        "BackingFilesystem": _fs_type(engine.store.root), "CgroupVersion": str(cgroups.host_version()),
+        "KernelVersion": os.uname().release, "Architecture": os.uname().machine,
+        "Images": len(engine.store.image_ids()), "Containers": len(engine.ps(all=True)),
+        "Features": {"overlay2": drivers.Overlay2.supported(engine.store.root),
+                     "clone3_into_cgroup": cgroups.host_version() == 2,
+                     "user_namespaces": os.path.exists("/proc/self/ns/user")},
+    }
+    print(json.dumps(info, indent=2))
+
+
+def _fs_type(path):
+    best, fstype = "", "unknown"
+    with open("/proc/self/mounts") as f:
+        for line in f:
+            _, mnt, fs = line.split()[:3]
+            if (path == mnt or path.startswith(mnt.rstrip("/") + "/")) and len(mnt) > len(best):
+                best, fstype = mnt, fs
+    return fstype
+
+
+def cmd_export(g, args):
+    o, pos = parse(args, {"-o": ("output", True), "--output": ("output", True)})
+    if len(pos) != 1:
+        raise UsageError("export needs one container")
+    engine = _engine(g)
+    if o.get("output"):
+        tmp = o["output"] + ".tmp"
+        with open(tmp, "wb") as f:
+            engine.export(pos[0], f)
+        os.rename(tmp, o["output"])
+    elif sys.stdout.isatty():
+        raise UsageError("refusing to write a tar to a terminal: use -o FILE or a redirect")
+    else:
+        engine.export(pos[0], sys.stdout.buffer)
+
+
+def cmd_commit(g, args):
+    o, pos = parse(args, {"-m": ("message", True), "--message": ("message", True)})
+    if not 1 <= len(pos) <= 2:
+        raise UsageError("commit needs CONTAINER [NAME[:TAG]]")
+    print(_engine(g).commit(pos[0], pos[1] if len(pos) == 2 else None, o.get("message", "")))
+
+
+def cmd_version(g, args):
+    print(f"fastctr version {__version__}")
+
+
+COMMANDS = {name[4:]: fn for name, fn in globals().items() if name.startswith("cmd_")}
+
+if __name__ == "__main__":
+    sys.exit(main())

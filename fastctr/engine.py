@@ -1,0 +1,532 @@
+"""Containers from images: the engine behind `fastctr run/create/start/rm/ps`.
+
+An engine container is a row in the store, a writable layer from the storage
+driver and an OCI bundle (config.json) made from the image config merged
+with Docker's flags; fastctr.runtime runs that bundle."""
+import json
+import os
+import secrets
+import time
+
+from fastctr import drivers as drivers_mod
+from fastctr.errors import ConfigError, FastctrError
+from fastctr.store import Store, chain_ids, now
+
+DOCKER_CAPS = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
+               "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
+               "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"]
+DOCKER_MASKED = ["/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+                 "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
+                 "/sys/devices/virtual/powercap"]
+DOCKER_READONLY = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+ADJECTIVES = ["brave", "calm", "eager", "fast", "gentle", "happy", "keen", "lucid", "merry", "nimble",
+              "proud", "quick", "sharp", "swift", "tidy", "vivid", "witty", "zen"]
+NOUNS = ["ada", "babbage", "curie", "dijkstra", "euler", "feynman", "gauss", "hopper", "knuth", "lamport",
+         "liskov", "noether", "pike", "ritchie", "shannon", "thompson", "turing", "wirth"]
+
+
+class ContainerNotFoundError(FastctrError, LookupError):
+    exit_code = 125
+
+
+class NameInUse(FastctrError):
+    exit_code = 125
+
+
+class RunOptions:
+    """Docker's `run`/`create` flags, already split from the command line."""
+
+    def __init__(self, **kw):
+        self.name = kw.get("name")
+        self.rm = kw.get("rm", False)
+        self.env = list(kw.get("env") or [])
+        self.env_files = list(kw.get("env_files") or [])
+        self.workdir = kw.get("workdir")
+        self.user = kw.get("user")
+        self.entrypoint = kw.get("entrypoint")  # None = image's; "" = none
+        self.hostname = kw.get("hostname")
+        self.volumes = list(kw.get("volumes") or [])
+        self.mounts = list(kw.get("mounts") or [])
+        self.tmpfs = list(kw.get("tmpfs") or [])
+        self.read_only = kw.get("read_only", False)
+        self.labels = list(kw.get("labels") or [])
+        self.cmd = list(kw.get("cmd") or [])
+
+
+# ----------------------------------------------------------- flag parsing
+
+def parse_env(opts):
+    env = []
+    for path in opts.env_files:
+        try:
+            with open(path) as f:
+                lines = f.read().splitlines()
+        except OSError as e:
+            raise ConfigError(f"--env-file {path}: {e.strerror}") from None
+        env += [line for line in (x.strip() for x in lines) if line and not line.startswith("#")]
+    env += opts.env
+    out = []
+    for e in env:
+        if "=" not in e:
+            value = os.environ.get(e)  # `-e NAME` passes the caller's value, as Docker does
+            if value is None:
+                continue
+            e = f"{e}={value}"
+        if e.startswith("="):
+            raise ConfigError(f"invalid environment variable {e!r}")
+        out.append(e)
+    return out
+
+
+def _bind(src, dst, ro, where):
+    if not os.path.isabs(src):
+        raise ConfigError(f"{where}: {src!r}: named volumes are not supported yet; give an absolute host path")
+    if not os.path.exists(src):
+        raise ConfigError(f"{where}: bind source {src} does not exist")
+    if not os.path.isabs(dst):
+        raise ConfigError(f"{where}: container path {dst!r} must be absolute")
+    return {"destination": dst, "type": "bind", "source": src, "options": ["rbind", "ro" if ro else "rw"]}
+
+
+def parse_volume(spec):
+    parts = spec.split(":")
+    if len(parts) not in (2, 3):
+        raise ConfigError(f"-v {spec}: use HOST-PATH:CONTAINER-PATH[:ro|rw]")
+    opts = parts[2].split(",") if len(parts) == 3 else []
+    if set(opts) - {"ro", "rw", "z", "Z"}:
+        raise ConfigError(f"-v {spec}: unknown option {','.join(set(opts) - {'ro', 'rw', 'z', 'Z'})}")
+    return _bind(parts[0], parts[1], "ro" in opts, f"-v {spec}")
+
+
+def parse_mount(spec):
+    fields = {}
+    for item in spec.split(","):
+        key, eq, value = item.partition("=")
+        fields[key.strip()] = value if eq else "true"
+    kind = fields.pop("type", "volume")
+    target = fields.pop("target", None) or fields.pop("destination", None) or fields.pop("dst", None)
+    if not target:
+        raise ConfigError(f"--mount {spec}: target is required")
+    readonly = fields.pop("readonly", fields.pop("ro", "false")) in ("true", "1", "")
+    if kind == "bind":
+        source = fields.pop("source", None) or fields.pop("src", None)
+        if not source:
+            raise ConfigError(f"--mount {spec}: a bind mount needs source")
+        return _bind(source, target, readonly, f"--mount {spec}")
+    if kind == "tmpfs":
+        options = ["nosuid", "nodev"]
+        if "tmpfs-size" in fields:
+            options.append("size=" + fields.pop("tmpfs-size"))
+        if "tmpfs-mode" in fields:
+            options.append("mode=" + fields.pop("tmpfs-mode"))
+        if readonly:
+            options.append("ro")
+        return {"destination": target, "type": "tmpfs", "source": "tmpfs", "options": options}
+    raise ConfigError(f"--mount {spec}: type {kind!r} is not supported (use bind or tmpfs)")
+
+
+def parse_tmpfs(spec):
+    dst, _, opts = spec.partition(":")
+    if not os.path.isabs(dst):
+        raise ConfigError(f"--tmpfs {spec}: path must be absolute")
+    options = ["nosuid", "nodev", "noexec"] + ([o for o in opts.split(",") if o] if opts else [])
+    return {"destination": dst, "type": "tmpfs", "source": "tmpfs", "options": options}
+
+
+def parse_labels(labels):
+    out = {}
+    for label in labels:
+        key, _, value = label.partition("=")
+        if not key:
+            raise ConfigError(f"invalid label {label!r}")
+        out[key] = value
+    return out
+
+
+def validate_name(name):
+    ok = name and name[0].isalnum() and all(c.isalnum() or c in "_.-" for c in name)
+    if not ok:
+        raise ConfigError(f"invalid container name {name!r}: use [a-zA-Z0-9][a-zA-Z0-9_.-]*")
+    return name
+
+
+# --------------------------------------------------------- user lookup
+
+def _read_passwd_like(text):
+    return [line.split(":") for line in text.splitlines() if line and not line.startswith("#")]
+
+
+def resolve_user(spec, read_file):
+    """'name', 'uid', 'name:group', 'uid:gid' -> (uid, gid, extra gids),
+    names looked up in the image's /etc/passwd and /etc/group."""
+    user, _, group = (spec or "").partition(":")
+    passwd = _read_passwd_like(read_file("etc/passwd") or "")
+    groups = _read_passwd_like(read_file("etc/group") or "")
+    uid, gid, username = 0, None, None
+    if user:
+        if user.isdigit():
+            uid = int(user)
+            match = [p for p in passwd if len(p) > 3 and p[2] == user]
+        else:
+            match = [p for p in passwd if p[0] == user]
+            if not match:
+                raise ConfigError(f"unable to find user {user}: no matching entries in passwd file")
+            uid = int(match[0][2])
+        if match:
+            username, gid = match[0][0], int(match[0][3])
+    else:
+        username = next((p[0] for p in passwd if len(p) > 3 and p[2] == "0"), "root")
+    if group:
+        if group.isdigit():
+            gid = int(group)
+        else:
+            match = [g for g in groups if g[0] == group]
+            if not match:
+                raise ConfigError(f"unable to find group {group}: no matching entries in group file")
+            gid = int(match[0][2])
+    gid = 0 if gid is None else gid
+    extra = sorted({int(g[2]) for g in groups if len(g) > 3 and username and username in g[3].split(",")} - {gid})
+    return uid, gid, extra
+
+
+# ------------------------------------------------------------ the spec
+
+def make_spec(image_config, opts, cid, read_file):
+    cfg = image_config.get("config") or {}
+    entrypoint = cfg.get("Entrypoint") or []
+    cmd = cfg.get("Cmd") or []
+    if opts.entrypoint is not None:
+        entrypoint = [opts.entrypoint] if opts.entrypoint else []
+        cmd = []  # Docker: --entrypoint clears the image's Cmd
+    if opts.cmd:
+        cmd = opts.cmd
+    args = list(entrypoint) + list(cmd)
+    if not args:
+        raise ConfigError("no command specified: the image has no Entrypoint or Cmd")
+    hostname = opts.hostname or cid[:12]
+    env = list(cfg.get("Env") or [])
+    if not any(e.startswith("PATH=") for e in env):
+        env.insert(0, DEFAULT_PATH)
+    env.append(f"HOSTNAME={hostname}")
+    for e in parse_env(opts):
+        key = e.split("=", 1)[0]
+        env = [x for x in env if x.split("=", 1)[0] != key] + [e]
+    uid, gid, extra = resolve_user(opts.user or cfg.get("User"), read_file)
+    mounts = [
+        {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+        {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+         "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+        {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+        {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["ro", "nosuid", "noexec", "nodev"]},
+        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=67108864"]},
+    ]
+    mounts += [parse_volume(v) for v in opts.volumes]
+    mounts += [parse_mount(m) for m in opts.mounts]
+    mounts += [parse_tmpfs(t) for t in opts.tmpfs]
+    return {
+        "ociVersion": "1.0.2",
+        "process": {
+            "terminal": False, "user": {"uid": uid, "gid": gid, "additionalGids": extra},
+            "args": args, "env": env, "cwd": opts.workdir or cfg.get("WorkingDir") or "/",
+            "capabilities": {k: list(DOCKER_CAPS) for k in ("bounding", "effective", "permitted")},
+        },
+        "root": {"path": "rootfs", "readonly": bool(opts.read_only)},
+        "hostname": hostname,
+        "mounts": mounts,
+        "annotations": parse_labels(opts.labels),
+        "linux": {
+            "resources": {"devices": [{"allow": False, "access": "rwm"}]},
+            "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount", "cgroup")],
+            "maskedPaths": list(DOCKER_MASKED), "readonlyPaths": list(DOCKER_READONLY),
+        },
+    }
+
+
+# ------------------------------------------------------------- the engine
+
+class Engine:
+    def __init__(self, data_root=None, state_root=None, driver=None, cgroup_parent=None):
+        self.store = Store(data_root)
+        self._driver_name = driver
+        self._driver = None
+        self.state_root = state_root
+        self.cgroup_parent = cgroup_parent
+
+    @property
+    def driver(self):
+        if self._driver is None:
+            self._driver = drivers_mod.driver_for(self.store, self._driver_name)
+        return self._driver
+
+    @property
+    def runtime(self):
+        from fastctr.runtime import Runtime
+        return Runtime(root=self.state_root, cgroup_parent=self.cgroup_parent)
+
+    # ----------------------------------------------------------- images
+    def resolve_image(self, ref):
+        from fastctr import images
+        if ref in ("hello-world", images.HELLO_NAME):
+            return images.ensure_hello_world(self.store, self.driver)
+        return self.store.resolve(ref)
+
+    def _chain(self, image):
+        return chain_ids(image["config"].get("rootfs", {}).get("diff_ids", []))
+
+    def _ensure_layers(self, image):
+        """Layers of an image loaded under another driver are unpacked from
+        its blobs for this one."""
+        chain = self._chain(image)
+        diff_ids = image["config"]["rootfs"]["diff_ids"]
+        for i, chain_id in enumerate(chain):
+            if not self.driver.has_layer(chain_id):
+                blob = self.store.blob_path(image["layer_blobs"][i])
+                self.driver.ensure_layer(chain_id, diff_ids[i], chain[i - 1] if i else None, blob)
+        return chain
+
+    def _image_file_reader(self, chain, rootfs):
+        def read(rel):
+            if isinstance(self.driver, drivers_mod.Overlay2):
+                for chain_id in reversed(chain):
+                    path = os.path.join(self.driver.layer_dir(chain_id), "diff", rel)
+                    if os.path.lexists(path):
+                        return _read_text(path)
+                return None
+            return _read_text(os.path.join(rootfs, rel))
+        return read
+
+    # ------------------------------------------------------- containers
+    def container(self, ref):
+        db = self.store.db
+        row = db.execute("SELECT id FROM containers WHERE id = ? OR name = ?", (ref, ref)).fetchone()
+        if row is None and ref and all(c in "0123456789abcdef" for c in ref):
+            rows = db.execute("SELECT id FROM containers WHERE id LIKE ?", (ref + "%",)).fetchall()
+            if len(rows) > 1:
+                raise ContainerNotFoundError(f"container ID prefix {ref!r} is ambiguous")
+            row = rows[0] if rows else None
+        if row is None:
+            raise ContainerNotFoundError(f"no such container: {ref}")
+        return self._row(row[0])
+
+    def _row(self, cid):
+        r = self.store.db.execute("SELECT id, name, image_id, driver, created, config, status, exit_code, "
+                                  "started, finished, labels FROM containers WHERE id = ?", (cid,)).fetchone()
+        keys = ("id", "name", "image_id", "driver", "created", "config", "status", "exit_code", "started",
+                "finished", "labels")
+        d = dict(zip(keys, r))
+        d["config"] = json.loads(d["config"]) if d["config"] else {}
+        d["labels"] = json.loads(d["labels"]) if d["labels"] else {}
+        return d
+
+    def _unique_name(self):
+        for _ in range(50):
+            name = f"{secrets.choice(ADJECTIVES)}_{secrets.choice(NOUNS)}"
+            if not self.store.db.execute("SELECT 1 FROM containers WHERE name = ?", (name,)).fetchone():
+                return name
+        return "c" + secrets.token_hex(6)
+
+    def create(self, image_ref, opts):
+        """Make the container: record, writable layer, bundle.  Nothing is
+        left behind when any step fails."""
+        image_id = self.resolve_image(image_ref)
+        image = self.store.image(image_id)
+        name = validate_name(opts.name) if opts.name else self._unique_name()
+        cid = secrets.token_hex(32)
+        chain = self._ensure_layers(image)
+        parse_env(opts)  # flag errors before anything exists
+        try:
+            with self.store.transaction() as db:
+                db.execute("INSERT INTO containers (id, name, image_id, driver, created, status, labels) "
+                           "VALUES (?, ?, ?, ?, ?, 'creating', ?)",
+                           (cid, name, image_id, self.driver.name, now(), json.dumps(parse_labels(opts.labels))))
+        except Exception as e:
+            if "UNIQUE" in str(e):
+                raise NameInUse(f"the container name {name!r} is already in use") from None
+            raise
+        try:
+            rootfs, rootfs_mount = self.driver.prepare_container(cid, chain, volatile=opts.rm)
+            spec = make_spec(image["config"], opts, cid, self._image_file_reader(chain, rootfs))
+            cdir = self.driver.container_dir(cid)
+            self._write_etc_files(cdir, spec)
+            with open(os.path.join(cdir, "config.json"), "w") as f:
+                json.dump(spec, f)
+            record = {"rootfs_mount": rootfs_mount, "rm": opts.rm, "image": image_ref}
+            with self.store.transaction() as db:
+                db.execute("UPDATE containers SET status = 'created', config = ? WHERE id = ?",
+                           (json.dumps(record), cid))
+        except BaseException:
+            self._remove_files(cid)
+            raise
+        return self._row(cid)
+
+    @staticmethod
+    def _write_etc_files(cdir, spec):
+        hostname = spec["hostname"]
+        files = {"hostname": f"{hostname}\n",
+                 "hosts": f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"}
+        for name, text in files.items():
+            path = os.path.join(cdir, name)
+            with open(path, "w") as f:
+                f.write(text)
+            spec["mounts"].append({"destination": f"/etc/{name}", "type": "bind", "source": path,
+                                   "options": ["rbind", "rprivate"]})
+
+    def start(self, ref, stdio=(-1, -1, -1)):
+        """Run a created container attached; returns its exit status."""
+        c = self.container(ref)
+        if c["status"] not in ("created", "exited"):
+            raise FastctrError(f"container {c['name']} is {c['status']}")
+        cdir = self.driver_for_container(c).container_dir(c["id"])
+        mount = c["config"].get("rootfs_mount")
+        self._set_status(c["id"], "running", started=now())
+        status = None
+        try:
+            status = self.runtime.run(c["id"], cdir, stdio=stdio, rootfs_mount=tuple(mount) if mount else None,
+                                      loopback_up=True)
+            return status
+        finally:
+            self._set_status(c["id"], "exited", finished=now(), exit_code=status if status is not None else 125)
+
+    def run(self, image_ref, opts, stdio=(-1, -1, -1)):
+        c = self.create(image_ref, opts)
+        try:
+            return self.start(c["id"], stdio=stdio)
+        finally:
+            if opts.rm:
+                self.rm(c["id"], force=True)
+
+    def _set_status(self, cid, status, started=None, finished=None, exit_code=None):
+        with self.store.transaction() as db:
+            db.execute("UPDATE containers SET status = ?, started = COALESCE(?, started), "
+                       "finished = COALESCE(?, finished), exit_code = COALESCE(?, exit_code) WHERE id = ?",
+                       (status, started, finished, exit_code, cid))
+
+    def driver_for_container(self, c):
+        if c["driver"] and c["driver"] != self.driver.name:
+            return drivers_mod.DRIVERS[c["driver"]](self.store)
+        return self.driver
+
+    def live_status(self, c):
+        """The recorded status, corrected by the runtime's view."""
+        if c["status"] != "running":
+            return c["status"]
+        from fastctr.errors import ContainerNotFound
+        try:
+            return "running" if self.runtime.state(c["id"])["status"] in ("running", "created", "paused") else "exited"
+        except ContainerNotFound:
+            return "exited"
+
+    def rm(self, ref, force=False):
+        c = self.container(ref)
+        from fastctr.errors import ContainerNotFound
+        if self.live_status(c) == "running":
+            if not force:
+                raise FastctrError(f"container {c['name']} is running: stop it first or use -f")
+        try:
+            self.runtime.delete(c["id"], force=True)
+        except ContainerNotFound:
+            pass
+        self._remove_files(c["id"])
+        return c
+
+    def _remove_files(self, cid):
+        row = self.store.db.execute("SELECT driver FROM containers WHERE id = ?", (cid,)).fetchone()
+        driver = drivers_mod.DRIVERS[row[0]](self.store) if row and row[0] else self.driver
+        driver.remove_container(cid)
+        with self.store.transaction() as db:
+            db.execute("DELETE FROM containers WHERE id = ?", (cid,))
+
+    def ps(self, all=False):
+        out = []
+        for (cid,) in self.store.db.execute("SELECT id FROM containers ORDER BY created DESC").fetchall():
+            c = self._row(cid)
+            c["status"] = self.live_status(c)
+            if all or c["status"] == "running":
+                out.append(c)
+        return out
+
+    # ------------------------------------------------- export / commit
+    def export(self, ref, out):
+        """The container's merged file system as a tar, to binary file `out`."""
+        from fastctr.layers import export_tree
+        c = self.container(ref)
+        driver = self.driver_for_container(c)
+        chain = self._chain(self.store.image(c["image_id"]))
+        with driver.mounted(c["id"], chain) as root:
+            export_tree(root, out)
+
+    def commit(self, ref, name=None, message=""):
+        """A new image: the container's image plus one layer of its changes
+        (whiteouts for what it deleted)."""
+        import tempfile
+        from fastctr import images
+        from fastctr.layers import write_layer
+        c = self.container(ref)
+        if self.live_status(c) == "running":
+            raise FastctrError(f"container {c['name']} is running: committing a running container is not supported")
+        image = self.store.image(c["image_id"])
+        driver = self.driver_for_container(c)
+        chain = self._chain(image)
+        fd, tar_path = tempfile.mkstemp(prefix="commit-", suffix=".tar", dir=self.store.root)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                if isinstance(driver, drivers_mod.Overlay2):
+                    info = write_layer(driver.upper(c["id"]), out, mode="overlay")
+                else:
+                    info = write_layer(os.path.join(driver.container_dir(c["id"]), "rootfs"), out, mode="vfs",
+                                       lower=driver.layer_dir(chain[-1]))
+            config = json.loads(json.dumps(image["config"]))
+            config["rootfs"]["diff_ids"].append(info.diff_id)
+            config["created"] = now()
+            config.setdefault("history", []).append(
+                {"created": config["created"], "created_by": f"fastctr commit {c['name']}", "comment": message})
+            config_bytes = json.dumps(config, separators=(",", ":")).encode()
+            blobs = [self.store.blob_path(d) for d in image["layer_blobs"]] + [tar_path]
+            return images.install_image(self.store, driver, config_bytes, blobs, names=[name] if name else [])
+        finally:
+            os.unlink(tar_path)
+
+    # ----------------------------------------------------------- images
+    def rmi(self, ref, force=False):
+        image_id = self.store.resolve(ref)
+        image = self.store.image(image_id)
+        users = self.store.containers_using(image_id)
+        if users and not force:
+            raise FastctrError(f"image {ref} is used by container(s) {', '.join(users)}: remove them or use -f")
+        by_name = ref in image["tags"] or (":" not in ref and ref + ":latest" in image["tags"])
+        if by_name and len(image["tags"]) > 1:
+            self.store.untag(ref)  # like Docker: drop one name, keep the image
+            return [f"Untagged: {ref if ':' in ref else ref + ':latest'}"]
+        out = [f"Untagged: {t}" for t in image["tags"]]
+        self.store.delete_image_row(image_id)
+        keep = self.store.referenced_chain_ids()
+        for name in drivers_mod.DRIVERS:
+            driver = drivers_mod.DRIVERS[name](self.store)
+            for chain_id in reversed(self._chain(image)):
+                if chain_id not in keep and self.store.layer_row(name, chain_id):
+                    driver.remove_layer(chain_id)
+        out.append(f"Deleted: {image_id}")
+        return out
+
+
+def _read_text(path):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def human_ago(ts):
+    try:
+        t = time.mktime(time.strptime(ts, "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
+    except (TypeError, ValueError):
+        return ""
+    secs = max(0, int(time.time() - t))
+    for unit, n in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if secs >= n:
+            return f"{secs // n} {unit} ago"
+    return f"{secs} seconds ago"
