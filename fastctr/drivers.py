@@ -11,9 +11,6 @@ vfs: each layer is a full copy of its parent with the layer applied, and a
 import contextlib
 import errno
 import os
-import secrets
-import shutil
-import subprocess
 
 from fastctr.store import StoreError
 
@@ -21,10 +18,12 @@ PAGE_LIMIT = 4096  # mount(2) copies at most one page of option data
 
 
 def _rmtree(path):
+    import shutil
     shutil.rmtree(path, ignore_errors=True)
 
 
 def _copy_tree(src, dest):
+    import subprocess
     # cp -a keeps ownership, modes, times, hard links, xattrs and devices.
     subprocess.run(["cp", "-a", "--reflink=auto", src + "/.", dest], check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -45,7 +44,7 @@ class Driver:
 
     def _tmp(self):
         os.makedirs(self.base, mode=0o700, exist_ok=True)
-        path = os.path.join(self.base, f"tmp-{os.getpid()}-{secrets.token_hex(4)}")
+        path = os.path.join(self.base, f"tmp-{os.getpid()}-{os.urandom(4).hex()}")
         os.mkdir(path, 0o700)
         return path
 
@@ -62,7 +61,7 @@ class Driver:
 
     def ensure_layer(self, chain_id, diff_id, parent, blob):
         """Unpack blob as layer chain_id unless present; True if we made it."""
-        from fastctr.layers import LayerError, apply_layer
+        from fastctr.layers import apply_layer
         if self.has_layer(chain_id):
             return False
         tmp = self._tmp()
@@ -72,7 +71,7 @@ class Driver:
             if info.diff_id != diff_id:
                 raise StoreError(f"layer {info.digest} unpacks to {info.diff_id}, but the image expects {diff_id}")
             link = self._finish_unpack(tmp)
-        except (LayerError, StoreError, OSError, subprocess.CalledProcessError):
+        except Exception:
             _rmtree(tmp)
             raise
         made = self._install(tmp, chain_id)
@@ -117,7 +116,7 @@ class Overlay2(Driver):
         return os.path.join(tmp, "diff")
 
     def _finish_unpack(self, tmp):
-        link = secrets.token_hex(13).upper()  # 26 characters, like Docker's
+        link = os.urandom(13).hex().upper()  # 26 characters, like Docker's
         with open(os.path.join(tmp, "link"), "w") as f:
             f.write(link)
         return link

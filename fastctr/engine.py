@@ -5,7 +5,6 @@ driver and an OCI bundle (config.json) made from the image config merged
 with Docker's flags; fastctr.runtime runs that bundle."""
 import json
 import os
-import secrets
 import time
 
 from fastctr import drivers as drivers_mod
@@ -268,10 +267,13 @@ class Engine:
 
     # ----------------------------------------------------------- images
     def resolve_image(self, ref):
-        from fastctr import images
-        if ref in ("hello-world", images.HELLO_NAME):
-            return images.ensure_hello_world(self.store, self.driver)
-        return self.store.resolve(ref)
+        try:
+            return self.store.resolve(ref)
+        except LookupError:
+            if ref not in ("hello-world", "hello-world:latest"):
+                raise
+        from fastctr import images  # made on first use from the installed program
+        return images.ensure_hello_world(self.store, self.driver)
 
     def _chain(self, image):
         return chain_ids(image["config"].get("rootfs", {}).get("diff_ids", []))
@@ -323,10 +325,11 @@ class Engine:
 
     def _unique_name(self):
         for _ in range(50):
-            name = f"{secrets.choice(ADJECTIVES)}_{secrets.choice(NOUNS)}"
+            a, b = os.urandom(2)
+            name = f"{ADJECTIVES[a % len(ADJECTIVES)]}_{NOUNS[b % len(NOUNS)]}"
             if not self.store.db.execute("SELECT 1 FROM containers WHERE name = ?", (name,)).fetchone():
                 return name
-        return "c" + secrets.token_hex(6)
+        return "c" + os.urandom(6).hex()
 
     def create(self, image_ref, opts):
         """Make the container: record, writable layer, bundle.  Nothing is
@@ -334,7 +337,7 @@ class Engine:
         image_id = self.resolve_image(image_ref)
         image = self.store.image(image_id)
         name = validate_name(opts.name) if opts.name else self._unique_name()
-        cid = secrets.token_hex(32)
+        cid = os.urandom(32).hex()
         chain = self._ensure_layers(image)
         parse_env(opts)  # flag errors before anything exists
         try:
