@@ -7,7 +7,7 @@ parent nests below the caller's own cgroup, as tests must) every path,
 absolute or not, is placed under it."""
 import errno
 import os
-import signal
+import _signal as signal  # constants only; `signal` imports enum
 import time
 
 from fastctr.errors import ConfigError

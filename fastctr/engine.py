@@ -3,10 +3,10 @@
 An engine container is a row in the store, a writable layer from the storage
 driver and an OCI bundle (config.json) made from the image config merged
 with Docker's flags; fastctr.runtime runs that bundle."""
-import json
 import os
 import time
 
+from fastctr import jsonfast as json
 from fastctr import drivers as drivers_mod
 from fastctr.errors import ConfigError, FastctrError
 from fastctr.store import Store, chain_ids, now

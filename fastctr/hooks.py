@@ -3,11 +3,11 @@
 prestart/createRuntime/poststart/poststop run in the runtime's namespaces;
 createContainer/startContainer run inside the container's, entered through
 the same C spawn path as `exec`."""
-import json
 import os
-import signal
+import _signal as signal  # constants only; `signal` imports enum
 import time
 
+from fastctr import jsonfast as json
 from fastctr import _core
 from fastctr.errors import HookError
 from fastctr.plan import Plan

@@ -13,11 +13,11 @@ creating -> created -> running -> stopped; `paused` while frozen.  Every
 failure of create/run removes what it had made: state dir, cgroup, process.
 """
 import errno
-import json
 import os
-import signal
+import _signal as signal  # constants only; `signal` imports enum
 import time
 
+from fastctr import jsonfast as json
 from fastctr import cgroups as cgroups_mod
 from fastctr import spec as spec_mod
 from fastctr import _core
@@ -37,9 +37,10 @@ def parse_signal(value):
     elif value.isdigit():
         sig = int(value)
     else:
+        import signal as signals
         name = value.upper()
         name = name if name.startswith("SIG") else "SIG" + name
-        sig = getattr(signal.Signals, name, None) if name in signal.Signals.__members__ else None
+        sig = signals.Signals[name] if name in signals.Signals.__members__ else None
         if sig is None:
             raise ConfigError(f"unknown signal {value!r}")
     if not 0 < int(sig) < signal.NSIG:

@@ -3,10 +3,10 @@
 `load_bundle()` returns a Config whose fields are checked and normalised;
 `Config.plan()` turns it into the flat Plan the C spawn path executes.
 Every problem is a ConfigError with a one-line message naming the field."""
-import json
 import os
 import stat
 
+from fastctr import jsonfast as json
 from fastctr import plan as P
 from fastctr.errors import ConfigError
 

@@ -5,10 +5,10 @@ half a state.  It records the pid *and* the process start time: after the
 container dies its pid may be reused, and a pid alone would then name a
 stranger."""
 import fcntl
-import json
 import os
 import time
 
+from fastctr import jsonfast as json
 from fastctr.errors import ConfigError, ContainerExists, ContainerNotFound
 
 DEFAULT_ROOT = "/run/fastctr"

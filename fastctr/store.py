@@ -10,12 +10,11 @@ layer directories are unpacked into a temporary name and renamed into place,
 so two imports of one layer cannot corrupt each other (the loser discards its
 copy).  A failed import removes the layers it created: no half-imported
 image is ever visible."""
-import hashlib
-import json
 import os
 import sqlite3
 import time
 
+from fastctr import jsonfast as json
 from fastctr.errors import FastctrError
 
 DEFAULT_ROOT = "/var/lib/fastctr"
@@ -55,7 +54,18 @@ def now():
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
+def _sha256(data=b""):
+    """CPython's built-in sha256: hashlib would load OpenSSL (~8 ms) on the
+    start path, where only small strings (chain IDs) are hashed."""
+    try:
+        from _sha2 import sha256  # Python >= 3.12
+    except ImportError:
+        from _sha256 import sha256
+    return sha256(data)
+
+
 def sha256_file(path, chunk=1 << 20):
+    import hashlib  # OpenSSL's is much faster on whole blobs
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while True:
@@ -70,7 +80,7 @@ def chain_ids(diff_ids):
     """OCI ChainID: ChainID(n) = sha256(ChainID(n-1) + " " + DiffID(n))."""
     out = []
     for d in diff_ids:
-        out.append(d if not out else "sha256:" + hashlib.sha256(f"{out[-1]} {d}".encode()).hexdigest())
+        out.append(d if not out else "sha256:" + _sha256(f"{out[-1]} {d}".encode()).hexdigest())
     return out
 
 
@@ -148,7 +158,7 @@ class Store:
         return dest
 
     def put_blob_bytes(self, data):
-        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        digest = "sha256:" + _sha256(data).hexdigest()
         dest = self.blob_path(digest)
         if not os.path.exists(dest):
             os.makedirs(os.path.dirname(dest), exist_ok=True)

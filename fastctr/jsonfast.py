@@ -1,0 +1,69 @@
+"""json for the start path, without the json package.
+
+`import json` pulls in json.decoder, which compiles regular expressions at
+import: `re`, `enum` and friends cost ~25 ms of a ~20 ms interpreter start
+here, on every `fastctr run`.  The C accelerators in _json are what the json
+package uses anyway; this wraps them.  Pretty-printing (indent) and errors
+fall back to the json package, off the hot path."""
+import _json
+
+_CONSTANTS = {"-Infinity": float("-inf"), "Infinity": float("inf"), "NaN": float("nan")}
+
+
+class _DecoderContext:
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+    parse_constant = _CONSTANTS.__getitem__
+    memo = None
+
+
+def _not_serializable(obj):
+    raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
+
+
+_scan = _json.make_scanner(_DecoderContext())
+_WHITESPACE = " \t\n\r"
+
+
+def _encoder(separators):
+    item, key = separators
+    return _json.make_encoder(None, _not_serializable, _json.encode_basestring_ascii, None, key, item,
+                              False, False, True)
+
+
+_compact = _encoder((",", ":"))
+_spaced = _encoder((", ", ": "))
+
+
+def loads(s):
+    if isinstance(s, (bytes, bytearray)):
+        s = s.decode()
+    start = len(s) - len(s.lstrip(_WHITESPACE))
+    try:
+        obj, end = _scan(s, start)
+    except StopIteration:
+        import json
+        return json.loads(s)  # raises json's own JSONDecodeError (a ValueError)
+    if s[end:].strip(_WHITESPACE):
+        import json
+        return json.loads(s)
+    return obj
+
+
+def dumps(obj, separators=None, indent=None):
+    if indent is not None:
+        import json
+        return json.dumps(obj, separators=separators, indent=indent)
+    encode = _compact if separators == (",", ":") else _spaced
+    return "".join(encode(obj, 0))
+
+
+def load(f):
+    return loads(f.read())
+
+
+def dump(obj, f, separators=None, indent=None):
+    f.write(dumps(obj, separators=separators, indent=indent))
