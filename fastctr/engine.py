@@ -499,6 +499,12 @@ class Engine:
         users = self.store.containers_using(image_id)
         if users and not force:
             raise FastctrError(f"image {ref} is used by container(s) {', '.join(users)}: remove them or use -f")
+        if users:
+            # As Docker: a forced rmi of an image in use drops its names but
+            # keeps the layers the containers are built on.
+            for tag in image["tags"]:
+                self.store.untag(tag)
+            return [f"Untagged: {t}" for t in image["tags"]]
         by_name = ref in image["tags"] or (":" not in ref and ref + ":latest" in image["tags"])
         if by_name and len(image["tags"]) > 1:
             self.store.untag(ref)  # like Docker: drop one name, keep the image

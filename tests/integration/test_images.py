@@ -318,3 +318,15 @@ def test_export_and_commit_round_trip(engine, tmp_path):
     assert (status, text) == (0, "knew\ndrop-gone\n")
     history = engine.store.image(image_id)["config"]["history"]
     assert history[-1]["created_by"].startswith("fastctr commit")
+
+
+def test_forced_rmi_of_an_image_in_use_keeps_its_layers(engine, tmp_path):
+    load_layout(engine, tmp_path, [it.busybox_layer()], ref_name="inuse:1")
+    c = engine.create("inuse:1", RunOptions(cmd=["true"]))
+    from fastctr.errors import FastctrError
+    with pytest.raises(FastctrError, match="used by"):
+        engine.rmi("inuse:1")
+    assert engine.rmi("inuse:1", force=True) == ["Untagged: inuse:1"]
+    with open(os.devnull, "w") as null:
+        assert engine.start(c["id"], stdio=(-1, null.fileno(), null.fileno())) == 0  # layers still there
+    engine.rm(c["id"])
