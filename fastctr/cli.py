@@ -8,7 +8,8 @@ from fastctr import jsonfast as json  # the json package costs ~25 ms to import
 import os
 import sys
 
-from fastctr import __version__
+from fastctr import __version__, cliargs
+from fastctr.cliargs import UsageError
 
 USAGE = """usage: fastctr [--data-root DIR] [--state-root DIR] [--storage-driver overlay2|vfs]
                [--cgroup-parent PATH] COMMAND [OPTIONS]
@@ -51,42 +52,8 @@ LISTS = {"-a": ("all", False), "--all": ("all", False), "-q": ("quiet", False), 
          "-i": ("input", True), "--input": ("input", True), "--no-trunc": ("no_trunc", False)}
 
 
-class UsageError(Exception):
-    pass
-
-
 def parse(argv, table, stop_at_positional=False):
-    opts, pos = {}, []
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        if arg == "--":
-            pos.extend(argv[i + 1:])
-            break
-        if not arg.startswith("-") or arg == "-":
-            pos.append(arg)
-            if stop_at_positional:
-                pos.extend(argv[i + 1:])
-                break
-            i += 1
-            continue
-        name, eq, value = arg.partition("=")
-        if name not in table:
-            raise UsageError(f"unknown flag: {name}")
-        dest, takes = table[name]
-        if takes and not eq:
-            i += 1
-            if i >= len(argv):
-                raise UsageError(f"flag needs an argument: {name}")
-            value = argv[i]
-        elif not takes:
-            value = True
-        if dest in MULTI:
-            opts.setdefault(dest, []).append(value)
-        else:
-            opts[dest] = value
-        i += 1
-    return opts, pos
+    return cliargs.parse(argv, table, stop_at_positional, multi=MULTI)
 
 
 def main(argv=None):

@@ -13,10 +13,6 @@ from fastctr.errors import HookError
 from fastctr.plan import Plan
 
 
-def _env(hook):
-    return hook.env or []
-
-
 def _wait(pid, hook, timeout):
     deadline = None if timeout is None else time.monotonic() + timeout
     delay = 0.0005
@@ -54,7 +50,7 @@ def _spawn_with_state(plan, state, hook):
 
 
 def _plan(hook):
-    plan = Plan(hook.args or [hook.path], _env(hook))
+    plan = Plan(hook.args or [hook.path], hook.env or [])
     plan.exec_path = hook.path  # args[0] is only the name the hook sees
     return plan
 

@@ -8,7 +8,8 @@ from fastctr import jsonfast as json  # the json package costs ~25 ms to import
 import os
 import sys
 
-from fastctr import __version__
+from fastctr import __version__, cliargs
+from fastctr.cliargs import UsageError
 
 USAGE = """usage: fastctr-runc [--root DIR] [--log FILE] [--log-format text|json] COMMAND [OPTIONS] ID
 
@@ -48,44 +49,8 @@ COMMANDS = {
 }
 
 
-class UsageError(Exception):
-    pass
-
-
 def parse(argv, table, stop_at_positional=False):
-    """Parse --opt value / --opt=value / -o value; returns (opts, positionals)."""
-    opts, pos = {}, []
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        if arg == "--":
-            pos.extend(argv[i + 1:])
-            break
-        if not arg.startswith("-") or arg == "-":
-            pos.append(arg)
-            if stop_at_positional:
-                pos.extend(argv[i + 1:])
-                break
-            i += 1
-            continue
-        name, eq, value = arg.partition("=")
-        if name not in table:
-            raise UsageError(f"unknown option {name}")
-        dest, takes = table[name]
-        if takes:
-            if not eq:
-                i += 1
-                if i >= len(argv):
-                    raise UsageError(f"option {name} needs a value")
-                value = argv[i]
-        else:
-            value = True
-        if dest in MULTI:
-            opts.setdefault(dest, []).append(value)
-        else:
-            opts[dest] = value
-        i += 1
-    return opts, pos
+    return cliargs.parse(argv, table, stop_at_positional, multi=MULTI)
 
 
 class Log:
@@ -260,7 +225,11 @@ def cmd_update(g, o, pos):
     src = o.get("resources")
     if not src:
         raise UsageError("update needs --resources FILE (or - for stdin)")
-    res = json.load(sys.stdin) if src == "-" else json.load(open(src))
+    if src == "-":
+        res = json.load(sys.stdin)
+    else:
+        with open(src) as f:
+            res = json.load(f)
     from fastctr.cgroups import validate_resources
     validate_resources(res)
     c = _runtime(g).get(cid)

@@ -94,10 +94,7 @@ class Container:
         status = self.status
         out = {"ociVersion": OCI_VERSION, "id": self.id, "status": status,
                "bundle": self.st["bundle"], "annotations": self.st.get("annotations") or {}}
-        if status not in ("stopped",):
-            out["pid"] = self.st["pid"]
-        else:
-            out["pid"] = 0
+        out["pid"] = 0 if status == "stopped" else self.st["pid"]
         out["rootfs"] = self.st.get("rootfs", "")
         out["created"] = self.st.get("created", "")
         out["owner"] = ""

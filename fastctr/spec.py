@@ -463,9 +463,6 @@ class Config:
             ops.append(P.MountOp(P.OP_SYMLINK, "/dev/core", source="/proc/kcore"))
         return ops
 
-    def to_state_json(self):
-        return self.raw
-
 
 def apply_process(pl, process):
     pl.argv = process.args
