@@ -385,13 +385,16 @@ class Engine:
         cdir = self.driver_for_container(c).container_dir(c["id"])
         mount = c["config"].get("rootfs_mount")
         self._set_status(c["id"], "running", started=now())
-        status = None
+        status = 125
         try:
             status = self.runtime.run(c["id"], cdir, stdio=stdio, rootfs_mount=tuple(mount) if mount else None,
                                       loopback_up=True)
             return status
+        except Exception as e:
+            status = getattr(e, "exit_code", 125)  # 126/127 when the command could not run
+            raise
         finally:
-            self._set_status(c["id"], "exited", finished=now(), exit_code=status if status is not None else 125)
+            self._set_status(c["id"], "exited", finished=now(), exit_code=status)
 
     def run(self, image_ref, opts, stdio=(-1, -1, -1)):
         c = self.create(image_ref, opts)
