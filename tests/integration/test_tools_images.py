@@ -96,6 +96,32 @@ def container_listing(text):
     return entries, links
 
 
+def listed_image(engine, image_id, tmp_path):
+    """Run LIST in a container of the image; return its parsed listing."""
+    out = tmp_path / "listing"
+    with open(out, "w") as f:
+        status = engine.run(image_id, RunOptions(cmd=["sh", "-c", LIST], rm=True),
+                            stdio=(-1, f.fileno(), sys.stderr.fileno()))
+    assert status == 0
+    return container_listing(out.read_text())
+
+
+def assert_same_tree(got, got_links, reference):
+    """The container shows exactly the reference tree (umoci unpack), apart
+    from the runtime's own mount points."""
+    want, want_links = host_listing(reference)
+    # /dev, /proc, /sys hold the runtime's own mounts: compare the image's content.
+    for path in ("/dev", "/proc", "/sys"):
+        want.pop(path, None)
+    missing = {p: m for p, m in want.items() if p not in got}
+    assert not missing, f"missing from the container: {sorted(missing)[:10]}"
+    differ = {p: (want[p], got[p]) for p in want if p in got and want[p] != got[p] and p not in ADDED}
+    assert not differ, f"different: {dict(list(differ.items())[:10])}"
+    extra = set(got) - set(want) - ADDED
+    assert not extra, f"not in the image: {sorted(extra)[:10]}"
+    assert got_links == want_links
+
+
 @pytest.mark.parametrize("fmt", ["oci-layout", "docker-archive", "oci-archive", "oci-zstd"])
 @pytest.mark.parametrize("driver", ["overlay2", "vfs"])
 def test_tool_image_matches_umoci_unpack(tool_images, fmt, driver, state_root, tmp_path):
@@ -106,24 +132,9 @@ def test_tool_image_matches_umoci_unpack(tool_images, fmt, driver, state_root, t
         loaded = images.load(engine.store, engine.driver, formats[fmt])
         assert len(loaded) == 1
         image_id, names = loaded[0]
-        out = tmp_path / "listing"
-        with open(out, "w") as f:
-            status = engine.run(image_id, RunOptions(cmd=["sh", "-c", LIST], rm=True),
-                                stdio=(-1, f.fileno(), sys.stderr.fileno()))
-        assert status == 0
-        got, got_links = container_listing(out.read_text())
-        want, want_links = host_listing(reference)
+        got, got_links = listed_image(engine, image_id, tmp_path)
         assert len(got) > 250 and len(got_links) > 200  # busybox and its applet links: a real listing
-        # /dev, /proc, /sys hold the runtime's own mounts: compare the image's content.
-        for path in ("/dev", "/proc", "/sys"):
-            want.pop(path, None)
-        missing = {p: m for p, m in want.items() if p not in got}
-        assert not missing, f"missing from the container: {sorted(missing)[:10]}"
-        differ = {p: (want[p], got[p]) for p in want if p in got and want[p] != got[p] and p not in ADDED}
-        assert not differ, f"different: {dict(list(differ.items())[:10])}"
-        extra = set(got) - set(want) - ADDED
-        assert not extra, f"not in the image: {sorted(extra)[:10]}"
-        assert got_links == {p: t for p, t in want_links.items()}
+        assert_same_tree(got, got_links, reference)
         assert "/srv/app/old.txt" not in got and got["/srv/app/new.txt"][0] & 0o7777 == 0o4755
     finally:
         engine.store.close()
@@ -238,23 +249,9 @@ def test_buildah_image_matches_umoci_unpack(buildah_image, fmt, driver, state_ro
         assert len(config["rootfs"]["diff_ids"]) == 5  # two base layers, then RUN, COPY, RUN
         if fmt == "oci-layout":
             assert image_id.removeprefix("sha256:") == iid.removeprefix("sha256:")
-        out = tmp_path / "listing"
-        with open(out, "w") as f:
-            status = engine.run(image_id, RunOptions(cmd=["sh", "-c", LIST], rm=True),
-                                stdio=(-1, f.fileno(), sys.stderr.fileno()))
-        assert status == 0
-        got, got_links = container_listing(out.read_text())
-        want, want_links = host_listing(reference)
+        got, got_links = listed_image(engine, image_id, tmp_path)
         assert len(got) > 30 and len(got_links) > 20  # busybox and its applet links: a real listing
-        for path in ("/dev", "/proc", "/sys"):
-            want.pop(path, None)
-        missing = {p: m for p, m in want.items() if p not in got}
-        assert not missing, f"missing from the container: {sorted(missing)[:10]}"
-        differ = {p: (want[p], got[p]) for p in want if p in got and want[p] != got[p] and p not in ADDED}
-        assert not differ, f"different: {dict(list(differ.items())[:10])}"
-        extra = set(got) - set(want) - ADDED
-        assert not extra, f"not in the image: {sorted(extra)[:10]}"
-        assert got_links == want_links
+        assert_same_tree(got, got_links, reference)
         # The whiteouts of RUN rm: a file of an earlier layer, a directory of the base.
         assert "/app/a" not in got and "/app-base" not in got and "/app-base/keep" not in got
         assert got["/app/b"][3] == len("copied\n") and got_links["/bin/rm"] == "busybox"
