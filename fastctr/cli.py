@@ -35,7 +35,8 @@ commands:
   version
 run/create options: --name N, --rm, -e/--env K=V, --env-file F, -w/--workdir D,
   -u/--user U[:G], --entrypoint CMD, -h/--hostname H, -v/--volume SRC:DST[:ro],
-  --mount type=bind|tmpfs,..., --tmpfs DST[:OPTS], --read-only, -l/--label K=V
+  --mount type=bind|tmpfs,..., --tmpfs DST[:OPTS], --read-only, -l/--label K=V,
+  --network none|host|container:NAME (default: a private namespace with only lo)
 """
 
 GLOBAL = {"--data-root": ("data_root", True), "--state-root": ("state_root", True),
@@ -45,7 +46,8 @@ RUN = {"--name": ("name", True), "--rm": ("rm", False), "-e": ("env", True), "--
        "-u": ("user", True), "--user": ("user", True), "--entrypoint": ("entrypoint", True),
        "-h": ("hostname", True), "--hostname": ("hostname", True), "-v": ("volumes", True),
        "--volume": ("volumes", True), "--mount": ("mounts", True), "--tmpfs": ("tmpfs", True),
-       "--read-only": ("read_only", False), "-l": ("labels", True), "--label": ("labels", True)}
+       "--read-only": ("read_only", False), "-l": ("labels", True), "--label": ("labels", True),
+       "--network": ("network", True), "--net": ("network", True)}
 MULTI = {"env", "env_files", "volumes", "mounts", "tmpfs", "labels"}
 LISTS = {"-a": ("all", False), "--all": ("all", False), "-q": ("quiet", False), "--quiet": ("quiet", False),
          "--format": ("format", True), "-f": ("force", False), "--force": ("force", False),

@@ -51,6 +51,7 @@ class RunOptions:
         self.read_only = kw.get("read_only", False)
         self.labels = list(kw.get("labels") or [])
         self.cmd = list(kw.get("cmd") or [])
+        self.network = kw.get("network")  # None: a private namespace with only lo
 
 
 # ----------------------------------------------------------- flag parsing
@@ -143,6 +144,24 @@ def parse_labels(labels):
     return out
 
 
+def parse_network(opts):
+    """-> "private", "host" or ("container", NAME); bridge networks are a later step."""
+    mode = opts.network
+    if mode in (None, "none", "private"):
+        return "private"
+    if mode == "host":
+        if opts.hostname:
+            raise ConfigError("conflicting options: --hostname and --network host")
+        return "host"
+    if mode.startswith("container:") and len(mode) > len("container:"):
+        if opts.hostname:
+            raise ConfigError("conflicting options: --hostname and --network container:...")
+        return ("container", mode.split(":", 1)[1])
+    if mode == "bridge":
+        raise ConfigError("--network bridge is not available yet: use none, host or container:NAME")
+    raise ConfigError(f"unknown network mode {mode!r}: use none, host or container:NAME")
+
+
 def validate_name(name):
     ok = name and name[0].isalnum() and all(c.isalnum() or c in "_.-" for c in name)
     if not ok:
@@ -203,7 +222,8 @@ def make_spec(image_config, opts, cid, read_file):
     args = list(entrypoint) + list(cmd)
     if not args:
         raise ConfigError("no command specified: the image has no Entrypoint or Cmd")
-    hostname = opts.hostname or cid[:12]
+    network = parse_network(opts)
+    hostname = opts.hostname or (os.uname().nodename if network == "host" else cid[:12])
     env = list(cfg.get("Env") or [])
     if not any(e.startswith("PATH=") for e in env):
         env.insert(0, DEFAULT_PATH)
@@ -238,7 +258,8 @@ def make_spec(image_config, opts, cid, read_file):
         "annotations": parse_labels(opts.labels),
         "linux": {
             "resources": {"devices": [{"allow": False, "access": "rwm"}]},
-            "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount", "cgroup")],
+            "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount", "cgroup")
+                           if t != "network" or parse_network(opts) != "host"],
             "maskedPaths": list(DOCKER_MASKED), "readonlyPaths": list(DOCKER_READONLY),
         },
     }
@@ -340,6 +361,8 @@ class Engine:
         cid = os.urandom(32).hex()
         chain = self._ensure_layers(image)
         parse_env(opts)  # flag errors before anything exists
+        network = parse_network(opts)
+        peer = self._network_peer(network[1]) if isinstance(network, tuple) else None
         try:
             with self.store.transaction() as db:
                 db.execute("INSERT INTO containers (id, name, image_id, driver, created, status, labels) "
@@ -353,10 +376,13 @@ class Engine:
             rootfs, rootfs_mount = self.driver.prepare_container(cid, chain, volatile=opts.rm)
             spec = make_spec(image["config"], opts, cid, self._image_file_reader(chain, rootfs))
             cdir = self.driver.container_dir(cid)
-            self._write_etc_files(cdir, spec)
+            if peer:
+                spec["hostname"] = peer["config"].get("hostname", spec["hostname"])
+            self._write_etc_files(cdir, spec, network, peer)
             with open(os.path.join(cdir, "config.json"), "w") as f:
                 json.dump(spec, f)
-            record = {"rootfs_mount": rootfs_mount, "rm": opts.rm, "image": image_ref}
+            record = {"rootfs_mount": rootfs_mount, "rm": opts.rm, "image": image_ref,
+                      "hostname": spec["hostname"], "network_peer": peer["id"] if peer else None}
             with self.store.transaction() as db:
                 db.execute("UPDATE containers SET status = 'created', config = ? WHERE id = ?",
                            (json.dumps(record), cid))
@@ -365,11 +391,26 @@ class Engine:
             raise
         return self._row(cid)
 
-    @staticmethod
-    def _write_etc_files(cdir, spec):
+    def _network_peer(self, ref):
+        """The container whose network namespace `container:REF` joins."""
+        peer = self.container(ref)
+        if self.live_status(peer) != "running":
+            raise ConfigError(f"--network container:{ref}: container {peer['name']} is not running")
+        return peer
+
+    def _write_etc_files(self, cdir, spec, network, peer):
         hostname = spec["hostname"]
         files = {"hostname": f"{hostname}\n",
                  "hosts": f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"}
+        if network == "host":
+            files["hosts"] = _read_text("/etc/hosts") or files["hosts"]
+            files["resolv.conf"] = _read_text("/etc/resolv.conf") or ""
+        if peer:  # the joined container's own files: one network, one view of it
+            peer_dir = self.driver_for_container(peer).container_dir(peer["id"])
+            for name in ("hostname", "hosts", "resolv.conf"):
+                if os.path.exists(os.path.join(peer_dir, name)):
+                    files[name] = _read_text(os.path.join(peer_dir, name))
+            spec["hostname"] = files["hostname"].strip() or hostname
         for name, text in files.items():
             path = os.path.join(cdir, name)
             with open(path, "w") as f:
@@ -384,6 +425,8 @@ class Engine:
             raise FastctrError(f"container {c['name']} is {c['status']}")
         cdir = self.driver_for_container(c).container_dir(c["id"])
         mount = c["config"].get("rootfs_mount")
+        if c["config"].get("network_peer"):
+            self._join_peer_network(cdir, c["config"]["network_peer"])
         self._set_status(c["id"], "running", started=now())
         status = 125
         try:
@@ -395,6 +438,19 @@ class Engine:
             raise
         finally:
             self._set_status(c["id"], "exited", finished=now(), exit_code=status)
+
+    def _join_peer_network(self, cdir, peer_id):
+        """Point the bundle at the peer's network namespace as it is now."""
+        peer = self._network_peer(peer_id)
+        pid = self.runtime.state(peer["id"])["pid"]
+        path = os.path.join(cdir, "config.json")
+        with open(path) as f:
+            spec = json.load(f)
+        namespaces = [n for n in spec["linux"]["namespaces"] if n["type"] != "network"]
+        namespaces.append({"type": "network", "path": f"/proc/{pid}/ns/net"})
+        spec["linux"]["namespaces"] = namespaces
+        with open(path, "w") as f:
+            json.dump(spec, f)
 
     def run(self, image_ref, opts, stdio=(-1, -1, -1)):
         c = self.create(image_ref, opts)

@@ -10,6 +10,7 @@ layer directories are unpacked into a temporary name and renamed into place,
 so two imports of one layer cannot corrupt each other (the loser discards its
 copy).  A failed import removes the layers it created: no half-imported
 image is ever visible."""
+import _thread
 import os
 import sqlite3
 import time
@@ -104,12 +105,13 @@ def validate_name(name):
 class Store:
     def __init__(self, root=None):
         self.root = os.path.abspath(root or os.environ.get("FASTCTR_ROOT") or DEFAULT_ROOT)
-        self._db = None
+        self._dbs = {}  # thread id -> connection: sqlite3 connections are per thread
 
     # -------------------------------------------------------- database
     @property
     def db(self):
-        if self._db is None:
+        db = self._dbs.get(_thread.get_ident())
+        if db is None:
             os.makedirs(self.root, mode=0o711, exist_ok=True)
             db = sqlite3.connect(os.path.join(self.root, "fastctr.db"), timeout=60, isolation_level=None)
             db.execute("PRAGMA busy_timeout = 60000")
@@ -117,16 +119,17 @@ class Store:
                 db.execute("PRAGMA journal_mode = WAL")
             db.execute("PRAGMA synchronous = NORMAL")
             db.executescript(SCHEMA)
-            self._db = db
-        return self._db
+            self._dbs[_thread.get_ident()] = db
+        return db
 
     def transaction(self):
         return _Transaction(self.db)
 
     def close(self):
-        if self._db is not None:
-            self._db.close()
-            self._db = None
+        """Close this thread's connection (each thread closes its own)."""
+        db = self._dbs.pop(_thread.get_ident(), None)
+        if db is not None:
+            db.close()
 
     # ------------------------------------------------------------ blobs
     def blob_path(self, digest):

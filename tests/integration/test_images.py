@@ -330,3 +330,41 @@ def test_forced_rmi_of_an_image_in_use_keeps_its_layers(engine, tmp_path):
     with open(os.devnull, "w") as null:
         assert engine.start(c["id"], stdio=(-1, null.fileno(), null.fileno())) == 0  # layers still there
     engine.rm(c["id"])
+
+
+def test_network_modes(engine, tmp_path):
+    import threading
+    import time
+    load_layout(engine, tmp_path, [it.busybox_layer()], ref_name="net:1")
+    assert run(engine, "net:1", ["sh", "-c", "ls /sys/class/net; cat /sys/class/net/lo/flags"], tmp_path) == \
+        (0, "lo\n0x9\n")  # only loopback, and it is up
+    status, out = run(engine, "net:1", ["sh", "-c", "ls /sys/class/net; hostname"], tmp_path, network="host")
+    assert status == 0 and out.split() == sorted(os.listdir("/sys/class/net")) + [os.uname().nodename]
+    # container:NAME joins a running container's network namespace
+    holder = threading.Thread(target=engine.run, args=("net:1", RunOptions(cmd=["sleep", "5"], name="holder", rm=True)))
+    holder.start()
+    try:
+        for _ in range(500):
+            rows = [c for c in engine.ps() if c["name"] == "holder"]
+            if rows:
+                try:
+                    pid = engine.runtime.state(rows[0]["id"])["pid"]
+                    if pid:
+                        break
+                except LookupError:
+                    pass
+            time.sleep(0.01)
+        want = os.readlink(f"/proc/{pid}/ns/net")
+        status, out = run(engine, "net:1", ["readlink", "/proc/self/ns/net"], tmp_path, network="container:holder")
+        assert (status, out.strip()) == (0, want)
+    finally:
+        engine.runtime.kill(rows[0]["id"], "KILL")
+        holder.join()
+    from fastctr.errors import ConfigError
+    from fastctr.engine import ContainerNotFoundError
+    for kw, exc in (({"network": "bridge"}, ConfigError), ({"network": "bogus"}, ConfigError),
+                    ({"network": "host", "hostname": "x"}, ConfigError),
+                    ({"network": "container:missing"}, ContainerNotFoundError)):
+        with pytest.raises(exc):
+            engine.create("net:1", RunOptions(cmd=["true"], **kw))
+    assert engine.ps(all=True) == []
