@@ -6,13 +6,14 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 export DEBIAN_FRONTEND=noninteractive
 # busybox-static: the root filesystems of test containers; skopeo, umoci,
 # buildah and docker-registry: images made by other tools and a registry on
-# loopback.
+# loopback; nftables: the NAT rules, checked in a private network namespace.
 need=()
 command -v busybox >/dev/null || need+=(busybox-static)
 command -v skopeo >/dev/null || need+=(skopeo)
 command -v umoci >/dev/null || need+=(umoci)
 command -v docker-registry >/dev/null || need+=(docker-registry)
 command -v buildah >/dev/null || need+=(buildah)
+command -v nft >/dev/null || need+=(nftables)
 if [ ${#need[@]} -gt 0 ]; then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

@@ -1,0 +1,99 @@
+"""Docker's -p/--publish syntax.
+
+    -p 8080:80            host port 8080 on every address -> container port 80/tcp
+    -p 127.0.0.1:8080:80  only on 127.0.0.1
+    -p 8080:80/udp        udp
+    -p 8000-8002:80-82    ranges of equal length
+    -p 80                 container port 80 on a free host port (like -P for one port)
+
+parse_publish() returns PortMapping rows; every malformed spec is a
+ConfigError naming it."""
+from fastctr.errors import ConfigError
+
+
+class PortMapping:
+    __slots__ = ("host_ip", "host_port", "container_port", "proto")
+
+    def __init__(self, host_ip, host_port, container_port, proto):
+        self.host_ip = host_ip          # "" = every address
+        self.host_port = host_port      # 0 = pick a free one
+        self.container_port = container_port
+        self.proto = proto
+
+    def __eq__(self, other):
+        return isinstance(other, PortMapping) and self.key() == other.key()
+
+    def key(self):
+        return (self.host_ip, self.host_port, self.container_port, self.proto)
+
+    def __repr__(self):
+        return f"PortMapping{self.key()}"
+
+
+def _port_range(text, spec):
+    first, dash, last = text.partition("-")
+    try:
+        lo = int(first)
+        hi = int(last) if dash else lo
+    except ValueError:
+        raise ConfigError(f"invalid port {text!r} in -p {spec}") from None
+    if not (1 <= lo <= 65535 and 1 <= hi <= 65535):
+        raise ConfigError(f"port {text!r} in -p {spec} is out of range 1-65535")
+    if hi < lo:
+        raise ConfigError(f"invalid port range {text!r} in -p {spec}")
+    return lo, hi
+
+
+def _host_ip(text, spec):
+    parts = text.split(".")
+    if len(parts) != 4 or not all(p.isdigit() and 0 <= int(p) <= 255 for p in parts):
+        raise ConfigError(f"invalid host address {text!r} in -p {spec} (IPv4 expected)")
+    return text
+
+
+def parse_publish(spec):
+    """One -p value -> [PortMapping]."""
+    body, slash, proto = spec.partition("/")
+    proto = proto if slash else "tcp"
+    if proto not in ("tcp", "udp"):
+        raise ConfigError(f"invalid protocol {proto!r} in -p {spec}: use tcp or udp")
+    parts = body.split(":")
+    if len(parts) == 1:
+        host_ip, host, container = "", None, parts[0]
+    elif len(parts) == 2:
+        host_ip, host, container = "", parts[0], parts[1]
+    elif len(parts) == 3:
+        host_ip, host, container = _host_ip(parts[0], spec), parts[1] or None, parts[2]
+    else:
+        raise ConfigError(f"invalid -p {spec}: use [HOST-IP:]HOST-PORT:CONTAINER-PORT[/PROTO]")
+    c_lo, c_hi = _port_range(container, spec)
+    if host is None:
+        return [PortMapping(host_ip, 0, p, proto) for p in range(c_lo, c_hi + 1)]
+    h_lo, h_hi = _port_range(host, spec)
+    if h_hi - h_lo != c_hi - c_lo:
+        raise ConfigError(f"invalid -p {spec}: host and container port ranges differ in length")
+    return [PortMapping(host_ip, h_lo + i, c_lo + i, proto) for i in range(c_hi - c_lo + 1)]
+
+
+def exposed_ports(image_config):
+    """-P: every ExposedPorts entry of the image ("80/tcp") on a free host port."""
+    out = []
+    for key in sorted((image_config.get("config") or {}).get("ExposedPorts") or {}):
+        port, _, proto = key.partition("/")
+        out += parse_publish(f"{port}/{proto or 'tcp'}")
+    return out
+
+
+def check_conflicts(mappings):
+    """Two mappings of one host port and protocol are refused at once."""
+    seen = {}
+    for m in mappings:
+        if not m.host_port:
+            continue
+        for ip in ({m.host_ip} if m.host_ip else {""}):
+            key = (m.host_port, m.proto)
+            other = seen.get(key)
+            if other is not None and (other == "" or ip == "" or other == ip):
+                raise ConfigError(f"host port {m.host_port}/{m.proto} is published twice")
+            seen[key] = ip
+    return mappings
