@@ -15,8 +15,16 @@ command -v docker-registry >/dev/null || need+=(docker-registry)
 command -v buildah >/dev/null || need+=(buildah)
 command -v nft >/dev/null || need+=(nftables)
 if [ ${#need[@]} -gt 0 ]; then
+    # Packages must not start services (docker-registry would listen on :5000
+    # on every address): a policy-rc.d that denies them, for the install only.
+    policy=""
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        policy=/usr/sbin/policy-rc.d
+        printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod +x "$policy"
+    fi
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    [ -z "$policy" ] || rm -f "$policy"
 fi
 python3 -m pip install -q "$repo[test]"
 cd "$repo"
