@@ -5,6 +5,8 @@
  * (here ~100 ms of ~115).  This executable sits next to the interpreter in
  * bin/, finds <prefix>/lib/pythonX.Y/site-packages, and runs
  *   python -S -c "<put site-packages on sys.path; run the CLI>" ARGS...
+ * The current directory is dropped from sys.path (-c puts it first): run in
+ * a source tree, the CLI must still import the installed package.
  * Where that directory does not exist it falls back to a normal start. */
 #define _GNU_SOURCE
 #include <limits.h>
@@ -57,11 +59,12 @@ int main(int argc, char **argv)
     if (is_dir(site)) {
         args[i++] = "-S";
         snprintf(code, sizeof code,
-                 "import sys; sys.argv[0] = '" FCTR_CLI_NAME "'; sys.path.append(r'''%s'''); "
+                 "import sys; sys.argv[0] = '" FCTR_CLI_NAME "'; "
+                 "sys.path[:] = [r'''%s'''] + [p for p in sys.path if p]; "
                  "from " FCTR_CLI_MODULE " import main; sys.exit(main())", site);
     } else {
         snprintf(code, sizeof code,
-                 "import sys; sys.argv[0] = '" FCTR_CLI_NAME "'; "
+                 "import sys; sys.argv[0] = '" FCTR_CLI_NAME "'; sys.path[:] = [p for p in sys.path if p]; "
                  "from " FCTR_CLI_MODULE " import main; sys.exit(main())");
     }
     args[i++] = "-c";

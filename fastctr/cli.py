@@ -29,6 +29,7 @@ commands:
   pull [-q] [--platform P] [-u USER -p PASSWORD] REF   from a registry (v2)
   import ROOTFS.tar [NAME[:TAG]]            image from a root filesystem tar
   image prune                               remove unnamed images no container uses
+  network create [--subnet CIDR] [--gateway IP] NAME | ls | inspect NAME | rm NAME
   export [-o FILE] CONTAINER                the container's file system as a tar
   commit [-m MSG] CONTAINER [NAME[:TAG]]    image from a container's changes
   info                                      storage driver, cgroups, kernel, features
@@ -36,7 +37,7 @@ commands:
 run/create options: --name N, --rm, -e/--env K=V, --env-file F, -w/--workdir D,
   -u/--user U[:G], --entrypoint CMD, -h/--hostname H, -v/--volume SRC:DST[:ro],
   --mount type=bind|tmpfs,..., --tmpfs DST[:OPTS], --read-only, -l/--label K=V,
-  --network none|host|container:NAME (default: a private namespace with only lo)
+  --network none|host|container:NAME|bridge|NETWORK (default: a private namespace with only lo)
 """
 
 GLOBAL = {"--data-root": ("data_root", True), "--state-root": ("state_root", True),
@@ -67,8 +68,8 @@ def main(argv=None):
             print(USAGE)
             return 0 if rest else 125
         cmd, args = rest[0], rest[1:]
-        if cmd == "image" and args:
-            cmd, args = "image_" + args[0], args[1:]
+        if cmd in ("image", "network") and args:
+            cmd, args = f"{cmd}_{args[0]}", args[1:]
         handler = COMMANDS.get(cmd)
         if handler is None:
             raise UsageError(f"unknown command {cmd!r} (see fastctr --help)")
@@ -354,6 +355,46 @@ def cmd_commit(g, args):
     if not 1 <= len(pos) <= 2:
         raise UsageError("commit needs CONTAINER [NAME[:TAG]]")
     print(_engine(g).commit(pos[0], pos[1] if len(pos) == 2 else None, o.get("message", "")))
+
+
+def cmd_network_create(g, args):
+    o, pos = parse(args, {"--subnet": ("subnet", True), "--gateway": ("gateway", True),
+                          "-d": ("driver", True), "--driver": ("driver", True)})
+    if len(pos) != 1:
+        raise UsageError("network create needs one NAME")
+    if o.get("driver", "bridge") != "bridge":
+        raise UsageError("only the bridge network driver is supported")
+    print(_engine(g).create_network(pos[0], subnet=o.get("subnet"), gateway=o.get("gateway"))["id"])
+
+
+def cmd_network_ls(g, args):
+    o, _ = parse(args, LISTS)
+    nets = _engine(g).ipam.networks()
+    if o.get("quiet"):
+        for n in nets:
+            print(n["id"][:12])
+        return
+    print(f"{'NETWORK ID':<14}{'NAME':<20}{'SUBNET':<18}{'GATEWAY':<16}BRIDGE")
+    for n in nets:
+        print(f"{n['id'][:12]:<14}{n['name']:<20}{n['subnet']:<18}{n['gateway']:<16}{n['bridge']}")
+
+
+def cmd_network_inspect(g, args):
+    _, pos = parse(args, {})
+    if not pos:
+        raise UsageError("network inspect needs at least one network")
+    ipam = _engine(g).ipam
+    print(json.dumps([ipam.network(n) for n in pos], indent=2))
+
+
+def cmd_network_rm(g, args):
+    _, pos = parse(args, {})
+    if not pos:
+        raise UsageError("network rm needs at least one network")
+    engine = _engine(g)
+    for name in pos:
+        engine.remove_network(name)
+        print(name)
 
 
 def cmd_version(g, args):

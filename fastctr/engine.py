@@ -145,21 +145,21 @@ def parse_labels(labels):
 
 
 def parse_network(opts):
-    """-> "private", "host" or ("container", NAME); bridge networks are a later step."""
+    """-> ("private", None), ("host", None), ("container", NAME) or ("net", NETWORK)."""
     mode = opts.network
     if mode in (None, "none", "private"):
-        return "private"
+        return ("private", None)
     if mode == "host":
         if opts.hostname:
             raise ConfigError("conflicting options: --hostname and --network host")
-        return "host"
+        return ("host", None)
     if mode.startswith("container:") and len(mode) > len("container:"):
         if opts.hostname:
             raise ConfigError("conflicting options: --hostname and --network container:...")
         return ("container", mode.split(":", 1)[1])
-    if mode == "bridge":
-        raise ConfigError("--network bridge is not available yet: use none, host or container:NAME")
-    raise ConfigError(f"unknown network mode {mode!r}: use none, host or container:NAME")
+    if not (mode[0].isalnum() and all(c.isalnum() or c in "_.-" for c in mode)):
+        raise ConfigError(f"invalid network {mode!r}: use none, host, container:NAME, bridge or a network name")
+    return ("net", mode)  # `bridge` or a user-defined network
 
 
 def validate_name(name):
@@ -223,7 +223,7 @@ def make_spec(image_config, opts, cid, read_file):
     if not args:
         raise ConfigError("no command specified: the image has no Entrypoint or Cmd")
     network = parse_network(opts)
-    hostname = opts.hostname or (os.uname().nodename if network == "host" else cid[:12])
+    hostname = opts.hostname or (os.uname().nodename if network[0] == "host" else cid[:12])
     env = list(cfg.get("Env") or [])
     if not any(e.startswith("PATH=") for e in env):
         env.insert(0, DEFAULT_PATH)
@@ -259,7 +259,7 @@ def make_spec(image_config, opts, cid, read_file):
         "linux": {
             "resources": {"devices": [{"allow": False, "access": "rwm"}]},
             "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount", "cgroup")
-                           if t != "network" or parse_network(opts) != "host"],
+                           if t != "network" or parse_network(opts)[0] != "host"],
             "maskedPaths": list(DOCKER_MASKED), "readonlyPaths": list(DOCKER_READONLY),
         },
     }
@@ -362,7 +362,8 @@ class Engine:
         chain = self._ensure_layers(image)
         parse_env(opts)  # flag errors before anything exists
         network = parse_network(opts)
-        peer = self._network_peer(network[1]) if isinstance(network, tuple) else None
+        peer = self._network_peer(network[1]) if network[0] == "container" else None
+        attach = self._network_record(network[1])["name"] if network[0] == "net" else None
         try:
             with self.store.transaction() as db:
                 db.execute("INSERT INTO containers (id, name, image_id, driver, created, status, labels) "
@@ -382,7 +383,8 @@ class Engine:
             with open(os.path.join(cdir, "config.json"), "w") as f:
                 json.dump(spec, f)
             record = {"rootfs_mount": rootfs_mount, "rm": opts.rm, "image": image_ref,
-                      "hostname": spec["hostname"], "network_peer": peer["id"] if peer else None}
+                      "hostname": spec["hostname"], "network_peer": peer["id"] if peer else None,
+                      "networks": [attach] if attach else []}
             with self.store.transaction() as db:
                 db.execute("UPDATE containers SET status = 'created', config = ? WHERE id = ?",
                            (json.dumps(record), cid))
@@ -390,6 +392,101 @@ class Engine:
             self._remove_files(cid)
             raise
         return self._row(cid)
+
+    # ------------------------------------------------------- networking
+    @property
+    def ipam(self):
+        from fastctr.ipam import Ipam
+        return Ipam(self.store)
+
+    def _network_record(self, name):
+        from fastctr.ipam import DEFAULT_NETWORK, NetworkError
+        try:
+            return self.ipam.network(name)
+        except NetworkError:
+            if name != DEFAULT_NETWORK:
+                raise
+        return self.create_network(DEFAULT_NETWORK)  # made on first use, like docker0
+
+    def create_network(self, name, subnet=None, gateway=None):
+        from fastctr import network
+        net = self.ipam.create_network(name, subnet=subnet, gateway=gateway)
+        try:
+            network.ensure_bridge(net)
+            network.apply_nat(self.ipam)
+        except BaseException:
+            self.ipam.remove_network(name)
+            network.delete_bridge(net)
+            raise
+        return net
+
+    def remove_network(self, name):
+        from fastctr import network
+        net = self.ipam.remove_network(name)
+        network.delete_bridge(net)
+        network.apply_nat(self.ipam)
+        return net
+
+    def _attach(self, c, cdir, pid):
+        """Give the created container an address and a veth on each network."""
+        from fastctr import network
+        ipam = self.ipam
+        for name in c["config"].get("networks") or []:
+            net = self._network_record(name)
+            network.ensure_bridge(net)
+            address = ipam.allocate(name, c["id"])
+            network.connect(net, c["id"], pid, address)
+            self._write_net_files(cdir, c, address)
+            self._refresh_peer_hosts(name)
+
+    def _detach(self, c):
+        from fastctr import network
+        ipam = self.ipam
+        for name in c["config"].get("networks") or []:
+            try:
+                net = ipam.network(name)
+            except LookupError:
+                continue
+            network.disconnect(net, c["id"])
+            ipam.release(name, c["id"])
+            self._refresh_peer_hosts(name)
+
+    def _peers(self, name, exclude=None):
+        """name -> address of the containers on a user-defined network."""
+        from fastctr.ipam import DEFAULT_NETWORK
+        if name == DEFAULT_NETWORK:
+            return {}  # as Docker: no name resolution on the default bridge
+        out = {}
+        for cid, address in self.ipam.network(name)["endpoints"].items():
+            if cid != exclude:
+                row = self.store.db.execute("SELECT name FROM containers WHERE id = ?", (cid,)).fetchone()
+                if row:
+                    out[row[0]] = address
+        return out
+
+    def _write_net_files(self, cdir, c, address):
+        from fastctr import network
+        hostname = c["config"].get("hostname") or c["id"][:12]
+        peers = {}
+        for name in c["config"].get("networks") or []:
+            peers.update(self._peers(name, exclude=c["id"]))
+        files = {"hosts": network.hosts_file(hostname, address, peers, c["name"]),
+                 "resolv.conf": network.resolv_conf()}
+        for fname, text in files.items():
+            # Rewrite in place: the container's bind mount follows the inode.
+            with open(os.path.join(cdir, fname), "w") as f:
+                f.write(text)
+
+    def _refresh_peer_hosts(self, name):
+        """Keep every member's /etc/hosts current as containers come and go."""
+        for cid, address in self.ipam.network(name)["endpoints"].items():
+            try:
+                c = self._row(cid)
+            except TypeError:
+                continue
+            cdir = self.driver_for_container(c).container_dir(cid)
+            if os.path.isdir(cdir):
+                self._write_net_files(cdir, c, address)
 
     def _network_peer(self, ref):
         """The container whose network namespace `container:REF` joins."""
@@ -402,9 +499,11 @@ class Engine:
         hostname = spec["hostname"]
         files = {"hostname": f"{hostname}\n",
                  "hosts": f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"}
-        if network == "host":
+        if network[0] == "host":
             files["hosts"] = _read_text("/etc/hosts") or files["hosts"]
             files["resolv.conf"] = _read_text("/etc/resolv.conf") or ""
+        if network[0] == "net":
+            files["resolv.conf"] = ""  # filled in when the container joins the network
         if peer:  # the joined container's own files: one network, one view of it
             peer_dir = self.driver_for_container(peer).container_dir(peer["id"])
             for name in ("hostname", "hosts", "resolv.conf"):
@@ -429,9 +528,11 @@ class Engine:
             self._join_peer_network(cdir, c["config"]["network_peer"])
         self._set_status(c["id"], "running", started=now())
         status = 125
+        attach = (lambda container: self._attach(c, cdir, container.pid)) if c["config"].get("networks") else None
         try:
             status = self.runtime.run(c["id"], cdir, stdio=stdio, rootfs_mount=tuple(mount) if mount else None,
-                                      loopback_up=True)
+                                      loopback_up=True, prestart=attach,
+                                      poststop=(lambda container: self._detach(c)) if attach else None)
             return status
         except Exception as e:
             status = getattr(e, "exit_code", 125)  # 126/127 when the command could not run

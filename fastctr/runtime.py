@@ -308,18 +308,23 @@ class Runtime:
 
     # --------------------------------------------------------------- run
     def run(self, cid, bundle, *, stdio=(-1, -1, -1), no_pivot=False, console_socket=None,
-            detach=False, preserve_fds=0, pid_file=None, rootfs_mount=None, loopback_up=False):
+            detach=False, preserve_fds=0, pid_file=None, rootfs_mount=None, loopback_up=False,
+            prestart=None, poststop=None):
         """Create and start in one step; unless detached, wait for the exit
         and delete.  Returns the exit status (128+N for a signal), or the
         Container when detached."""
         c = self.create(cid, bundle, stdio=stdio, no_pivot=no_pivot, console_socket=console_socket,
-                        wait_for_start=None, detach=detach, preserve_fds=preserve_fds, pid_file=pid_file,
-                        rootfs_mount=rootfs_mount, loopback_up=loopback_up)
+                        wait_for_start=True if prestart else None, detach=detach, preserve_fds=preserve_fds,
+                        pid_file=pid_file, rootfs_mount=rootfs_mount, loopback_up=loopback_up)
         if os.path.exists(self.store.fifo_path(cid)):
             try:
+                if prestart:  # e.g. the engine's network: set up while the process waits
+                    prestart(c)
                 self.start(cid)
             except BaseException:
                 self.delete(cid, force=True)
+                if poststop:
+                    poststop(c)
                 raise
         else:
             self._run_hooks(c.config(), "poststart", c, fatal=False)
@@ -333,6 +338,8 @@ class Runtime:
                 self._destroy(c)
             finally:
                 os.close(lock)
+                if poststop:
+                    poststop(c)
         return status
 
     # -------------------------------------------------------------- exec

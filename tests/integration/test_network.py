@@ -1,0 +1,101 @@
+"""Bridge networking, run entirely inside network namespaces the test makes
+itself (`unshare --net`): the machine's own namespace is never touched."""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import pytest
+
+import imagetools as it
+
+CLI = os.path.join(os.path.dirname(sys.executable), "fastctr")
+RUNC = os.path.join(os.path.dirname(sys.executable), "fastctr-runc")
+pytestmark = pytest.mark.skipif(not shutil.which("nft") or not shutil.which("unshare") or not shutil.which("ip"),
+                                reason="needs nft, unshare and ip")
+
+
+@pytest.fixture
+def world(tmp_path):
+    d = tempfile.mkdtemp(prefix="fastctr-test-net-", dir="/var/tmp")
+    os.chmod(d, 0o755)
+    it.write_oci_layout(os.path.join(d, "layout"), [it.busybox_layer()], ref_name="bb:1")
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def in_netns(world, script):
+    """Run script in a new network (and mount) namespace playing the host."""
+    prelude = f"""
+        set -eu
+        ip link set lo up
+        export FASTCTR_CGROUP_PARENT=self
+        F="{CLI} --data-root {world}/data --state-root {world}/state"
+        R="{RUNC} --root {world}/state"
+        $F load -i {world}/layout >/dev/null
+    """
+    p = subprocess.run(["unshare", "--net", "--mount", "sh", "-c", prelude + script], capture_output=True,
+                       text=True, timeout=120)
+    return p
+
+
+def test_containers_reach_each_other_by_name_and_everything_is_cleaned(world):
+    p = in_netns(world, """
+        $F network create --subnet 10.88.0.0/24 appnet >/dev/null
+        $F run --rm --network appnet --name web bb:1 busybox httpd -f -p 8080 -h /etc &
+        for i in $(seq 1 200); do
+            $F network inspect appnet | grep -q '"10.88.0.2"' && break; sleep 0.05; done
+        sleep 0.2
+        echo "by-name: $($F run --rm --network appnet --name client bb:1 busybox wget -qO- http://web:8080/hostname)"
+        echo "hosts: $($F run --rm --network appnet bb:1 cat /etc/hosts | grep -c web)"
+        WEB=$($F inspect web | grep '"id"' | head -1 | cut -d'"' -f4)
+        $R kill "$WEB" KILL
+        wait || true
+        echo "endpoints: $($F network inspect appnet | grep -c '"endpoints": {}' || true)"
+        $F network rm appnet >/dev/null
+        echo "links: $(ip -br link | grep -v '^lo ' | wc -l)"
+        echo "tables: $(nft list tables | wc -l)"
+        echo "containers: $($F ps -a -q | wc -l)"
+    """)
+    assert p.returncode == 0, p.stderr
+    out = dict(line.split(": ", 1) for line in p.stdout.splitlines() if ": " in line)
+    assert len(out["by-name"].strip()) == 12  # web's hostname, fetched by its name
+    assert out["hosts"] == "1"
+    assert out["endpoints"] == "1"  # no endpoint left: addresses released
+    assert (out["links"], out["tables"], out["containers"]) == ("0", "0", "0")
+
+
+def test_default_bridge_address_route_and_files(world):
+    p = in_netns(world, """
+        $F run --rm --network bridge bb:1 sh -c 'busybox ip -4 -o addr show eth0; busybox ip route | grep default;
+            busybox ping -c1 -W2 172.17.0.1 >/dev/null && echo gateway-ok; cat /etc/resolv.conf'
+        echo "bridge: $(ip -br link | grep -c fastctr0)"
+        $F network rm bridge >/dev/null
+        echo "tables: $(nft list tables | wc -l)"
+    """)
+    assert p.returncode == 0, p.stderr
+    assert "172.17.0.2/16" in p.stdout and "default via 172.17.0.1" in p.stdout and "gateway-ok" in p.stdout
+    assert "nameserver 127." not in p.stdout and "nameserver" in p.stdout
+    assert "bridge: 1" in p.stdout and "tables: 0" in p.stdout
+
+
+def test_bad_network_input_leaves_nothing(world):
+    p = in_netns(world, """
+        $F network create --subnet 10.90.0.0/24 one >/dev/null
+        for args in "--subnet 10.90.0.128/25 two" "--subnet nonsense three" "--gateway 10.1.1.1 four" "one"; do
+            if $F network create $args 2>>/tmp/err-$$; then echo "accepted: $args"; fi
+        done
+        $F run --rm --network nosuchnet bb:1 true 2>>/tmp/err-$$ || echo "run-refused: $?"
+        cat /tmp/err-$$; rm -f /tmp/err-$$
+        echo "networks: $($F network ls -q | wc -l)"
+        echo "links: $(ip -br link | grep -v '^lo ' | wc -l)"
+        $F network rm one >/dev/null
+        echo "after: $(ip -br link | grep -v '^lo ' | wc -l) $(nft list tables | wc -l)"
+    """)
+    assert p.returncode == 0, p.stderr
+    assert "accepted" not in p.stdout
+    assert "run-refused: 125" in p.stdout
+    assert "overlaps" in p.stdout and "invalid subnet" in p.stdout and "needs --subnet" in p.stdout
+    assert "already exists" in p.stdout and "not found" in p.stdout
+    assert "networks: 1" in p.stdout and "links: 1" in p.stdout and "after: 0 0" in p.stdout
