@@ -362,7 +362,8 @@ def test_network_modes(engine, tmp_path):
         holder.join()
     from fastctr.errors import ConfigError
     from fastctr.engine import ContainerNotFoundError
-    for kw, exc in (({"network": "bridge"}, ConfigError), ({"network": "bogus"}, ConfigError),
+    from fastctr.ipam import NetworkError
+    for kw, exc in (({"network": "no such!"}, ConfigError), ({"network": "bogus"}, NetworkError),
                     ({"network": "host", "hostname": "x"}, ConfigError),
                     ({"network": "container:missing"}, ContainerNotFoundError)):
         with pytest.raises(exc):
