@@ -37,7 +37,8 @@ commands:
 run/create options: --name N, --rm, -e/--env K=V, --env-file F, -w/--workdir D,
   -u/--user U[:G], --entrypoint CMD, -h/--hostname H, -v/--volume SRC:DST[:ro],
   --mount type=bind|tmpfs,..., --tmpfs DST[:OPTS], --read-only, -l/--label K=V,
-  --network none|host|container:NAME|bridge|NETWORK (default: a private namespace with only lo)
+  --network none|host|container:NAME|bridge|NETWORK (default: a private namespace with only lo),
+  -p [HOST-IP:]HOST-PORT:CONTAINER-PORT[/udp], -P (publishing implies --network bridge)
 """
 
 GLOBAL = {"--data-root": ("data_root", True), "--state-root": ("state_root", True),
@@ -48,8 +49,9 @@ RUN = {"--name": ("name", True), "--rm": ("rm", False), "-e": ("env", True), "--
        "-h": ("hostname", True), "--hostname": ("hostname", True), "-v": ("volumes", True),
        "--volume": ("volumes", True), "--mount": ("mounts", True), "--tmpfs": ("tmpfs", True),
        "--read-only": ("read_only", False), "-l": ("labels", True), "--label": ("labels", True),
-       "--network": ("network", True), "--net": ("network", True)}
-MULTI = {"env", "env_files", "volumes", "mounts", "tmpfs", "labels"}
+       "--network": ("network", True), "--net": ("network", True), "-p": ("publish", True),
+       "--publish": ("publish", True), "-P": ("publish_all", False), "--publish-all": ("publish_all", False)}
+MULTI = {"env", "env_files", "volumes", "mounts", "tmpfs", "labels", "publish"}
 LISTS = {"-a": ("all", False), "--all": ("all", False), "-q": ("quiet", False), "--quiet": ("quiet", False),
          "--format": ("format", True), "-f": ("force", False), "--force": ("force", False),
          "-i": ("input", True), "--input": ("input", True), "--no-trunc": ("no_trunc", False)}

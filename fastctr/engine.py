@@ -52,6 +52,8 @@ class RunOptions:
         self.labels = list(kw.get("labels") or [])
         self.cmd = list(kw.get("cmd") or [])
         self.network = kw.get("network")  # None: a private namespace with only lo
+        self.publish = list(kw.get("publish") or [])
+        self.publish_all = kw.get("publish_all", False)
 
 
 # ----------------------------------------------------------- flag parsing
@@ -361,7 +363,12 @@ class Engine:
         cid = os.urandom(32).hex()
         chain = self._ensure_layers(image)
         parse_env(opts)  # flag errors before anything exists
+        ports = self._port_mappings(image["config"], opts)
+        if ports and opts.network is None:
+            opts.network = "bridge"  # publishing needs the bridge, Docker's default
         network = parse_network(opts)
+        if ports and network[0] != "net":
+            raise ConfigError(f"ports cannot be published with --network {opts.network}")
         peer = self._network_peer(network[1]) if network[0] == "container" else None
         attach = self._network_record(network[1])["name"] if network[0] == "net" else None
         try:
@@ -384,7 +391,8 @@ class Engine:
                 json.dump(spec, f)
             record = {"rootfs_mount": rootfs_mount, "rm": opts.rm, "image": image_ref,
                       "hostname": spec["hostname"], "network_peer": peer["id"] if peer else None,
-                      "networks": [attach] if attach else []}
+                      "networks": [attach] if attach else [],
+                      "ports": [m.key() for m in ports]}
             with self.store.transaction() as db:
                 db.execute("UPDATE containers SET status = 'created', config = ? WHERE id = ?",
                            (json.dumps(record), cid))
@@ -427,25 +435,42 @@ class Engine:
         network.apply_nat(self.ipam)
         return net
 
+    @staticmethod
+    def _port_mappings(image_config, opts):
+        from fastctr import ports
+        mappings = [m for spec in opts.publish for m in ports.parse_publish(spec)]
+        if opts.publish_all:
+            mappings += ports.exposed_ports(image_config)
+        return ports.check_conflicts(mappings)
+
     def _attach(self, c, cdir, pid):
-        """Give the created container an address and a veth on each network."""
+        """Give the created container an address and a veth on each network,
+        and its published ports (checked free before it starts)."""
         from fastctr import network
+        from fastctr.ports import PortMapping
         ipam = self.ipam
-        for name in c["config"].get("networks") or []:
+        for i, name in enumerate(c["config"].get("networks") or []):
             net = self._network_record(name)
             network.ensure_bridge(net)
             address = ipam.allocate(name, c["id"])
+            if i == 0 and c["config"].get("ports"):
+                ipam.publish(c["id"], address, [PortMapping(*k) for k in c["config"]["ports"]])
+                network.apply_nat(ipam)
             network.connect(net, c["id"], pid, address)
             self._write_net_files(cdir, c, address)
             self._refresh_peer_hosts(name)
 
     def _detach(self, c):
         from fastctr import network
+        from fastctr.ipam import NetworkError
         ipam = self.ipam
+        if c["config"].get("ports"):
+            ipam.unpublish(c["id"])
+            network.apply_nat(ipam)
         for name in c["config"].get("networks") or []:
             try:
                 net = ipam.network(name)
-            except LookupError:
+            except NetworkError:
                 continue
             network.disconnect(net, c["id"])
             ipam.release(name, c["id"])

@@ -19,6 +19,9 @@ CREATE TABLE IF NOT EXISTS networks (
 CREATE TABLE IF NOT EXISTS addresses (
     network TEXT NOT NULL, address TEXT NOT NULL, container TEXT NOT NULL,
     PRIMARY KEY (network, address), UNIQUE (network, container));
+CREATE TABLE IF NOT EXISTS ports (
+    host_port INTEGER NOT NULL, proto TEXT NOT NULL, host_ip TEXT NOT NULL, container TEXT NOT NULL,
+    container_ip TEXT NOT NULL, container_port INTEGER NOT NULL, PRIMARY KEY (host_port, proto));
 """
 DEFAULT_NETWORK = "bridge"
 DEFAULT_SUBNET = "172.17.0.0/16"
@@ -161,6 +164,36 @@ class Ipam:
     def release(self, network, container):
         with self.store.transaction() as db:
             db.execute("DELETE FROM addresses WHERE network = ? AND container = ?", (network, container))
+
+    # ------------------------------------------------------------ ports
+    def publish(self, container, container_ip, mappings):
+        """Record the container's published ports, each host port checked
+        free (no listener, no other container); returns the rows."""
+        from fastctr.ports import reserve_host_port
+        rows = []
+        with self.store.transaction() as db:
+            taken = {(p, proto) for p, proto in db.execute("SELECT host_port, proto FROM ports")}
+            for m in mappings:
+                port = reserve_host_port(m, taken)
+                taken.add((port, m.proto))
+                rows.append({"host_ip": m.host_ip, "host_port": port, "proto": m.proto,
+                             "container_ip": container_ip, "container_port": m.container_port})
+                db.execute("INSERT INTO ports (host_port, proto, host_ip, container, container_ip, container_port) "
+                           "VALUES (?, ?, ?, ?, ?, ?)",
+                           (port, m.proto, m.host_ip, container, container_ip, m.container_port))
+        return rows
+
+    def unpublish(self, container):
+        with self.store.transaction() as db:
+            db.execute("DELETE FROM ports WHERE container = ?", (container,))
+
+    def published(self, container=None):
+        q = "SELECT host_ip, host_port, proto, container_ip, container_port FROM ports"
+        args = ()
+        if container:
+            q, args = q + " WHERE container = ?", (container,)
+        keys = ("host_ip", "host_port", "proto", "container_ip", "container_port")
+        return [dict(zip(keys, r)) for r in self.store.db.execute(q + " ORDER BY host_port", args)]
 
     def release_all(self, container):
         with self.store.transaction() as db:

@@ -102,10 +102,11 @@ def disconnect(net, cid):
 
 
 def apply_nat(ipam):
-    """The whole fastctr table for every network (masquerade)."""
+    """The whole fastctr table: masquerade for every network, DNAT for
+    every published port."""
     networks = ipam.networks()
     if networks:
-        nat.apply(nat.render(networks, []))
+        nat.apply(nat.render(networks, ipam.published()))
     else:
         nat.apply(nat.render_delete())
 

@@ -97,3 +97,27 @@ def check_conflicts(mappings):
                 raise ConfigError(f"host port {m.host_port}/{m.proto} is published twice")
             seen[key] = ip
     return mappings
+
+
+def _probe(ip, port, proto):
+    """Bind a socket like a server would: the kernel knows who holds a port."""
+    import socket
+    kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind((ip or "0.0.0.0", port))
+        return s.getsockname()[1]
+
+
+def reserve_host_port(mapping, taken):
+    """The host port to use for mapping: a free one for 0; a fixed one only
+    if no process listens on it and no other container publishes it."""
+    for _ in range(20):
+        try:
+            port = _probe(mapping.host_ip, mapping.host_port, mapping.proto)
+        except OSError as e:
+            raise ConfigError(f"host port {mapping.host_port}/{mapping.proto} is not available: {e.strerror}") from None
+        if (port, mapping.proto) not in taken:
+            return port
+        if mapping.host_port:
+            break
+    raise ConfigError(f"host port {mapping.host_port}/{mapping.proto} is already published by another container")

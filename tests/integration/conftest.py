@@ -62,10 +62,25 @@ def rt(state_root):
     return Runtime(root=state_root, cgroup_parent="self")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def machine_network_untouched():
+    """No test may change the machine's own network namespace: networking
+    tests run fastctr inside namespaces they make themselves."""
+    def snapshot():
+        tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout \
+            if shutil.which("nft") else ""
+        return sorted(os.listdir("/sys/class/net")), tables
+    before = snapshot()
+    yield
+    assert snapshot() == before, "the machine's own network namespace was changed"
+
+
 @pytest.fixture(autouse=True)
 def no_leaks(state_root):
+    links_before = sorted(os.listdir("/sys/class/net"))
     cg_before, mounts_before = _cgroup_dirs(), _mounts()
     yield
+    assert sorted(os.listdir("/sys/class/net")) == links_before, "a link appeared in the machine's namespace"
     leaked_cg = _cgroup_dirs() - cg_before
     leaked_mounts = _mounts() - mounts_before
     left = sorted(os.listdir(state_root)) if os.path.isdir(state_root) else []

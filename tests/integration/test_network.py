@@ -44,6 +44,7 @@ def test_containers_reach_each_other_by_name_and_everything_is_cleaned(world):
     p = in_netns(world, """
         $F network create --subnet 10.88.0.0/24 appnet >/dev/null
         $F run --rm --network appnet --name web bb:1 busybox httpd -f -p 8080 -h /etc &
+        WEBCLI=$!
         for i in $(seq 1 200); do
             $F network inspect appnet | grep -q '"10.88.0.2"' && break; sleep 0.05; done
         sleep 0.2
@@ -51,7 +52,7 @@ def test_containers_reach_each_other_by_name_and_everything_is_cleaned(world):
         echo "hosts: $($F run --rm --network appnet bb:1 cat /etc/hosts | grep -c web)"
         WEB=$($F inspect web | grep '"id"' | head -1 | cut -d'"' -f4)
         $R kill "$WEB" KILL
-        wait || true
+        wait $WEBCLI || true
         echo "endpoints: $($F network inspect appnet | grep -c '"endpoints": {}' || true)"
         $F network rm appnet >/dev/null
         echo "links: $(ip -br link | grep -v '^lo ' | wc -l)"
@@ -99,3 +100,74 @@ def test_bad_network_input_leaves_nothing(world):
     assert "overlaps" in p.stdout and "invalid subnet" in p.stdout and "needs --subnet" in p.stdout
     assert "already exists" in p.stdout and "not found" in p.stdout
     assert "networks: 1" in p.stdout and "links: 1" in p.stdout and "after: 0 0" in p.stdout
+
+
+OUTSIDE = """
+        # An "outside machine": another namespace behind a veth, 192.0.2.2,
+        # reaching this "host" at 192.0.2.1.
+        ip netns add outside
+        ip link add veth-out type veth peer name eth0 netns outside
+        ip addr add 192.0.2.1/24 dev veth-out
+        ip link set veth-out up
+        ip -n outside addr add 192.0.2.2/24 dev eth0
+        ip -n outside link set eth0 up
+        ip -n outside link set lo up
+        ip -n outside route add default via 192.0.2.1
+"""
+
+
+def test_published_ports_nat_and_cleanup(world):
+    p = in_netns(world, OUTSIDE + """
+        $F run --rm --name web -p 8080:8080 bb:1 busybox httpd -f -p 8080 -h /etc &
+        WEBCLI=$!
+        for i in $(seq 1 200); do nft list table ip fastctr 2>/dev/null | grep -q 'dport 8080' && break; sleep 0.05; done
+        sleep 0.3
+        echo "loopback: $(busybox wget -qO- http://127.0.0.1:8080/hostname)"
+        echo "own-address: $(busybox wget -qO- http://192.0.2.1:8080/hostname)"
+        echo "outside: $(ip netns exec outside busybox wget -qO- http://192.0.2.1:8080/hostname)"
+        echo "hairpin: $($F run --rm --network bridge bb:1 busybox wget -qO- http://192.0.2.1:8080/hostname)"
+        if $F run --rm -p 8080:80 bb:1 true 2>/dev/null; then echo "taken: accepted"; else echo "taken: $?"; fi
+        busybox nc -l -p 8181 >/dev/null &
+        LISTENER=$!
+        sleep 0.2
+        if $F run --rm -p 8181:80 bb:1 true 2>/dev/null; then echo "listened: accepted"; else echo "listened: $?"; fi
+        kill $LISTENER
+        # outbound: the outside machine sees the host's address, not the container's
+        ip netns exec outside busybox httpd -f -vv -p 9090 -h /etc 2>/tmp/httpd-$$.log &
+        SERVER=$!
+        sleep 0.3
+        $F run --rm bb:1 true >/dev/null
+        $F run --rm --network bridge bb:1 busybox wget -qO- http://192.0.2.2:9090/hostname >/dev/null
+        kill $SERVER
+        echo "seen-from: $(grep -o '192\\.0\\.2\\.[0-9]*\\|172\\.17\\.[0-9.]*' /tmp/httpd-$$.log | sort -u | tr '\\n' ' ')"
+        rm -f /tmp/httpd-$$.log
+        WEB=$($F inspect web | grep '"id"' | head -1 | cut -d'"' -f4)
+        $R kill "$WEB" KILL
+        wait $WEBCLI || true
+        echo "rules-left: $(nft list table ip fastctr | grep -c 'dnat to' || true)"
+        $F network rm bridge >/dev/null
+        echo "links: $(ip -br link | grep -v -e '^lo ' -e '^veth-out' | wc -l) tables: $(nft list tables | wc -l)"
+        ip netns del outside
+    """)
+    assert p.returncode == 0, p.stderr + p.stdout
+    out = dict(line.split(": ", 1) for line in p.stdout.splitlines() if ": " in line)
+    hostname = out["loopback"].strip()
+    assert len(hostname) == 12
+    assert out["own-address"].strip() == out["outside"].strip() == out["hairpin"].strip() == hostname
+    assert out["taken"] == "125" and out["listened"] == "125"
+    assert out["seen-from"].split() == ["192.0.2.1"]  # masqueraded
+    assert out["rules-left"] == "0"
+    assert out["links"] == "0 tables: 0"
+
+
+def test_bad_publish_specs_fail_before_anything_exists(world):
+    p = in_netns(world, """
+        for spec in 70000:80 abc 8080:80/sctp 1-3:1-2; do
+            if $F run --rm -p "$spec" bb:1 true 2>/dev/null; then echo "accepted $spec"; else echo "refused $? $spec"; fi
+        done
+        if $F run --rm --network none -p 80 bb:1 true 2>/dev/null; then echo "accepted none"; else echo "refused $? none"; fi
+        echo "containers: $($F ps -a -q | wc -l) tables: $(nft list tables | wc -l) links: $(ip -br link | grep -vc '^lo ')"
+    """)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.count("refused 125") == 5 and "accepted" not in p.stdout
+    assert "containers: 0 tables: 0 links: 0" in p.stdout
