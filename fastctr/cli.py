@@ -319,11 +319,26 @@ def cmd_info(g, args):
         "BackingFilesystem": _fs_type(engine.store.root), "CgroupVersion": str(cgroups.host_version()),
         "KernelVersion": os.uname().release, "Architecture": os.uname().machine,
         "Images": len(engine.store.image_ids()), "Containers": len(engine.ps(all=True)),
+        "Networking": {"ip_forward": _read_sysctl("net/ipv4/ip_forward"),
+                       "nftables": bool(_which("nft")),
+                       "networks": [n["name"] for n in engine.ipam.networks()]},
         "Features": {"overlay2": drivers.Overlay2.supported(engine.store.root),
                      "clone3_into_cgroup": cgroups.host_version() == 2,
                      "user_namespaces": os.path.exists("/proc/self/ns/user")},
     }
     print(json.dumps(info, indent=2))
+
+
+def _read_sysctl(name):
+    try:
+        with open(f"/proc/sys/{name}") as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def _which(tool):
+    return any(os.access(os.path.join(d, tool), os.X_OK) for d in os.environ.get("PATH", "").split(":") if d)
 
 
 def _fs_type(path):

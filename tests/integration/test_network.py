@@ -171,3 +171,40 @@ def test_bad_publish_specs_fail_before_anything_exists(world):
     assert p.returncode == 0, p.stderr
     assert p.stdout.count("refused 125") == 5 and "accepted" not in p.stdout
     assert "containers: 0 tables: 0 links: 0" in p.stdout
+
+
+UDP_ECHO = "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('0.0.0.0', 5353))\n" \
+           "while True:\n    data, peer = s.recvfrom(100); s.sendto(b'echo:' + data, peer)"
+UDP_ASK = "import socket, sys; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2)\n" \
+          "s.sendto(b'ping', (sys.argv[1], int(sys.argv[2]))); print(s.recvfrom(100)[0].decode())"
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/bin/python3"), reason="needs the host's /usr/bin/python3 to bind in")
+def test_udp_and_publish_all(world):
+    # The busybox image has no UDP server: the host's Python is bound in read-only.
+    binds = "-v /usr:/usr:ro -v /usr/lib:/lib:ro -v /usr/lib64:/lib64:ro"
+    it.write_oci_layout(os.path.join(world, "exposed"), [it.busybox_layer()], ref_name="exposed:1",
+                        ExposedPorts={"8080/tcp": {}})
+    p = in_netns(world, f"""
+        $F run --rm --name udp -p 127.0.0.1:5454:5353/udp {binds} bb:1 /usr/bin/python3 -c "{UDP_ECHO}" &
+        UDPCLI=$!
+        for i in $(seq 1 200); do nft list table ip fastctr 2>/dev/null | grep -q 'udp dport 5454' && break; sleep 0.05; done
+        sleep 0.5
+        echo "udp: $(/usr/bin/python3 -c "{UDP_ASK}" 127.0.0.1 5454)"
+        $R kill "$($F inspect udp | grep '"id"' | head -1 | cut -d'"' -f4)" KILL
+        wait $UDPCLI || true
+        $F load -i {world}/exposed >/dev/null
+        $F run --rm --name exp -P exposed:1 busybox httpd -f -p 8080 -h /etc &
+        EXPCLI=$!
+        for i in $(seq 1 200); do nft list table ip fastctr 2>/dev/null | grep -q 'dnat to 172.17.0.[0-9]*:8080' && break; sleep 0.05; done
+        PORT=$(nft list table ip fastctr | grep 'dnat to 172.17.0.[0-9]*:8080' | head -1 | awk '{{for (i = 1; i < NF; i++) if ($i == "dport") print $(i + 1)}}')
+        sleep 0.3
+        echo "published-all: $PORT $(busybox wget -qO- http://127.0.0.1:$PORT/hostname | wc -c)"
+        $R kill "$($F inspect exp | grep '"id"' | head -1 | cut -d'"' -f4)" KILL
+        wait $EXPCLI || true
+        $F network rm bridge >/dev/null
+    """)
+    assert p.returncode == 0, p.stderr
+    assert "udp: echo:ping" in p.stdout
+    port, size = p.stdout.split("published-all: ")[1].split()[:2]
+    assert int(port) > 1024 and size == "13"  # a free host port chose by the kernel; a 12-char hostname + newline
