@@ -30,6 +30,7 @@ commands:
   import ROOTFS.tar [NAME[:TAG]]            image from a root filesystem tar
   image prune                               remove unnamed images no container uses
   network create [--subnet CIDR] [--gateway IP] NAME | ls | inspect NAME | rm NAME
+  network connect NETWORK CONTAINER | disconnect NETWORK CONTAINER
   export [-o FILE] CONTAINER                the container's file system as a tar
   commit [-m MSG] CONTAINER [NAME[:TAG]]    image from a container's changes
   info                                      storage driver, cgroups, kernel, features
@@ -412,6 +413,20 @@ def cmd_network_rm(g, args):
     for name in pos:
         engine.remove_network(name)
         print(name)
+
+
+def cmd_network_connect(g, args):
+    _, pos = parse(args, {})
+    if len(pos) != 2:
+        raise UsageError("network connect needs NETWORK CONTAINER")
+    _engine(g).connect(pos[0], pos[1])
+
+
+def cmd_network_disconnect(g, args):
+    _, pos = parse(args, {})
+    if len(pos) != 2:
+        raise UsageError("network disconnect needs NETWORK CONTAINER")
+    _engine(g).disconnect(pos[0], pos[1])
 
 
 def cmd_version(g, args):

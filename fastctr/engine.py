@@ -339,6 +339,8 @@ class Engine:
     def _row(self, cid):
         r = self.store.db.execute("SELECT id, name, image_id, driver, created, config, status, exit_code, "
                                   "started, finished, labels FROM containers WHERE id = ?", (cid,)).fetchone()
+        if r is None:
+            raise ContainerNotFoundError(f"no such container: {cid}")
         keys = ("id", "name", "image_id", "driver", "created", "config", "status", "exit_code", "started",
                 "finished", "labels")
         d = dict(zip(keys, r))
@@ -456,14 +458,57 @@ class Engine:
             if i == 0 and c["config"].get("ports"):
                 ipam.publish(c["id"], address, [PortMapping(*k) for k in c["config"]["ports"]])
                 network.apply_nat(ipam)
-            network.connect(net, c["id"], pid, address)
+            network.connect(net, c["id"], pid, address, ifname=f"eth{i}")
             self._write_net_files(cdir, c, address)
             self._refresh_peer_hosts(name)
+
+    def connect(self, network_name, ref):
+        """network connect: one more network for a running container."""
+        from fastctr import network
+        c = self.container(ref)
+        if self.live_status(c) != "running":
+            raise FastctrError(f"container {c['name']} is not running")
+        net = self._network_record(network_name)
+        names = list(c["config"].get("networks") or [])
+        if net["name"] in names:
+            raise FastctrError(f"container {c['name']} is already on network {net['name']}")
+        pid = self.runtime.state(c["id"])["pid"]
+        network.ensure_bridge(net)
+        address = self.ipam.allocate(net["name"], c["id"])
+        try:
+            network.connect(net, c["id"], pid, address, ifname=f"eth{len(names)}")
+        except BaseException:
+            self.ipam.release(net["name"], c["id"])
+            raise
+        self._set_networks(c, names + [net["name"]])
+        self._refresh_peer_hosts(net["name"])
+        return address
+
+    def disconnect(self, network_name, ref):
+        from fastctr import network
+        c = self.container(ref)
+        net = self.ipam.network(network_name)
+        names = list(c["config"].get("networks") or [])
+        if net["name"] not in names:
+            raise FastctrError(f"container {c['name']} is not on network {net['name']}")
+        network.disconnect(net, c["id"])
+        self.ipam.release(net["name"], c["id"])
+        self._set_networks(c, [n for n in names if n != net["name"]])
+        self._refresh_peer_hosts(net["name"])
+
+    def _set_networks(self, c, names):
+        config = dict(c["config"], networks=names)
+        with self.store.transaction() as db:
+            db.execute("UPDATE containers SET config = ? WHERE id = ?", (json.dumps(config), c["id"]))
 
     def _detach(self, c):
         from fastctr import network
         from fastctr.ipam import NetworkError
         ipam = self.ipam
+        try:
+            c = self._row(c["id"])  # networks connected since the start count too
+        except ContainerNotFoundError:
+            pass
         if c["config"].get("ports"):
             ipam.unpublish(c["id"])
             network.apply_nat(ipam)
@@ -507,7 +552,7 @@ class Engine:
         for cid, address in self.ipam.network(name)["endpoints"].items():
             try:
                 c = self._row(cid)
-            except TypeError:
+            except ContainerNotFoundError:
                 continue
             cdir = self.driver_for_container(c).container_dir(cid)
             if os.path.isdir(cdir):

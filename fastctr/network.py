@@ -79,11 +79,8 @@ def connect(net, cid, pid, address, ifname="eth0"):
         ns.addr("add", index=index, address=address, prefixlen=prefix)
         ns.link("set", index=index, state="up")
         ns.link("set", index=ns.link_lookup(ifname="lo")[0], state="up")
-        if not ns.route("get", dst="0.0.0.0/0") or ifname == "eth0":
-            try:
-                ns.route("add", dst="default", gateway=net["gateway"])
-            except Exception:  # a default route already exists (a second network)
-                pass
+        if ifname == "eth0":  # the first network carries the default route
+            ns.route("add", dst="default", gateway=net["gateway"])
 
 
 def disconnect(net, cid):

@@ -208,3 +208,33 @@ def test_udp_and_publish_all(world):
     assert "udp: echo:ping" in p.stdout
     port, size = p.stdout.split("published-all: ")[1].split()[:2]
     assert int(port) > 1024 and size == "13"  # a free host port chose by the kernel; a 12-char hostname + newline
+
+
+def test_network_connect_and_disconnect(world):
+    p = in_netns(world, """
+        $F network create --subnet 10.91.0.0/24 first >/dev/null
+        $F network create --subnet 10.92.0.0/24 second >/dev/null
+        $F run --rm --network first --name box bb:1 sleep 30 &
+        BOXCLI=$!
+        for i in $(seq 1 200); do $F network inspect first | grep -q '"10.91.0.2"' && break; sleep 0.05; done
+        $F network connect second box
+        BOX=$($F inspect box | grep '"id"' | head -1 | cut -d'"' -f4)
+        PID=$($R state "$BOX" | grep '"pid"' | tr -dc 0-9)
+        echo "connected: $(nsenter -t $PID -n ip -4 -o addr show | awk '{print $2, $4}' | tr '\\n' ' ')"
+        $F network connect second box 2>/dev/null || echo "again: $?"
+        $F network disconnect second box
+        echo "disconnected: $(nsenter -t $PID -n ip -4 -o addr show | awk '{print $2}' | tr '\\n' ' ')"
+        $F network connect second box
+        $R kill "$BOX" KILL
+        wait $BOXCLI || true
+        echo "left: $($F network inspect second | grep -c '"endpoints": {}') $($F network inspect first | grep -c '"endpoints": {}')"
+        $F network rm first second >/dev/null
+        echo "links: $(ip -br link | grep -vc '^lo ') tables: $(nft list tables | wc -l)"
+    """)
+    assert p.returncode == 0, p.stderr
+    out = dict(line.split(": ", 1) for line in p.stdout.splitlines() if ": " in line)
+    assert out["connected"].split() == ["lo", "127.0.0.1/8", "eth0", "10.91.0.2/24", "eth1", "10.92.0.2/24"]
+    assert out["again"] == "125"
+    assert out["disconnected"].split() == ["lo", "eth0"]
+    assert out["left"] == "1 1"  # the address of a network connected later is released at exit too
+    assert out["links"] == "0 tables: 0"
