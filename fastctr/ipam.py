@@ -99,8 +99,15 @@ class Ipam:
         raise NetworkError("no free subnet left in the address pool: give one with --subnet")
 
     def network(self, name):
-        row = self.store.db.execute("SELECT name, id, subnet, gateway, bridge, created, labels FROM networks "
-                                    "WHERE name = ? OR id = ? OR id LIKE ?", (name, name, name + "%")).fetchone()
+        """A network by name, full ID or unique ID prefix."""
+        cols = "SELECT name, id, subnet, gateway, bridge, created, labels FROM networks "
+        db = self.store.db
+        row = db.execute(cols + "WHERE name = ? OR id = ?", (name, name)).fetchone()
+        if row is None and name and all(c in "0123456789abcdef" for c in name):
+            rows = db.execute(cols + "WHERE id LIKE ?", (name + "%",)).fetchall()
+            if len(rows) > 1:
+                raise NetworkError(f"network ID prefix {name!r} is ambiguous")
+            row = rows[0] if rows else None
         if row is None:
             raise NetworkError(f"network {name} not found")
         keys = ("name", "id", "subnet", "gateway", "bridge", "created", "labels")

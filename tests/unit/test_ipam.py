@@ -24,6 +24,10 @@ def test_default_and_user_networks(ipam):
     assert custom["gateway"] == "10.99.0.254"
     assert [n["name"] for n in ipam.networks()] == ["app", "bridge", "custom"]
     assert ipam.network(user["id"][:12])["name"] == "app"
+    with pytest.raises(NetworkError, match="not found"):
+        ipam.network("nonexistent")
+    with pytest.raises(NetworkError, match="ambiguous|not found"):
+        ipam.network("")
 
 
 @pytest.mark.parametrize("kw, message", [
