@@ -69,7 +69,6 @@ DEV_SYMLINKS = [("/dev/fd", "/proc/self/fd"), ("/dev/stdin", "/proc/self/fd/0"),
 
 IPC_SYSCTLS = {"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
                "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"}
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 MAX_ID = 2**32 - 1
 
 
@@ -228,12 +227,6 @@ class Process:
                 raise ConfigError(f"{w}: soft limit {soft} exceeds hard limit {hard}")
             out.append((RLIMITS[kind], soft & (2**64 - 1), hard & (2**64 - 1)))
         return out
-
-    def path_env(self):
-        for e in self.env:
-            if e.startswith("PATH="):
-                return e[5:]
-        return DEFAULT_PATH
 
 
 _last_cap_cache = []

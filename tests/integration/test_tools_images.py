@@ -1,6 +1,7 @@
 """Images made by other tools (umoci, skopeo) in every format fastctr loads,
 run by fastctr and compared, entry by entry, with `umoci unpack` of the same
 image."""
+import contextlib
 import os
 import shutil
 import stat
@@ -122,23 +123,29 @@ def assert_same_tree(got, got_links, reference):
     assert got_links == want_links
 
 
+@contextlib.contextmanager
+def loaded_engine(path, driver, state_root):
+    """A fresh store with the one image at path loaded: (engine, image ID)."""
+    data_root = tempfile.mkdtemp(prefix="fastctr-test-data-", dir="/var/tmp")
+    engine = Engine(data_root=data_root, state_root=state_root, driver=driver, cgroup_parent="self")
+    try:
+        loaded = images.load(engine.store, engine.driver, path)
+        assert len(loaded) == 1
+        yield engine, loaded[0][0]
+    finally:
+        engine.store.close()
+        shutil.rmtree(data_root, ignore_errors=True)
+
+
 @pytest.mark.parametrize("fmt", ["oci-layout", "docker-archive", "oci-archive", "oci-zstd"])
 @pytest.mark.parametrize("driver", ["overlay2", "vfs"])
 def test_tool_image_matches_umoci_unpack(tool_images, fmt, driver, state_root, tmp_path):
     formats, reference = tool_images
-    data_root = tempfile.mkdtemp(prefix="fastctr-test-data-", dir="/var/tmp")
-    engine = Engine(data_root=data_root, state_root=state_root, driver=driver, cgroup_parent="self")
-    try:
-        loaded = images.load(engine.store, engine.driver, formats[fmt])
-        assert len(loaded) == 1
-        image_id, names = loaded[0]
+    with loaded_engine(formats[fmt], driver, state_root) as (engine, image_id):
         got, got_links = listed_image(engine, image_id, tmp_path)
         assert len(got) > 250 and len(got_links) > 200  # busybox and its applet links: a real listing
         assert_same_tree(got, got_links, reference)
         assert "/srv/app/old.txt" not in got and got["/srv/app/new.txt"][0] & 0o7777 == 0o4755
-    finally:
-        engine.store.close()
-        shutil.rmtree(data_root, ignore_errors=True)
 
 
 # ------------------------------------------------------- an image built by buildah
@@ -238,12 +245,7 @@ def buildah_image():
 @pytest.mark.parametrize("driver", ["overlay2", "vfs"])
 def test_buildah_image_matches_umoci_unpack(buildah_image, fmt, driver, state_root, tmp_path):
     formats, reference, iid = buildah_image
-    data_root = tempfile.mkdtemp(prefix="fastctr-test-data-", dir="/var/tmp")
-    engine = Engine(data_root=data_root, state_root=state_root, driver=driver, cgroup_parent="self")
-    try:
-        loaded = images.load(engine.store, engine.driver, formats[fmt])
-        assert len(loaded) == 1
-        image_id, names = loaded[0]
+    with loaded_engine(formats[fmt], driver, state_root) as (engine, image_id):
         config = engine.store.image(image_id)["config"]
         assert config["config"]["Cmd"] == ["/bin/sh"] and "X=1" in config["config"]["Env"]
         assert len(config["rootfs"]["diff_ids"]) == 5  # two base layers, then RUN, COPY, RUN
@@ -255,6 +257,3 @@ def test_buildah_image_matches_umoci_unpack(buildah_image, fmt, driver, state_ro
         # The whiteouts of RUN rm: a file of an earlier layer, a directory of the base.
         assert "/app/a" not in got and "/app-base" not in got and "/app-base/keep" not in got
         assert got["/app/b"][3] == len("copied\n") and got_links["/bin/rm"] == "busybox"
-    finally:
-        engine.store.close()
-        shutil.rmtree(data_root, ignore_errors=True)
