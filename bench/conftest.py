@@ -14,6 +14,12 @@ from fastctr.cgroups import CgroupV1, own_cgroups
 
 _counter = itertools.count()
 
+# Docker's default network is a bridge made on first use.  Outside a network
+# namespace of their own, tests and benchmarks must not make one in the
+# machine's namespace: they run with dockerd's `--bridge=none` equivalent,
+# and the network tests ask for bridges inside `unshare --net` explicitly.
+os.environ["FASTCTR_DEFAULT_NETWORK"] = "none"
+
 
 def unique(prefix):
     return f"{prefix}-{os.getpid()}-{next(_counter)}"

@@ -25,7 +25,8 @@ class NetnsShell:
         self.data = os.path.join(workdir, "net-data")
         self.state = os.path.join(workdir, "net-state")
         self.p = subprocess.Popen(["unshare", "--net", "--mount", "sh"], stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, text=True, env=dict(os.environ, FASTCTR_CGROUP_PARENT="self"))
+                                  stdout=subprocess.PIPE, text=True, env=dict(os.environ, FASTCTR_CGROUP_PARENT="self",
+                                                                    FASTCTR_DEFAULT_NETWORK="bridge"))
         self.run("ip link set lo up")
 
     def run(self, line):
@@ -36,6 +37,7 @@ class NetnsShell:
 
     def close(self):
         self.run(f"{CLI} --data-root {self.data} --state-root {self.state} network rm bridge || true")
+        self.run(f"{sys.executable} -c 'from fastctr import netd; netd.stop()'")
         self.p.stdin.close()
         self.p.wait()
 

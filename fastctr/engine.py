@@ -51,7 +51,7 @@ class RunOptions:
         self.read_only = kw.get("read_only", False)
         self.labels = list(kw.get("labels") or [])
         self.cmd = list(kw.get("cmd") or [])
-        self.network = kw.get("network")  # None: a private namespace with only lo
+        self.network = kw.get("network")  # None: the engine's default network
         self.publish = list(kw.get("publish") or [])
         self.publish_all = kw.get("publish_all", False)
 
@@ -270,8 +270,14 @@ def make_spec(image_config, opts, cid, read_file):
 # ------------------------------------------------------------- the engine
 
 class Engine:
-    def __init__(self, data_root=None, state_root=None, driver=None, cgroup_parent=None):
+    def __init__(self, data_root=None, state_root=None, driver=None, cgroup_parent=None,
+                 default_network=None):
         self.store = Store(data_root)
+        # Docker's default is its bridge; FASTCTR_DEFAULT_NETWORK=none is
+        # dockerd's `--bridge=none` (and what tests outside a private
+        # network namespace must use).
+        self.default_network = (default_network or os.environ.get("FASTCTR_DEFAULT_NETWORK")
+                                or "bridge")
         self._driver_name = driver
         self._driver = None
         self.state_root = state_root
@@ -366,8 +372,9 @@ class Engine:
         chain = self._ensure_layers(image)
         parse_env(opts)  # flag errors before anything exists
         ports = self._port_mappings(image["config"], opts)
-        if ports and opts.network is None:
-            opts.network = "bridge"  # publishing needs the bridge, Docker's default
+        if opts.network is None:
+            # Publishing needs a bridge even when the default is none.
+            opts.network = "bridge" if ports else self.default_network
         network = parse_network(opts)
         if ports and network[0] != "net":
             raise ConfigError(f"ports cannot be published with --network {opts.network}")
@@ -419,21 +426,21 @@ class Engine:
         return self.create_network(DEFAULT_NETWORK)  # made on first use, like docker0
 
     def create_network(self, name, subnet=None, gateway=None):
-        from fastctr import network
+        from fastctr import netd, network
         net = self.ipam.create_network(name, subnet=subnet, gateway=gateway)
         try:
-            network.ensure_bridge(net)
+            netd.call("ensure_bridge", net=net)
             network.apply_nat(self.ipam)
         except BaseException:
             self.ipam.remove_network(name)
-            network.delete_bridge(net)
+            netd.call("delete_bridge", net=net)
             raise
         return net
 
     def remove_network(self, name):
-        from fastctr import network
+        from fastctr import netd, network
         net = self.ipam.remove_network(name)
-        network.delete_bridge(net)
+        netd.call("delete_bridge", net=net)
         network.apply_nat(self.ipam)
         return net
 
@@ -448,23 +455,22 @@ class Engine:
     def _attach(self, c, cdir, pid):
         """Give the created container an address and a veth on each network,
         and its published ports (checked free before it starts)."""
-        from fastctr import network
+        from fastctr import netd, network
         from fastctr.ports import PortMapping
         ipam = self.ipam
         for i, name in enumerate(c["config"].get("networks") or []):
             net = self._network_record(name)
-            network.ensure_bridge(net)
             address = ipam.allocate(name, c["id"])
             if i == 0 and c["config"].get("ports"):
                 ipam.publish(c["id"], address, [PortMapping(*k) for k in c["config"]["ports"]])
                 network.apply_nat(ipam)
-            network.connect(net, c["id"], pid, address, ifname=f"eth{i}")
+            netd.call("attach", net=net, cid=c["id"], pid=pid, address=address, ifname=f"eth{i}")
             self._write_net_files(cdir, c, address)
             self._refresh_peer_hosts(name)
 
     def connect(self, network_name, ref):
         """network connect: one more network for a running container."""
-        from fastctr import network
+        from fastctr import netd
         c = self.container(ref)
         if self.live_status(c) != "running":
             raise FastctrError(f"container {c['name']} is not running")
@@ -473,10 +479,9 @@ class Engine:
         if net["name"] in names:
             raise FastctrError(f"container {c['name']} is already on network {net['name']}")
         pid = self.runtime.state(c["id"])["pid"]
-        network.ensure_bridge(net)
         address = self.ipam.allocate(net["name"], c["id"])
         try:
-            network.connect(net, c["id"], pid, address, ifname=f"eth{len(names)}")
+            netd.call("attach", net=net, cid=c["id"], pid=pid, address=address, ifname=f"eth{len(names)}")
         except BaseException:
             self.ipam.release(net["name"], c["id"])
             raise
@@ -485,13 +490,12 @@ class Engine:
         return address
 
     def disconnect(self, network_name, ref):
-        from fastctr import network
         c = self.container(ref)
         net = self.ipam.network(network_name)
         names = list(c["config"].get("networks") or [])
         if net["name"] not in names:
             raise FastctrError(f"container {c['name']} is not on network {net['name']}")
-        network.disconnect(net, c["id"])
+        self._disconnect(net, c["id"])
         self.ipam.release(net["name"], c["id"])
         self._set_networks(c, [n for n in names if n != net["name"]])
         self._refresh_peer_hosts(net["name"])
@@ -517,9 +521,22 @@ class Engine:
                 net = ipam.network(name)
             except NetworkError:
                 continue
-            network.disconnect(net, c["id"])
+            self._disconnect(net, c["id"], wait=False)
             ipam.release(name, c["id"])
             self._refresh_peer_hosts(name)
+
+    @staticmethod
+    def _disconnect(net, cid, wait=True):
+        """Delete the host end of the container's veth.  The kernel deletes it
+        with the container's namespace too, but asynchronously; when the
+        container has exited nobody needs to wait for the helper to do it."""
+        import _socket
+        from fastctr import netd, network
+        try:
+            _socket.if_nametoindex(network.host_ifname(cid, net["id"]))
+        except OSError:
+            return
+        netd.call("disconnect", wait=wait, net=net, cid=cid)
 
     def _peers(self, name, exclude=None):
         """name -> address of the containers on a user-defined network."""

@@ -4,6 +4,12 @@ import pytest
 
 IS_ROOT = os.geteuid() == 0
 
+# Docker's default network is a bridge made on first use.  Outside a network
+# namespace of their own, tests and benchmarks must not make one in the
+# machine's namespace: they run with dockerd's `--bridge=none` equivalent,
+# and the network tests ask for bridges inside `unshare --net` explicitly.
+os.environ["FASTCTR_DEFAULT_NETWORK"] = "none"
+
 
 def pytest_collection_modifyitems(config, items):
     if IS_ROOT:

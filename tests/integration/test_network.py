@@ -30,7 +30,8 @@ def in_netns(world, script):
     prelude = f"""
         set -eu
         ip link set lo up
-        export FASTCTR_CGROUP_PARENT=self
+        export FASTCTR_CGROUP_PARENT=self FASTCTR_DEFAULT_NETWORK=bridge FASTCTR_NETD_IDLE=20
+        trap '{sys.executable} -c "from fastctr import netd; netd.stop()"' EXIT
         F="{CLI} --data-root {world}/data --state-root {world}/state"
         R="{RUNC} --root {world}/state"
         $F load -i {world}/layout >/dev/null
@@ -67,9 +68,9 @@ def test_containers_reach_each_other_by_name_and_everything_is_cleaned(world):
     assert (out["links"], out["tables"], out["containers"]) == ("0", "0", "0")
 
 
-def test_default_bridge_address_route_and_files(world):
+def test_default_network_is_the_bridge_with_address_route_and_files(world):
     p = in_netns(world, """
-        $F run --rm --network bridge bb:1 sh -c 'busybox ip -4 -o addr show eth0; busybox ip route | grep default;
+        $F run --rm bb:1 sh -c 'busybox ip -4 -o addr show eth0; busybox ip route | grep default;
             busybox ping -c1 -W2 172.17.0.1 >/dev/null && echo gateway-ok; cat /etc/resolv.conf'
         echo "bridge: $(ip -br link | grep -c fastctr0)"
         $F network rm bridge >/dev/null
@@ -238,3 +239,52 @@ def test_network_connect_and_disconnect(world):
     assert out["disconnected"].split() == ["lo", "eth0"]
     assert out["left"] == "1 1"  # the address of a network connected later is released at exit too
     assert out["links"] == "0 tables: 0"
+
+
+NETD = f"{sys.executable} -c 'from fastctr import netd; print(\"stopped\", netd.stop())'"
+
+
+def test_network_helper_is_per_namespace_serves_only_its_uid_and_exits(world):
+    """netd keeps pyroute2 imported for the next start: one per network
+    namespace, started by the first network operation, gone when idle."""
+    p = in_netns(world, f"""
+        export FASTCTR_NETD_IDLE=1
+        $F run --rm bb:1 true
+        {sys.executable} -c '
+import os
+from fastctr import netd, jsonfast  # imported as root: /root is not readable by nobody
+os.setgroups([]); os.setgid(65534); os.setuid(65534)
+try:
+    netd.call("delete_bridge", net={{"bridge": "fastctr0", "name": "bridge"}})
+except Exception as e:
+    print("nobody:", e)
+'
+        echo "bridge: $(ip -br link | grep -c fastctr0)"
+        sleep 2.5
+        {NETD}
+        $F network rm bridge >/dev/null
+        {NETD}
+    """)
+    assert p.returncode == 0, p.stderr
+    assert "nobody: permission denied" in p.stdout
+    assert "bridge: 1" in p.stdout
+    assert "stopped False" in p.stdout  # the idle helper had exited by itself
+    assert "stopped True" in p.stdout  # `network rm` started another, stopped on request
+
+
+def test_without_nftables_the_default_bridge_works_and_publishing_fails_cleanly(world):
+    """A fresh machine without nft still runs `fastctr run`; -p says why not."""
+    p = in_netns(world, """
+        export PATH=/usr/bin:/bin  # nft lives in /usr/sbin
+        $F run --rm bb:1 sh -c 'busybox ip -4 -o addr show eth0' 2>/tmp/warn-$$
+        grep -c "nft not found" /tmp/warn-$$ | sed 's/^/warned: /'; rm -f /tmp/warn-$$
+        $F run --rm -p 8080:80 bb:1 true 2>&1 || echo "refused: $?"
+        echo "containers: $($F ps -a -q | wc -l)"
+        $F network rm bridge >/dev/null
+        echo "links: $(ip -br link | grep -v '^lo ' | wc -l)"
+        echo "tables: $(/usr/sbin/nft list tables | wc -l)"
+    """)
+    assert p.returncode == 0, p.stderr
+    assert "172.17.0.2/16" in p.stdout and "warned: 1" in p.stdout
+    assert "publishing ports needs nftables: nft not found" in p.stdout and "refused: 125" in p.stdout
+    assert "containers: 0" in p.stdout and "links: 0" in p.stdout and "tables: 0" in p.stdout
