@@ -36,6 +36,17 @@ def _read(path):
         return f.read()
 
 
+def _oom_kill_count(path):
+    try:
+        for line in _read(path).splitlines():
+            key, _, value = line.partition(" ")
+            if key == "oom_kill":
+                return int(value)
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
 def own_cgroups():
     """{controller or '' for v2: path} of the calling process."""
     out = {}
@@ -313,6 +324,11 @@ class CgroupV1:
         """(host dir, name under /sys/fs/cgroup) binds for a `cgroup` mount."""
         return [(path, name.replace("name=", "")) for name, path in self.paths.items()]
 
+    def oom_kills(self):
+        """Processes the OOM killer ended in this cgroup (kernel >= 4.13)."""
+        d = self._dir("memory")
+        return _oom_kill_count(os.path.join(d, "memory.oom_control")) if d else 0
+
     def pids(self):
         d = self._dir("pids") or self._dir("memory") or next(iter(self.paths.values()))
         try:
@@ -482,6 +498,9 @@ class CgroupV2:
 
     def mounts_for_container(self):
         return [(self.path, None)]  # None: the unified hierarchy, see spec._cgroup_ops
+
+    def oom_kills(self):
+        return _oom_kill_count(os.path.join(self.path, "memory.events"))
 
     def pids(self):
         try:

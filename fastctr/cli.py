@@ -17,8 +17,15 @@ USAGE = """usage: fastctr [--data-root DIR] [--state-root DIR] [--storage-driver
 commands:
   run [OPTIONS] IMAGE [COMMAND [ARG...]]   create and run a container
   create [OPTIONS] IMAGE [COMMAND...]      create a container
-  start CONTAINER                           run a created container (attached)
+  start [-a] CONTAINER...                   start containers in the background (-a: attached)
+  stop [-t SECONDS] [-s SIGNAL] CONTAINER...  stop signal, then SIGKILL after -t (10)
+  restart [-t SECONDS] CONTAINER...         stop, then start again
+  kill [-s SIGNAL] CONTAINER...             send a signal (SIGKILL)
+  wait CONTAINER...                         block until they exit; print exit codes
+  logs [-f] [--tail N] [-t] [--since T] [--until T] CONTAINER   output of a detached container
   rm [-f] CONTAINER...                      remove containers
+  container prune                           remove stopped and half-made containers
+  system prune                              containers, unused networks, unnamed images
   ps [-a] [-q] [--format json|table]        list containers
   images [-q] [--format json|table]         list images
   rmi [-f] IMAGE...                         remove images
@@ -38,7 +45,8 @@ commands:
 run/create options: --name N, --rm, -e/--env K=V, --env-file F, -w/--workdir D,
   -u/--user U[:G], --entrypoint CMD, -h/--hostname H, -v/--volume SRC:DST[:ro],
   --mount type=bind|tmpfs,..., --tmpfs DST[:OPTS], --read-only, -l/--label K=V,
-  --network none|host|container:NAME|bridge|NETWORK (default: a private namespace with only lo),
+  -d/--detach, --stop-signal SIG,
+  --network none|host|container:NAME|bridge|NETWORK (default: bridge; FASTCTR_DEFAULT_NETWORK),
   -p [HOST-IP:]HOST-PORT:CONTAINER-PORT[/udp], -P (publishing implies --network bridge)
 """
 
@@ -51,7 +59,8 @@ RUN = {"--name": ("name", True), "--rm": ("rm", False), "-e": ("env", True), "--
        "--volume": ("volumes", True), "--mount": ("mounts", True), "--tmpfs": ("tmpfs", True),
        "--read-only": ("read_only", False), "-l": ("labels", True), "--label": ("labels", True),
        "--network": ("network", True), "--net": ("network", True), "-p": ("publish", True),
-       "--publish": ("publish", True), "-P": ("publish_all", False), "--publish-all": ("publish_all", False)}
+       "--publish": ("publish", True), "-P": ("publish_all", False), "--publish-all": ("publish_all", False),
+       "-d": ("detach", False), "--detach": ("detach", False), "--stop-signal": ("stop_signal", True)}
 MULTI = {"env", "env_files", "volumes", "mounts", "tmpfs", "labels", "publish"}
 LISTS = {"-a": ("all", False), "--all": ("all", False), "-q": ("quiet", False), "--quiet": ("quiet", False),
          "--format": ("format", True), "-f": ("force", False), "--force": ("force", False),
@@ -71,7 +80,7 @@ def main(argv=None):
             print(USAGE)
             return 0 if rest else 125
         cmd, args = rest[0], rest[1:]
-        if cmd in ("image", "network") and args:
+        if cmd in ("image", "network", "container", "system") and args:
             cmd, args = f"{cmd}_{args[0]}", args[1:]
         handler = COMMANDS.get(cmd)
         if handler is None:
@@ -112,7 +121,11 @@ def _run_options(args):
 
 def cmd_run(g, args):
     image, opts = _run_options(args)
-    return _engine(g).run(image, opts)
+    result = _engine(g).run(image, opts)
+    if opts.detach:
+        print(result["id"])
+        return 0
+    return result
 
 
 def cmd_create(g, args):
@@ -121,10 +134,99 @@ def cmd_create(g, args):
 
 
 def cmd_start(g, args):
-    _, pos = parse(args, {"-a": ("attach", False), "--attach": ("attach", False)})
+    o, pos = parse(args, {"-a": ("attach", False), "--attach": ("attach", False)})
+    if o.get("attach"):
+        if len(pos) != 1:
+            raise UsageError("start -a needs one container")
+        return _engine(g).start(pos[0])
+    if not pos:
+        raise UsageError("start needs at least one container")
+    return _each(g, pos, lambda engine, ref: engine.start_detached(ref))
+
+
+def _each(g, refs, action, show=True):
+    """Docker's multi-container commands: go on after a failure, print each
+    container that worked; 125 if any failed."""
+    from fastctr.errors import FastctrError
+    engine, status = _engine(g), 0
+    for ref in refs:
+        try:
+            result = action(engine, ref)
+            if show:
+                print(ref if result is None or not isinstance(result, (int, str)) else result)
+        except (FastctrError, OSError) as e:
+            print(f"fastctr: {e}", file=sys.stderr)
+            status = 125
+    return status
+
+
+def cmd_stop(g, args):
+    o, pos = parse(args, {"-t": ("time", True), "--time": ("time", True), "-s": ("signal", True),
+                          "--signal": ("signal", True)})
+    if not pos:
+        raise UsageError("stop needs at least one container")
+    timeout = _number(o.get("time"), "-t")
+    return _each(g, pos, lambda engine, ref: engine.stop(ref, timeout=timeout, sig=o.get("signal")) and None)
+
+
+def cmd_restart(g, args):
+    o, pos = parse(args, {"-t": ("time", True), "--time": ("time", True)})
+    if not pos:
+        raise UsageError("restart needs at least one container")
+    timeout = _number(o.get("time"), "-t")
+
+    def restart(engine, ref):
+        engine.stop(ref, timeout=timeout)
+        engine.start_detached(ref)
+    return _each(g, pos, restart)
+
+
+def cmd_kill(g, args):
+    o, pos = parse(args, {"-s": ("signal", True), "--signal": ("signal", True)})
+    if not pos:
+        raise UsageError("kill needs at least one container")
+    return _each(g, pos, lambda engine, ref: engine.kill(ref, o.get("signal") or "SIGKILL") and None)
+
+
+def cmd_wait(g, args):
+    _, pos = parse(args, {})
+    if not pos:
+        raise UsageError("wait needs at least one container")
+    return _each(g, pos, lambda engine, ref: str(engine.wait(ref)))
+
+
+def _number(value, flag):
+    if value is None:
+        return None
+    try:
+        n = float(value)
+    except ValueError:
+        raise UsageError(f"invalid value for {flag}: {value!r}") from None
+    if n < 0:
+        raise UsageError(f"invalid value for {flag}: {value!r}")
+    return n
+
+
+def cmd_container_cleanup(g, args):
+    """Called by a container's monitor when its process has exited."""
+    _, pos = parse(args, {})
     if len(pos) != 1:
-        raise UsageError("start needs one container")
-    return _engine(g).start(pos[0])
+        raise UsageError("container cleanup needs one container")
+    _engine(g).cleanup(pos[0])
+
+
+def cmd_logs(g, args):
+    o, pos = parse(args, {"-f": ("follow", False), "--follow": ("follow", False), "--tail": ("tail", True),
+                          "-n": ("tail", True), "-t": ("timestamps", False), "--timestamps": ("timestamps", False),
+                          "--since": ("since", True), "--until": ("until", True)})
+    if len(pos) != 1:
+        raise UsageError("logs needs one container")
+    from fastctr import logs
+    engine = _engine(g)
+    c = engine.container(pos[0])
+    tail = None if o.get("tail") in (None, "all") else int(_number(o["tail"], "--tail"))
+    logs.show(engine, c, follow=bool(o.get("follow")), tail=tail, timestamps=bool(o.get("timestamps")),
+              since=logs.parse_time(o.get("since"), "--since"), until=logs.parse_time(o.get("until"), "--until"))
 
 
 def cmd_rm(g, args):
@@ -162,7 +264,8 @@ def cmd_ps(g, args):
         return
     print(f"{'CONTAINER ID':<14}{'IMAGE':<22}{'CREATED':<18}{'STATUS':<22}NAMES")
     for c in rows:
-        status = {"running": "Up", "created": "Created"}.get(c["status"], f"Exited ({c['exit_code']})")
+        status = {"running": "Up", "created": "Created", "paused": "Up (Paused)", "dead": "Dead",
+                  "creating": "Creating"}.get(c["status"], f"Exited ({c['exit_code']})")
         print(f"{c['id'][:12]:<14}{str(c['config'].get('image', c['image_id'][7:19]))[:21]:<22}"
               f"{human_ago(c['created']):<18}{status:<22}{c['name']}")
 
@@ -300,6 +403,31 @@ def cmd_import(g, args):
     from fastctr import images
     engine = _engine(g)
     print(images.import_rootfs(engine.store, engine.driver, pos[0], pos[1] if len(pos) == 2 else None))
+
+
+def cmd_container_prune(g, args):
+    parse(args, {"-f": ("force", False), "--force": ("force", False)})
+    removed = _engine(g).prune_containers()
+    for cid in removed:
+        print(cid)
+    print(f"Total containers removed: {len(removed)}")
+
+
+def cmd_system_prune(g, args):
+    """Stopped and half-made containers, unused user networks, unnamed
+    images nobody uses."""
+    parse(args, {"-f": ("force", False), "--force": ("force", False), "-a": ("all", False)})
+    engine = _engine(g)
+    removed = engine.prune_containers()
+    print(f"Deleted containers: {len(removed)}")
+    from fastctr.ipam import DEFAULT_NETWORK
+    nets = 0
+    for net in engine.ipam.networks():
+        if net["name"] != DEFAULT_NETWORK and not engine.ipam.network(net["name"])["endpoints"]:
+            engine.remove_network(net["name"])
+            nets += 1
+    print(f"Deleted networks: {nets}")
+    cmd_image_prune(g, [])
 
 
 def cmd_image_prune(g, args):

@@ -10,6 +10,7 @@ from fastctr import jsonfast as json
 from fastctr import drivers as drivers_mod
 from fastctr.errors import ConfigError, FastctrError
 from fastctr.store import Store, chain_ids, now
+from fastctr.supervise import Supervisor
 
 DOCKER_CAPS = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
                "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
@@ -23,6 +24,14 @@ ADJECTIVES = ["brave", "calm", "eager", "fast", "gentle", "happy", "keen", "luci
               "proud", "quick", "sharp", "swift", "tidy", "vivid", "witty", "zen"]
 NOUNS = ["ada", "babbage", "curie", "dijkstra", "euler", "feynman", "gauss", "hopper", "knuth", "lamport",
          "liskov", "noether", "pike", "ritchie", "shannon", "thompson", "turing", "wirth"]
+
+
+def crash_point(name):
+    """Fault injection for the crash tests: FASTCTR_CRASH_AT=NAME makes the
+    command SIGKILL itself here, as a user's kill -9 could."""
+    if os.environ.get("FASTCTR_CRASH_AT") == name:
+        import signal
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 class ContainerNotFoundError(FastctrError, LookupError):
@@ -54,6 +63,8 @@ class RunOptions:
         self.network = kw.get("network")  # None: the engine's default network
         self.publish = list(kw.get("publish") or [])
         self.publish_all = kw.get("publish_all", False)
+        self.detach = kw.get("detach", False)
+        self.stop_signal = kw.get("stop_signal")
 
 
 # ----------------------------------------------------------- flag parsing
@@ -269,7 +280,7 @@ def make_spec(image_config, opts, cid, read_file):
 
 # ------------------------------------------------------------- the engine
 
-class Engine:
+class Engine(Supervisor):
     def __init__(self, data_root=None, state_root=None, driver=None, cgroup_parent=None,
                  default_network=None):
         self.store = Store(data_root)
@@ -364,11 +375,19 @@ class Engine:
 
     def create(self, image_ref, opts):
         """Make the container: record, writable layer, bundle.  Nothing is
+        left behind when any step fails; a command killed meanwhile leaves
+        a row whose lock is free, which `ps -a` shows as dead and prune
+        removes."""
+        cid = os.urandom(32).hex()
+        with self.lock(cid):
+            return self._create(image_ref, opts, cid)
+
+    def _create(self, image_ref, opts, cid):
+        """Make the container: record, writable layer, bundle.  Nothing is
         left behind when any step fails."""
         image_id = self.resolve_image(image_ref)
         image = self.store.image(image_id)
         name = validate_name(opts.name) if opts.name else self._unique_name()
-        cid = os.urandom(32).hex()
         chain = self._ensure_layers(image)
         parse_env(opts)  # flag errors before anything exists
         ports = self._port_mappings(image["config"], opts)
@@ -389,8 +408,10 @@ class Engine:
             if "UNIQUE" in str(e):
                 raise NameInUse(f"the container name {name!r} is already in use") from None
             raise
+        crash_point("create:recorded")
         try:
             rootfs, rootfs_mount = self.driver.prepare_container(cid, chain, volatile=opts.rm)
+            crash_point("create:layer")
             spec = make_spec(image["config"], opts, cid, self._image_file_reader(chain, rootfs))
             cdir = self.driver.container_dir(cid)
             if peer:
@@ -401,7 +422,8 @@ class Engine:
             record = {"rootfs_mount": rootfs_mount, "rm": opts.rm, "image": image_ref,
                       "hostname": spec["hostname"], "network_peer": peer["id"] if peer else None,
                       "networks": [attach] if attach else [],
-                      "ports": [m.key() for m in ports]}
+                      "ports": [m.key() for m in ports],
+                      "stop_signal": opts.stop_signal or (image["config"].get("config") or {}).get("StopSignal")}
             with self.store.transaction() as db:
                 db.execute("UPDATE containers SET status = 'created', config = ? WHERE id = ?",
                            (json.dumps(record), cid))
@@ -616,10 +638,22 @@ class Engine:
         self._set_status(c["id"], "running", started=now())
         status = 125
         attach = (lambda container: self._attach(c, cdir, container.pid)) if c["config"].get("networks") else None
+        self._record_starter(c["id"])  # a starter killed before the process runs leaves it `dead`
+
+        def prestart(container):
+            crash_point("start:spawned")
+            if attach:
+                attach(container)
+
+        def started(container):
+            crash_point("start:running")
         try:
             status = self.runtime.run(c["id"], cdir, stdio=stdio, rootfs_mount=tuple(mount) if mount else None,
-                                      loopback_up=True, prestart=attach,
-                                      poststop=(lambda container: self._detach(c)) if attach else None)
+                                      loopback_up=True,
+                                      # Without one the process execs at once: no fifo round trip.
+                                      prestart=prestart if attach or "FASTCTR_CRASH_AT" in os.environ else None,
+                                      poststop=(lambda container: self._detach(c)) if attach else None,
+                                      started=started)
             return status
         except Exception as e:
             status = getattr(e, "exit_code", 125)  # 126/127 when the command could not run
@@ -641,7 +675,16 @@ class Engine:
             json.dump(spec, f)
 
     def run(self, image_ref, opts, stdio=(-1, -1, -1)):
+        """Attached: the exit status.  Detached (opts.detach): the container
+        record, once its process runs under its monitor."""
         c = self.create(image_ref, opts)
+        if opts.detach:
+            try:
+                return self.start_detached(c["id"])
+            except BaseException:
+                if opts.rm:
+                    self.rm(c["id"], force=True)
+                raise
         try:
             return self.start(c["id"], stdio=stdio)
         finally:
@@ -660,27 +703,56 @@ class Engine:
         return self.driver
 
     def live_status(self, c):
-        """The recorded status, corrected by the runtime's view."""
+        """The recorded status, corrected by the runtime's view: `dead` for
+        what a killed command left half-made."""
+        if c["status"] == "creating":
+            return "creating" if self._lock_held(c["id"]) else "dead"
         if c["status"] != "running":
             return c["status"]
         from fastctr.errors import ContainerNotFound
         try:
-            return "running" if self.runtime.state(c["id"])["status"] in ("running", "created", "paused") else "exited"
+            status = self.runtime.state(c["id"])["status"]
         except ContainerNotFound:
             return "exited"
+        if status == "created":  # waiting for its starter: dead if that was killed
+            return "running" if self._starter_alive(c) else "dead"
+        return {"running": "running", "paused": "paused"}.get(status, "exited")
+
+    def prune_containers(self):
+        """Remove every container that is not running (Docker's container
+        prune), with what killed commands left half-made; their IDs."""
+        removed = []
+        for (cid,) in self.store.db.execute("SELECT id FROM containers").fetchall():
+            try:
+                c = self._row(cid)
+                if self.live_status(c) in ("exited", "created", "dead"):
+                    self.rm(cid, force=True)
+                    removed.append(cid)
+            except ContainerNotFoundError:
+                continue
+        return removed
 
     def rm(self, ref, force=False):
         c = self.container(ref)
         from fastctr.errors import ContainerNotFound
-        if self.live_status(c) == "running":
-            if not force:
+        with self.lock(c["id"]):
+            c = self._row(c["id"])
+            if self.live_status(c) == "running" and not force:
                 raise FastctrError(f"container {c['name']} is running: stop it first or use -f")
-        try:
-            self.runtime.delete(c["id"], force=True)
-        except ContainerNotFound:
-            pass
-        self._remove_files(c["id"])
+            try:
+                self.runtime.delete(c["id"], force=True)
+            except ContainerNotFound:
+                pass
+            if c["config"].get("networks") or c["config"].get("ports"):
+                self._detach(c)  # idempotent: a clean-up may have done it
+            self._remove_files(c["id"])
         return c
+
+    def _set_config(self, cid, **changes):
+        with self.store.transaction() as db:
+            row = db.execute("SELECT config FROM containers WHERE id = ?", (cid,)).fetchone()
+            config = dict(json.loads(row[0]) if row and row[0] else {}, **changes)
+            db.execute("UPDATE containers SET config = ? WHERE id = ?", (json.dumps(config), cid))
 
     def _remove_files(self, cid):
         row = self.store.db.execute("SELECT driver FROM containers WHERE id = ?", (cid,)).fetchone()
@@ -688,13 +760,19 @@ class Engine:
         driver.remove_container(cid)
         with self.store.transaction() as db:
             db.execute("DELETE FROM containers WHERE id = ?", (cid,))
+        try:
+            os.unlink(os.path.join(self.store.root, "locks", cid))
+        except FileNotFoundError:
+            pass
 
     def ps(self, all=False):
         out = []
         for (cid,) in self.store.db.execute("SELECT id FROM containers ORDER BY created DESC").fetchall():
             c = self._row(cid)
             c["status"] = self.live_status(c)
-            if all or c["status"] == "running":
+            if c["status"] == "exited" and c["exit_code"] is None:
+                c["exit_code"] = (self.exit_record(c) or {}).get("exit_code")  # clean-up pending
+            if all or c["status"] in ("running", "paused"):
                 out.append(c)
         return out
 

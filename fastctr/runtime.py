@@ -309,7 +309,7 @@ class Runtime:
     # --------------------------------------------------------------- run
     def run(self, cid, bundle, *, stdio=(-1, -1, -1), no_pivot=False, console_socket=None,
             detach=False, preserve_fds=0, pid_file=None, rootfs_mount=None, loopback_up=False,
-            prestart=None, poststop=None):
+            prestart=None, poststop=None, started=None):
         """Create and start in one step; unless detached, wait for the exit
         and delete.  Returns the exit status (128+N for a signal), or the
         Container when detached."""
@@ -328,6 +328,8 @@ class Runtime:
                 raise
         else:
             self._run_hooks(c.config(), "poststart", c, fatal=False)
+        if started:
+            started(c)
         if detach:
             return c
         try:

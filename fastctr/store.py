@@ -125,6 +125,12 @@ class Store:
     def transaction(self):
         return _Transaction(self.db)
 
+    def forget_connections(self):
+        """In a forked child: never touch the parent's sqlite connections
+        (not even to close them); keep them referenced, open new ones."""
+        self._forgotten = getattr(self, "_forgotten", []) + list(self._dbs.values())
+        self._dbs = {}
+
     def close(self):
         """Close this thread's connection (each thread closes its own)."""
         db = self._dbs.pop(_thread.get_ident(), None)

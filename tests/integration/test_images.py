@@ -269,7 +269,7 @@ def test_cli_create_start_rm_ps_images(data_root, state_root, tmp_path):
     assert cli(data_root, state_root, "create", "--name", "web", "bb:1").returncode == 125  # name in use
     ps = [json.loads(line) for line in cli(data_root, state_root, "ps", "-a", "--format", "json").stdout.splitlines()]
     assert [(c["Names"], c["Status"], c["Labels"]) for c in ps] == [("web", "created", {"app": "demo"})]
-    assert cli(data_root, state_root, "start", "web").returncode == 4
+    assert cli(data_root, state_root, "start", "-a", "web").returncode == 4
     ps = [json.loads(line) for line in cli(data_root, state_root, "ps", "-a", "--format", "json").stdout.splitlines()]
     assert (ps[0]["Status"], ps[0]["ExitCode"]) == ("exited", 4)
     assert cli(data_root, state_root, "rmi", "bb:1").returncode == 125  # in use by web

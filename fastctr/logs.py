@@ -1,0 +1,91 @@
+"""`fastctr logs`: read the json-file log a container's monitor writes.
+
+Each line is {"log": TEXT, "stream": "stdout"|"stderr", "time": RFC3339
+with nanoseconds, UTC}.  The fixed-width timestamps compare as strings, so
+--since/--until need no date parsing of the records."""
+import os
+import sys
+import time
+
+from fastctr import jsonfast as json
+from fastctr.cliargs import UsageError
+
+
+def parse_time(value, flag):
+    """Docker's forms: a Unix timestamp, RFC3339 (UTC), or a duration before
+    now (10s, 5m, 2h) -> the record-comparable string, or None."""
+    if value is None:
+        return None
+    seconds = None
+    units = {"s": 1, "m": 60, "h": 3600}
+    try:
+        if value[-1:] in units and value[:-1].replace(".", "", 1).isdigit():
+            seconds = time.time() - float(value[:-1]) * units[value[-1]]
+        elif value.replace(".", "", 1).isdigit():
+            seconds = float(value)
+    except ValueError:
+        seconds = None
+    if seconds is not None:
+        whole = int(seconds)
+        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{int((seconds - whole) * 1e9):09d}Z"
+    if len(value) >= 19 and value[4] == "-" and value[10] == "T":
+        stamp = value.rstrip("Z")
+        if "." not in stamp:
+            stamp += ".000000000"
+        head, frac = stamp.split(".", 1)
+        return f"{head}.{frac[:9]:0<9}Z"
+    raise UsageError(f"invalid value for {flag}: {value!r} (use a timestamp, RFC3339 or 10s/5m/2h)")
+
+
+def _emit(rec, timestamps, out, err):
+    text = rec.get("log", "")
+    stream = err if rec.get("stream") == "stderr" else out
+    stream.write(f"{rec.get('time', '')} {text}" if timestamps else text)
+
+
+def show(engine, c, follow=False, tail=None, timestamps=False, since=None, until=None,
+         out=sys.stdout, err=sys.stderr):
+    path = engine.log_path(c)
+    selected = []
+    try:
+        f = open(path, encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return
+    with f:
+        for rec in _read_available(f):
+            if (since and rec.get("time", "") < since) or (until and rec.get("time", "") > until):
+                continue
+            selected.append(rec)
+        if tail is not None:
+            selected = selected[-tail:] if tail > 0 else []
+        for rec in selected:
+            _emit(rec, timestamps, out, err)
+        out.flush()
+        err.flush()
+        while follow:
+            ended = not engine._runtime_alive(c["id"])
+            for rec in _read_available(f):
+                if not (until and rec.get("time", "") > until):
+                    _emit(rec, timestamps, out, err)
+            out.flush()
+            err.flush()
+            if ended:
+                return
+            time.sleep(0.1)
+
+
+def _read_available(f):
+    """Complete records from the current position; a partial last line is
+    left for the next read."""
+    while True:
+        pos = f.tell()
+        line = f.readline()
+        if not line:
+            return
+        if not line.endswith("\n"):
+            f.seek(pos)
+            return
+        try:
+            yield json.loads(line)
+        except ValueError:
+            continue
