@@ -743,6 +743,7 @@ class Engine(Supervisor):
                 self.runtime.delete(c["id"], force=True)
             except ContainerNotFound:
                 pass
+            self._wait_monitor(c)  # it writes exit.json into the directory we remove
             if c["config"].get("networks") or c["config"].get("ports"):
                 self._detach(c)  # idempotent: a clean-up may have done it
             self._remove_files(c["id"])
