@@ -45,7 +45,9 @@ commands:
 run/create options: --name N, --rm, -e/--env K=V, --env-file F, -w/--workdir D,
   -u/--user U[:G], --entrypoint CMD, -h/--hostname H, -v/--volume SRC:DST[:ro],
   --mount type=bind|tmpfs,..., --tmpfs DST[:OPTS], --read-only, -l/--label K=V,
-  -d/--detach, --stop-signal SIG,
+  -d/--detach, --stop-signal SIG, --cpus N, --cpu-period, --cpu-quota, -c/--cpu-shares,
+  --cpuset-cpus, --cpuset-mems, -m/--memory, --memory-swap, --memory-reservation,
+  --pids-limit, --blkio-weight, --ulimit NAME=SOFT[:HARD], --shm-size, --sysctl K=V, --oom-score-adj,
   --network none|host|container:NAME|bridge|NETWORK (default: bridge; FASTCTR_DEFAULT_NETWORK),
   -p [HOST-IP:]HOST-PORT:CONTAINER-PORT[/udp], -P (publishing implies --network bridge)
 """
@@ -61,7 +63,15 @@ RUN = {"--name": ("name", True), "--rm": ("rm", False), "-e": ("env", True), "--
        "--network": ("network", True), "--net": ("network", True), "-p": ("publish", True),
        "--publish": ("publish", True), "-P": ("publish_all", False), "--publish-all": ("publish_all", False),
        "-d": ("detach", False), "--detach": ("detach", False), "--stop-signal": ("stop_signal", True)}
-MULTI = {"env", "env_files", "volumes", "mounts", "tmpfs", "labels", "publish"}
+RUN.update({  # resource flags (fastctr.resources, kept in step with its FLAGS)
+    "--cpus": ("cpus", True), "--cpu-period": ("cpu_period", True), "--cpu-quota": ("cpu_quota", True),
+    "-c": ("cpu_shares", True), "--cpu-shares": ("cpu_shares", True), "--cpuset-cpus": ("cpuset_cpus", True),
+    "--cpuset-mems": ("cpuset_mems", True), "-m": ("memory", True), "--memory": ("memory", True),
+    "--memory-swap": ("memory_swap", True), "--memory-reservation": ("memory_reservation", True),
+    "--pids-limit": ("pids_limit", True), "--blkio-weight": ("blkio_weight", True),
+    "--ulimit": ("ulimits", True), "--shm-size": ("shm_size", True), "--sysctl": ("sysctls", True),
+    "--oom-score-adj": ("oom_score_adj", True)})
+MULTI = {"env", "env_files", "volumes", "mounts", "tmpfs", "labels", "publish", "ulimits", "sysctls"}
 LISTS = {"-a": ("all", False), "--all": ("all", False), "-q": ("quiet", False), "--quiet": ("quiet", False),
          "--format": ("format", True), "-f": ("force", False), "--force": ("force", False),
          "-i": ("input", True), "--input": ("input", True), "--no-trunc": ("no_trunc", False)}

@@ -64,6 +64,12 @@ class RunOptions:
         self.publish = list(kw.get("publish") or [])
         self.publish_all = kw.get("publish_all", False)
         self.detach = kw.get("detach", False)
+        for name in ("cpus", "cpu_period", "cpu_quota", "cpu_shares", "cpuset_cpus", "cpuset_mems", "memory",
+                     "memory_swap", "memory_reservation", "pids_limit", "blkio_weight", "shm_size",
+                     "oom_score_adj"):
+            setattr(self, name, kw.get(name))  # resource flags: fastctr.resources
+        self.ulimits = list(kw.get("ulimits") or [])
+        self.sysctls = list(kw.get("sysctls") or [])
         self.stop_signal = kw.get("stop_signal")
 
 
@@ -258,7 +264,7 @@ def make_spec(image_config, opts, cid, read_file):
     mounts += [parse_volume(v) for v in opts.volumes]
     mounts += [parse_mount(m) for m in opts.mounts]
     mounts += [parse_tmpfs(t) for t in opts.tmpfs]
-    return {
+    spec = {
         "ociVersion": "1.0.2",
         "process": {
             "terminal": False, "user": {"uid": uid, "gid": gid, "additionalGids": extra},
@@ -276,6 +282,9 @@ def make_spec(image_config, opts, cid, read_file):
             "maskedPaths": list(DOCKER_MASKED), "readonlyPaths": list(DOCKER_READONLY),
         },
     }
+    from fastctr import resources
+    resources.apply(spec, opts)
+    return spec
 
 
 # ------------------------------------------------------------- the engine
