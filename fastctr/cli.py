@@ -9,6 +9,7 @@ import os
 import sys
 
 from fastctr import __version__, cliargs
+from fastctr import resources as resource_flags
 from fastctr.cliargs import UsageError
 
 USAGE = """usage: fastctr [--data-root DIR] [--state-root DIR] [--storage-driver overlay2|vfs]
@@ -63,14 +64,7 @@ RUN = {"--name": ("name", True), "--rm": ("rm", False), "-e": ("env", True), "--
        "--network": ("network", True), "--net": ("network", True), "-p": ("publish", True),
        "--publish": ("publish", True), "-P": ("publish_all", False), "--publish-all": ("publish_all", False),
        "-d": ("detach", False), "--detach": ("detach", False), "--stop-signal": ("stop_signal", True)}
-RUN.update({  # resource flags (fastctr.resources, kept in step with its FLAGS)
-    "--cpus": ("cpus", True), "--cpu-period": ("cpu_period", True), "--cpu-quota": ("cpu_quota", True),
-    "-c": ("cpu_shares", True), "--cpu-shares": ("cpu_shares", True), "--cpuset-cpus": ("cpuset_cpus", True),
-    "--cpuset-mems": ("cpuset_mems", True), "-m": ("memory", True), "--memory": ("memory", True),
-    "--memory-swap": ("memory_swap", True), "--memory-reservation": ("memory_reservation", True),
-    "--pids-limit": ("pids_limit", True), "--blkio-weight": ("blkio_weight", True),
-    "--ulimit": ("ulimits", True), "--shm-size": ("shm_size", True), "--sysctl": ("sysctls", True),
-    "--oom-score-adj": ("oom_score_adj", True)})
+RUN.update(resource_flags.FLAGS)  # --cpus, -m, --ulimit...: fastctr.resources
 MULTI = {"env", "env_files", "volumes", "mounts", "tmpfs", "labels", "publish", "ulimits", "sysctls"}
 LISTS = {"-a": ("all", False), "--all": ("all", False), "-q": ("quiet", False), "--quiet": ("quiet", False),
          "--format": ("format", True), "-f": ("force", False), "--force": ("force", False),
