@@ -148,7 +148,7 @@ def cmd_start(g, args):
     return _each(g, pos, lambda engine, ref: engine.start_detached(ref))
 
 
-def _each(g, refs, action, show=True):
+def _each(g, refs, action):
     """Docker's multi-container commands: go on after a failure, print each
     container that worked; 125 if any failed."""
     from fastctr.errors import FastctrError
@@ -156,8 +156,7 @@ def _each(g, refs, action, show=True):
     for ref in refs:
         try:
             result = action(engine, ref)
-            if show:
-                print(ref if result is None or not isinstance(result, (int, str)) else result)
+            print(result if isinstance(result, str) else ref)
         except (FastctrError, OSError) as e:
             print(f"fastctr: {e}", file=sys.stderr)
             status = 125
@@ -170,7 +169,7 @@ def cmd_stop(g, args):
     if not pos:
         raise UsageError("stop needs at least one container")
     timeout = _number(o.get("time"), "-t")
-    return _each(g, pos, lambda engine, ref: engine.stop(ref, timeout=timeout, sig=o.get("signal")) and None)
+    return _each(g, pos, lambda engine, ref: engine.stop(ref, timeout=timeout, sig=o.get("signal")))
 
 
 def cmd_restart(g, args):
@@ -189,7 +188,7 @@ def cmd_kill(g, args):
     o, pos = parse(args, {"-s": ("signal", True), "--signal": ("signal", True)})
     if not pos:
         raise UsageError("kill needs at least one container")
-    return _each(g, pos, lambda engine, ref: engine.kill(ref, o.get("signal") or "SIGKILL") and None)
+    return _each(g, pos, lambda engine, ref: engine.kill(ref, o.get("signal") or "SIGKILL"))
 
 
 def cmd_wait(g, args):

@@ -392,8 +392,6 @@ class Engine(Supervisor):
             return self._create(image_ref, opts, cid)
 
     def _create(self, image_ref, opts, cid):
-        """Make the container: record, writable layer, bundle.  Nothing is
-        left behind when any step fails."""
         image_id = self.resolve_image(image_ref)
         image = self.store.image(image_id)
         name = validate_name(opts.name) if opts.name else self._unique_name()
@@ -516,7 +514,7 @@ class Engine(Supervisor):
         except BaseException:
             self.ipam.release(net["name"], c["id"])
             raise
-        self._set_networks(c, names + [net["name"]])
+        self._set_config(c["id"], networks=names + [net["name"]])
         self._refresh_peer_hosts(net["name"])
         return address
 
@@ -528,13 +526,8 @@ class Engine(Supervisor):
             raise FastctrError(f"container {c['name']} is not on network {net['name']}")
         self._disconnect(net, c["id"])
         self.ipam.release(net["name"], c["id"])
-        self._set_networks(c, [n for n in names if n != net["name"]])
+        self._set_config(c["id"], networks=[n for n in names if n != net["name"]])
         self._refresh_peer_hosts(net["name"])
-
-    def _set_networks(self, c, names):
-        config = dict(c["config"], networks=names)
-        with self.store.transaction() as db:
-            db.execute("UPDATE containers SET config = ? WHERE id = ?", (json.dumps(config), c["id"]))
 
     def _detach(self, c):
         from fastctr import network
@@ -640,14 +633,14 @@ class Engine(Supervisor):
         c = self.container(ref)
         if c["status"] not in ("created", "exited"):
             raise FastctrError(f"container {c['name']} is {c['status']}")
-        cdir = self.driver_for_container(c).container_dir(c["id"])
+        cdir = self._cdir(c)
         mount = c["config"].get("rootfs_mount")
         if c["config"].get("network_peer"):
             self._join_peer_network(cdir, c["config"]["network_peer"])
-        self._set_status(c["id"], "running", started=now())
+        # The starter, for `dead` if it is killed before the process runs.
+        self._set_status(c["id"], "running", started=now(), starter=self._starter_identity())
         status = 125
         attach = (lambda container: self._attach(c, cdir, container.pid)) if c["config"].get("networks") else None
-        self._record_starter(c["id"])  # a starter killed before the process runs leaves it `dead`
 
         def prestart(container):
             crash_point("start:spawned")
@@ -700,11 +693,14 @@ class Engine(Supervisor):
             if opts.rm:
                 self.rm(c["id"], force=True)
 
-    def _set_status(self, cid, status, started=None, finished=None, exit_code=None):
+    def _set_status(self, cid, status, started=None, finished=None, exit_code=None, **config_changes):
+        """One transaction for the status columns and any config keys."""
         with self.store.transaction() as db:
             db.execute("UPDATE containers SET status = ?, started = COALESCE(?, started), "
                        "finished = COALESCE(?, finished), exit_code = COALESCE(?, exit_code) WHERE id = ?",
                        (status, started, finished, exit_code, cid))
+            if config_changes:
+                self._merge_config(db, cid, config_changes)
 
     def driver_for_container(self, c):
         if c["driver"] and c["driver"] != self.driver.name:
@@ -760,9 +756,13 @@ class Engine(Supervisor):
 
     def _set_config(self, cid, **changes):
         with self.store.transaction() as db:
-            row = db.execute("SELECT config FROM containers WHERE id = ?", (cid,)).fetchone()
-            config = dict(json.loads(row[0]) if row and row[0] else {}, **changes)
-            db.execute("UPDATE containers SET config = ? WHERE id = ?", (json.dumps(config), cid))
+            self._merge_config(db, cid, changes)
+
+    @staticmethod
+    def _merge_config(db, cid, changes):
+        row = db.execute("SELECT config FROM containers WHERE id = ?", (cid,)).fetchone()
+        config = dict(json.loads(row[0]) if row and row[0] else {}, **changes)
+        db.execute("UPDATE containers SET config = ? WHERE id = ?", (json.dumps(config), cid))
 
     def _remove_files(self, cid):
         row = self.store.db.execute("SELECT driver FROM containers WHERE id = ?", (cid,)).fetchone()

@@ -3,7 +3,6 @@
 Each line is {"log": TEXT, "stream": "stdout"|"stderr", "time": RFC3339
 with nanoseconds, UTC}.  The fixed-width timestamps compare as strings, so
 --since/--until need no date parsing of the records."""
-import os
 import sys
 import time
 

@@ -94,13 +94,15 @@ class Supervisor:
         finally:
             os.close(fd)
 
-    def _record_starter(self, cid):
-        """Who is starting the container.  Not a lock: the container's
-        process would inherit it until its exec, so a killed starter would
-        leave the lock held by a process waiting forever."""
+    @staticmethod
+    def _starter_identity():
+        """Who is starting a container, recorded with its `running` status.
+        Not a lock: the container's process would inherit it until its exec,
+        so a killed starter would leave it held by a process waiting forever.
+        For a detached container the starter becomes its monitor."""
         from fastctr.state import process_start_time
         me = os.getpid()
-        self._set_config(cid, starter=[me, process_start_time(me)])
+        return [me, process_start_time(me)]
 
     def _starter_alive(self, c):
         from fastctr.state import process_start_time
@@ -115,11 +117,10 @@ class Supervisor:
         if self.live_status(c) not in ("created", "exited"):
             raise FastctrError(f"container {c['name']} is {self.live_status(c)}")
         cdir = self._cdir(c)
-        for name in (EXIT_FILE,):
-            try:
-                os.unlink(os.path.join(cdir, name))
-            except FileNotFoundError:
-                pass
+        try:
+            os.unlink(os.path.join(cdir, EXIT_FILE))  # of a previous run
+        except FileNotFoundError:
+            pass
         report_r, report_w = os.pipe()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - the child ends in exec or _exit
@@ -156,9 +157,6 @@ class Supervisor:
                 os.dup2(null, fd)
             out_r, out_w = os.pipe()
             err_r, err_w = os.pipe()
-            from fastctr.state import process_start_time
-            me = os.getpid()
-            self._set_config(c["id"], detached=True, monitor_pid=me, monitor_start=process_start_time(me))
             container = self._start_for_monitor(c, cdir, (null, out_w, err_w))
             os.close(out_w)
             os.close(err_w)
@@ -178,12 +176,12 @@ class Supervisor:
         os._exit(status if isinstance(status, int) else 125)
 
     def _start_for_monitor(self, c, cdir, stdio):
-        self._record_starter(c["id"])  # no lock across the spawn: see _record_starter
         mount = c["config"].get("rootfs_mount")
         if c["config"].get("network_peer"):
             self._join_peer_network(cdir, c["config"]["network_peer"])
         attach = (lambda ct: self._attach(c, cdir, ct.pid)) if c["config"].get("networks") else None
-        self._set_status(c["id"], "running", started=now_seconds())
+        self._set_status(c["id"], "running", started=now_seconds(), detached=True,
+                         starter=self._starter_identity())  # this process, soon the monitor
         try:
             return self.runtime.run(c["id"], cdir, stdio=stdio, detach=True,
                                     rootfs_mount=tuple(mount) if mount else None, loopback_up=True,
@@ -240,9 +238,10 @@ class Supervisor:
             return False
 
     def _oom_killed(self, cid):
+        from fastctr.errors import ContainerNotFound
         try:
             cg = self.runtime.get(cid).cgroup
-        except Exception:
+        except (ContainerNotFound, OSError, ValueError):
             return False
         try:
             return bool(cg and cg.oom_kills())
@@ -302,16 +301,9 @@ class Supervisor:
             return
         deadline = time.monotonic() + timeout
         while self.exit_record(c) is None and time.monotonic() < deadline:
-            if not self._monitor_alive(c):
+            if not self._starter_alive(c):  # the monitor is the process that started it
                 return
             time.sleep(0.01)
-
-    def _monitor_alive(self, c):
-        pid = (self._row(c["id"])["config"]).get("monitor_pid")
-        if not pid:
-            return False
-        from fastctr.state import process_start_time
-        return process_start_time(pid) == self._row(c["id"])["config"].get("monitor_start")
 
     def wait(self, ref):
         """Block until the container has exited; its exit code."""
