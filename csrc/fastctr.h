@@ -27,6 +27,7 @@ enum fctr_stage {
     FCTR_STAGE_PROCESS, /* hostname, rlimits, oom, user, caps, cwd */
     FCTR_STAGE_WAIT_START,
     FCTR_STAGE_EXEC,
+    FCTR_STAGE_SECCOMP,
 };
 
 enum fctr_mount_kind {
@@ -111,6 +112,10 @@ struct fctr_plan {
     int set_caps;
     uint64_t cap_bounding, cap_effective, cap_permitted, cap_inheritable, cap_ambient;
     int no_new_privs;
+    /* classic BPF program (struct sock_filter[], compiled from the profile in
+     * Python), loaded last; NULL = none */
+    const void *seccomp_bpf;
+    size_t seccomp_len; /* bytes */
     const char *cwd;
     const char *exec_path; /* executable to run; NULL = look argv[0] up in PATH */
     const char *const *argv;
@@ -121,6 +126,7 @@ struct fctr_plan {
     /* stdio and terminal */
     int stdio_fds[3];  /* dup2'ed onto 0, 1, 2; -1 = inherit */
     int console_sock;  /* connected unix socket: receives the pty master */
+    unsigned short console_rows, console_cols; /* 0 = leave the pty's size */
     int preserve_fds;  /* fds 3 .. 3+n-1 survive exec */
 
     /* create/start split: block on open(O_WRONLY) of fifo until `start` */

@@ -18,6 +18,8 @@
 #include <grp.h>
 #include <limits.h>
 #include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <net/if.h>
 #include <linux/sched.h>
 #include <sched.h>
@@ -64,12 +66,12 @@ static const char *const stage_names[] = {
     [FCTR_STAGE_PIVOT] = "pivot_root",  [FCTR_STAGE_DEVICE] = "device",
     [FCTR_STAGE_CONSOLE] = "console",   [FCTR_STAGE_SYSCTL] = "sysctl",
     [FCTR_STAGE_PROCESS] = "process",   [FCTR_STAGE_WAIT_START] = "wait_start",
-    [FCTR_STAGE_EXEC] = "exec",
+    [FCTR_STAGE_EXEC] = "exec",         [FCTR_STAGE_SECCOMP] = "seccomp",
 };
 
 const char *fctr_stage_name(int stage)
 {
-    if (stage > 0 && stage <= FCTR_STAGE_EXEC && stage_names[stage])
+    if (stage > 0 && stage <= FCTR_STAGE_SECCOMP && stage_names[stage])
         return stage_names[stage];
     return "unknown";
 }
@@ -184,6 +186,13 @@ static void setup_console(const struct fctr_plan *plan)
     int unlock = 0;
     if (ioctl(master, TIOCSPTLCK, &unlock) < 0)
         fctr_child_fail(FCTR_STAGE_CONSOLE, errno, "unlock pty");
+    /* process.consoleSize: the size must be right before the command runs
+     * (a shell reads it once at start), not when the caller gets the master. */
+    if (plan->console_rows && plan->console_cols) {
+        struct winsize ws = {.ws_row = plan->console_rows, .ws_col = plan->console_cols};
+        if (ioctl(master, TIOCSWINSZ, &ws) < 0)
+            fctr_child_fail(FCTR_STAGE_CONSOLE, errno, "set pty window size");
+    }
     int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (slave < 0)
         fctr_child_fail(FCTR_STAGE_CONSOLE, errno, "open pty peer");
@@ -270,6 +279,22 @@ static void drop_bounding(const struct fctr_plan *plan)
             fctr_child_fail(FCTR_STAGE_PROCESS, errno, "drop capability %d from bounding set", cap);
         }
     }
+}
+
+/* Without no_new_privs the filter must go in while we still hold
+ * CAP_SYS_ADMIN, i.e. before switch_user(); with it, as late as possible
+ * (right before execve), so that the profile constrains only the command. */
+static void load_seccomp(const struct fctr_plan *plan)
+{
+    if (!plan->seccomp_len)
+        return;
+    struct sock_fprog prog = {
+        .len = (unsigned short)(plan->seccomp_len / sizeof(struct sock_filter)),
+        .filter = (struct sock_filter *)plan->seccomp_bpf,
+    };
+    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
+        fctr_child_fail(FCTR_STAGE_SECCOMP, errno, "seccomp(SET_MODE_FILTER) of %u instructions",
+                        (unsigned)prog.len);
 }
 
 static void switch_user(const struct fctr_plan *plan, int in_userns)
@@ -377,6 +402,8 @@ static void prepare_process(const struct fctr_plan *plan, int in_userns)
         if (setrlimit(plan->rlimits[i].resource, &rl) < 0)
             fctr_child_fail(FCTR_STAGE_PROCESS, errno, "setrlimit %d", plan->rlimits[i].resource);
     }
+    if (!plan->no_new_privs && plan->exec_fd != FCTR_NO_PROCESS)
+        load_seccomp(plan);
     switch_user(plan, in_userns);
     if (plan->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         fctr_child_fail(FCTR_STAGE_PROCESS, errno, "set no_new_privs");
@@ -448,6 +475,8 @@ static void container_main(const struct fctr_plan *plan)
     child_send(MSG_READY, 0);
     if (plan->fifo_dirfd >= 0)
         wait_for_start(plan);
+    if (plan->no_new_privs)
+        load_seccomp(plan);
     if (plan->exec_fd >= 0)
         syscall(SYS_execveat, plan->exec_fd, "", plan->argv, plan->envp, AT_EMPTY_PATH);
     else
@@ -462,6 +491,13 @@ __attribute__((noreturn))
 static void child_entry(const struct fctr_plan *plan, const int *ns_fds, int unshare_flags, int refork)
 {
     reset_signals();
+    /* Entering a PID namespace that already has processes (exec, or
+     * --pid container:X): until execve they could open /proc/PID/exe, our
+     * host binary (CVE-2019-5736).  Non-dumpable denies that to anyone
+     * without CAP_SYS_PTRACE; execve makes the process dumpable again. */
+    for (int i = 0; i < plan->n_join; i++)
+        if (plan->join_types[i] == CLONE_NEWPID && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+            fctr_child_fail(FCTR_STAGE_NAMESPACE, errno, "prctl(PR_SET_DUMPABLE, 0)");
     join_namespaces(plan, ns_fds);
     for (int i = 0; i < plan->n_join; i++)
         close(ns_fds[i]);

@@ -83,6 +83,8 @@ cdef extern from "fastctr.h" nogil:
         uint64_t cap_inheritable
         uint64_t cap_ambient
         int no_new_privs
+        const void *seccomp_bpf
+        size_t seccomp_len
         const char *cwd
         const char *exec_path
         const char *const *argv
@@ -90,6 +92,8 @@ cdef extern from "fastctr.h" nogil:
         int exec_fd
         int stdio_fds[3]
         int console_sock
+        unsigned short console_rows
+        unsigned short console_cols
         int preserve_fds
         int fifo_dirfd
         const char *fifo_name

@@ -92,6 +92,9 @@ cdef void _fill_process(fctr_plan *c, object plan, _Arena arena) except *:
     if plan.caps is not None:
         c.cap_bounding, c.cap_effective, c.cap_permitted, c.cap_inheritable, c.cap_ambient = plan.caps
     c.no_new_privs = plan.no_new_privs
+    if plan.seccomp_bpf:
+        c.seccomp_bpf = <const void *>arena.s(plan.seccomp_bpf)
+        c.seccomp_len = len(plan.seccomp_bpf)
     c.cwd = arena.s(plan.cwd)
     c.exec_path = arena.s(plan.exec_path)
     c.argv = arena.strv(plan.argv)
@@ -100,6 +103,8 @@ cdef void _fill_process(fctr_plan *c, object plan, _Arena arena) except *:
     for i in range(3):
         c.stdio_fds[i] = plan.stdio[i]
     c.console_sock = plan.console_sock
+    if plan.console_size:
+        c.console_rows, c.console_cols = plan.console_size
     c.preserve_fds = plan.preserve_fds
     c.fifo_dirfd = plan.fifo_dirfd
     c.fifo_name = arena.s(plan.fifo_name)

@@ -36,6 +36,13 @@ def _encoder(separators):
 
 _compact = _encoder((",", ":"))
 _spaced = _encoder((", ", ": "))
+# Sorted keys, no spaces: the same text for equal documents (cache keys).
+_canonical = _json.make_encoder(None, _not_serializable, _json.encode_basestring_ascii, None, ":", ",",
+                                True, False, True)
+
+
+def canonical(obj):
+    return "".join(_canonical(obj, 0))
 
 
 def loads(s):

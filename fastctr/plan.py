@@ -65,8 +65,8 @@ class Plan:
                  "rootfs_mount_cwd", "loopback_up", "root_propagation", "rootfs_propagation",
                  "rootfs_readonly", "no_pivot", "mounts", "masked_paths", "readonly_paths",
                  "sysctls", "hostname", "domainname", "rlimits", "oom_score_adj", "uid",
-                 "gid", "groups", "umask", "caps", "no_new_privs", "cwd", "exec_path", "argv", "env",
-                 "exec_fd", "stdio", "console_sock", "preserve_fds", "fifo_dirfd",
+                 "gid", "groups", "umask", "caps", "no_new_privs", "seccomp_bpf", "cwd", "exec_path", "argv", "env",
+                 "exec_fd", "stdio", "console_sock", "console_size", "preserve_fds", "fifo_dirfd",
                  "fifo_name", "setsid")
 
     def __init__(self, argv, env):
@@ -96,11 +96,13 @@ class Plan:
         self.umask = None
         self.caps = None  # (bounding, effective, permitted, inheritable, ambient)
         self.no_new_privs = False
+        self.seccomp_bpf = None  # bytes of struct sock_filter[]
         self.cwd = "/"
         self.exec_fd = -1
         self.exec_path = None
         self.stdio = (-1, -1, -1)
         self.console_sock = -1
+        self.console_size = None  # (rows, columns)
         self.preserve_fds = 0
         self.fifo_dirfd = -1
         self.fifo_name = None

@@ -184,6 +184,7 @@ class Runtime:
         plan.preserve_fds = preserve_fds
         plan.stdio = tuple(stdio)
         plan.setsid = detach
+        plan.seccomp_bpf = self._seccomp_program(config)
         fds = []
         try:
             plan.cgroup_dirfd = cg.dirfd()
@@ -309,12 +310,14 @@ class Runtime:
     # --------------------------------------------------------------- run
     def run(self, cid, bundle, *, stdio=(-1, -1, -1), no_pivot=False, console_socket=None,
             detach=False, preserve_fds=0, pid_file=None, rootfs_mount=None, loopback_up=False,
-            prestart=None, poststop=None, started=None):
+            prestart=None, poststop=None, started=None, new_session=False):
         """Create and start in one step; unless detached, wait for the exit
         and delete.  Returns the exit status (128+N for a signal), or the
-        Container when detached."""
+        Container when detached.  new_session puts an attached process in a
+        session of its own, away from our terminal's signals."""
         c = self.create(cid, bundle, stdio=stdio, no_pivot=no_pivot, console_socket=console_socket,
-                        wait_for_start=True if prestart else None, detach=detach, preserve_fds=preserve_fds,
+                        wait_for_start=True if prestart else None, detach=detach or new_session,
+                        preserve_fds=preserve_fds,
                         pid_file=pid_file, rootfs_mount=rootfs_mount, loopback_up=loopback_up)
         if os.path.exists(self.store.fifo_path(cid)):
             try:
@@ -387,7 +390,16 @@ class Runtime:
         spec_mod.apply_process(plan, process)
         plan.joins = _container_namespaces(c.pid, config)
         plan.setsid = process.terminal
+        plan.seccomp_bpf = self._seccomp_program(config)  # runc: the container's filter binds exec too
         return plan
+
+    def _seccomp_program(self, config):
+        """The BPF program of linux.seccomp, compiled once per profile and
+        kept under the state root (a tmpfs: recompiled after a reboot)."""
+        if not config.seccomp:
+            return None
+        from fastctr import seccomp
+        return seccomp.bpf_for(config.seccomp, os.path.join(self.store.root, ".seccomp"))
 
     # ------------------------------------------------------ pause/resume
     def pause(self, cid):
@@ -437,6 +449,10 @@ def _container_namespaces(pid, config):
 
 
 def _connect_console(path):
+    """A connected socket for the pty master: a path (runc's
+    --console-socket) or a socket fd of ours, duplicated."""
+    if isinstance(path, int):
+        return os.dup(path)
     import socket
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:

@@ -193,7 +193,10 @@ class Process:
         if self.oom_score_adj is not None and not -1000 <= self.oom_score_adj <= 1000:
             raise ConfigError(f"{where}.oomScoreAdj must be between -1000 and 1000")
         size = _field(raw, "consoleSize", dict, where, default=None)
-        self.console_size = (size.get("height", 0), size.get("width", 0)) if size else None
+        self.console_size = None
+        if size:
+            self.console_size = tuple(_field(size, k, int, f"{where}.consoleSize", default=0) & 0xFFFF
+                                      for k in ("height", "width"))
 
     @staticmethod
     def _capabilities(raw, where):
@@ -465,6 +468,7 @@ def apply_process(pl, process):
     pl.caps = process.caps
     pl.rlimits = process.rlimits
     pl.no_new_privs = process.no_new_privs
+    pl.console_size = process.console_size if process.terminal else None
     pl.oom_score_adj = process.oom_score_adj
 
 
