@@ -1,6 +1,6 @@
 /* fastctr-monitor: the per-container supervisor of a detached container.
  *
- *   monitor EXIT_FILE LOG_FILE PID OUT_FD ERR_FD -- CLEANUP_ARGV...
+ *   monitor [--tty] [--stdin FD] [--attach FD] EXIT_FILE LOG_FILE PID OUT_FD ERR_FD -- CLEANUP_ARGV...
  *
  * The process that created the container (a fork of the `fastctr` command,
  * made a child subreaper) execs this program, so the container's init stays
@@ -13,6 +13,29 @@
  * (atomically: tmp + rename) and execs CLEANUP_ARGV (`fastctr container
  * cleanup ID`), which releases the network, the cgroup and the mounts.
  *
+ * Options (Docker's attach, `run -it`, `run -dit`):
+ *   --tty        OUT_FD is the container's pty master (read: output, logged
+ *                as "stdout"; write: input); ERR_FD is -1.  -1 means "no
+ *                such stream" for either.
+ *   --stdin FD   the write end of the container's stdin pipe (-i, no tty).
+ *   --attach FD  a listening AF_UNIX stream socket; up to MAX_CLIENTS
+ *                clients at once (more are closed at once).
+ * Every message on an attach connection is framed: 1 byte type, 4 bytes
+ * big-endian payload length, the payload.
+ *   monitor -> client: 1 stdout data, 2 stderr data, 3 exit (the exit code
+ *                      in ASCII decimal; sent after the output was drained
+ *                      and EXIT_FILE written, then the monitor hangs up).
+ *   client -> monitor: 0 stdin data, 4 resize (rows, cols: u16 BE each;
+ *                      TIOCSWINSZ on the master with --tty), 5 stdin EOF
+ *                      (closes the stdin pipe; ignored with --tty, where
+ *                      Ctrl-D is a byte like any other).
+ * A client sees the output from when it attached.  A client that hangs up
+ * is dropped (that is detaching: the client recognises the detach keys), as
+ * is one that does not keep up: output is sent without blocking, so neither
+ * the log nor the container ever waits for a client.  Input is written
+ * without blocking too: while the container does not read it, the monitor
+ * stops reading the clients.
+ *
  * It is linked statically and allocates nothing after start-up: an idle
  * monitor is a few pages of memory, blocked in poll(). */
 #define _GNU_SOURCE
@@ -20,29 +43,58 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
 /* Docker splits lines longer than 16 KiB into partial records. */
 #define LINE_MAX_BYTES 16384
 #define DRAIN_SECONDS 2
+#define MAX_CLIENTS 16
+#define CLIENT_SNDBUF (1 << 20)
+#define EXIT_SEND_MS 1000
+
+enum { MSG_STDIN = 0, MSG_STDOUT = 1, MSG_STDERR = 2, MSG_EXIT = 3, MSG_RESIZE = 4, MSG_EOF = 5 };
 
 struct stream {
     const char *name;
     int fd;
+    int type;  /* the message type its data travels in */
     size_t used;
     char buf[LINE_MAX_BYTES];
+};
+
+/* An attached client: where it is in the frame it is sending us.  Zero is
+ * an empty slot, so that the table costs nothing until a client comes. */
+struct client {
+    int used, fd;
+    unsigned char hdr[5], ctl[4];
+    unsigned hdr_len, ctl_len;
+    uint32_t left;  /* payload bytes of the current frame still to come */
 };
 
 static int log_fd = -1;
 /* One record: escaping can at most sextuple a byte (\u00XX). */
 static char record[LINE_MAX_BYTES * 6 + 128];
+
+static int tty_mode, stdin_fd = -1, listen_fd = -1;
+static struct stream streams[2];
+static struct client clients[MAX_CLIENTS];
+/* Bytes read from one client (in_client) and not yet handled: they wait
+ * here while the container's input is full. */
+static unsigned char inbuf[16384];
+static size_t in_off, in_len;
+static int in_client = -1;
 
 static size_t json_escape(char *out, const char *in, size_t n)
 {
@@ -121,28 +173,195 @@ static void flush_lines(struct stream *s, int final)
     s->used -= start;
 }
 
+/* ------------------------------------------------------------ clients */
+
+static void drop_client(int i)
+{
+    close(clients[i].fd);
+    memset(&clients[i], 0, sizeof clients[i]);
+    if (in_client == i) {  /* its unread input goes with it */
+        in_client = -1;
+        in_off = in_len = 0;
+    }
+}
+
+/* One frame, whole or not at all: a client that cannot take it at once is
+ * dropped (a partial frame would break the stream).  wait_ms > 0 allows
+ * that long for room (only the exit message waits). */
+static void send_frame(int i, int type, const char *data, size_t n, int wait_ms)
+{
+    unsigned char hdr[5] = {(unsigned char)type, (unsigned char)(n >> 24), (unsigned char)(n >> 16),
+                            (unsigned char)(n >> 8), (unsigned char)n};
+    struct iovec iov[2] = {{hdr, sizeof hdr}, {(void *)data, n}};
+    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = n ? 2 : 1};
+    ssize_t w;
+    for (;;) {
+        w = sendmsg(clients[i].fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && errno == EAGAIN && wait_ms > 0) {
+            struct pollfd p = {.fd = clients[i].fd, .events = POLLOUT};
+            if (poll(&p, 1, wait_ms) > 0 && (p.revents & POLLOUT)) {
+                wait_ms = 0;
+                continue;
+            }
+        }
+        break;
+    }
+    if (w != (ssize_t)(sizeof hdr + n))
+        drop_client(i);
+}
+
+static void broadcast(int type, const char *data, size_t n)
+{
+    for (int i = 0; i < MAX_CLIENTS; i++)
+        if (clients[i].used)
+            send_frame(i, type, data, n, 0);
+}
+
+/* Every connection waiting in the backlog (the listener is non-blocking). */
+static void accept_clients(void)
+{
+    int fd;
+    while ((fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC)) >= 0 || errno == EINTR || errno == ECONNABORTED) {
+        if (fd < 0)
+            continue;
+        int i = 0;
+        while (i < MAX_CLIENTS && clients[i].used)
+            i++;
+        if (i == MAX_CLIENTS) {
+            close(fd);  /* full */
+            continue;
+        }
+        int size = CLIENT_SNDBUF;
+        if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size) < 0)
+            setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+        clients[i].used = 1;
+        clients[i].fd = fd;
+    }
+}
+
+/* Where the clients' input goes: the pty master, or the stdin pipe. */
+static int input_fd(void)
+{
+    return tty_mode ? streams[0].fd : stdin_fd;
+}
+
+/* -> bytes consumed (written or dropped); 0 when the container's input is
+ * full for now. */
+static size_t write_input(const unsigned char *p, size_t n)
+{
+    int fd = input_fd();
+    if (fd < 0 || n == 0)
+        return n;
+    ssize_t w = write(fd, p, n);
+    if (w >= 0)
+        return (size_t)w;
+    if (errno == EAGAIN || errno == EINTR)
+        return 0;
+    if (!tty_mode) {  /* EPIPE: nobody reads the container's stdin any more */
+        close(stdin_fd);
+        stdin_fd = -1;
+    }
+    return n;
+}
+
+static void end_frame(struct client *c)
+{
+    if (c->hdr[0] == MSG_EOF && !tty_mode && stdin_fd >= 0) {
+        close(stdin_fd);
+        stdin_fd = -1;
+    } else if (c->hdr[0] == MSG_RESIZE && tty_mode && c->ctl_len == 4 && streams[0].fd >= 0) {
+        struct winsize ws = {.ws_row = (unsigned short)(c->ctl[0] << 8 | c->ctl[1]),
+                             .ws_col = (unsigned short)(c->ctl[2] << 8 | c->ctl[3])};
+        ioctl(streams[0].fd, TIOCSWINSZ, &ws);
+    }
+    c->hdr_len = c->ctl_len = 0;
+}
+
+/* Handle inbuf[in_off..in_len), read from in_client.  Leaves the rest in
+ * place (in_client stays set) when the container's input is full. */
+static void handle_input(void)
+{
+    struct client *c = &clients[in_client];
+    while (in_off < in_len) {
+        if (c->hdr_len < sizeof c->hdr) {
+            c->hdr[c->hdr_len++] = inbuf[in_off++];
+            if (c->hdr_len == sizeof c->hdr) {
+                c->left = (uint32_t)c->hdr[1] << 24 | (uint32_t)c->hdr[2] << 16 | (uint32_t)c->hdr[3] << 8 | c->hdr[4];
+                if (c->left == 0)
+                    end_frame(c);
+            }
+            continue;
+        }
+        size_t n = in_len - in_off;
+        if (n > c->left)
+            n = c->left;
+        if (c->hdr[0] == MSG_STDIN) {
+            size_t w = write_input(inbuf + in_off, n);
+            in_off += w;
+            c->left -= (uint32_t)w;
+            if (c->left == 0)
+                end_frame(c);
+            if (w < n)
+                return;  /* full: wait for POLLOUT */
+            continue;
+        }
+        for (size_t k = 0; k < n && c->ctl_len < sizeof c->ctl; k++)
+            c->ctl[c->ctl_len++] = inbuf[in_off + k];
+        in_off += n;
+        c->left -= (uint32_t)n;
+        if (c->left == 0)
+            end_frame(c);
+    }
+    in_off = in_len = 0;
+    in_client = -1;
+}
+
+static void read_client(int i)
+{
+    ssize_t n = recv(clients[i].fd, inbuf, sizeof inbuf, MSG_DONTWAIT);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        return;
+    if (n <= 0) {  /* hung up: detached */
+        drop_client(i);
+        return;
+    }
+    in_client = i;
+    in_off = 0;
+    in_len = (size_t)n;
+    handle_input();
+}
+
+/* ------------------------------------------------------------ streams */
+
 /* Returns 0 at end of stream. */
 static int pump(struct stream *s)
 {
     ssize_t n = read(s->fd, s->buf + s->used, sizeof s->buf - s->used);
     if (n < 0 && (errno == EINTR || errno == EAGAIN))
         return 1;
-    if (n <= 0) {
+    if (n <= 0) {  /* EOF, or EIO: a pty master whose slaves are all closed */
         flush_lines(s, 1);
         close(s->fd);
         s->fd = -1;
         return 0;
     }
+    broadcast(s->type, s->buf + s->used, (size_t)n);
     s->used += (size_t)n;
     flush_lines(s, 0);
     return 1;
 }
 
-static void write_exit_file(const char *path, int status)
+static int exit_code(int status)
+{
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static void write_exit_file(const char *path, int code)
 {
     char tmp[4096], text[128];
     struct timespec ts;
-    int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     clock_gettime(CLOCK_REALTIME, &ts);
     int n = snprintf(text, sizeof text, "{\"exit_code\":%d,\"finished_at\":%lld.%09ld}\n", code,
                      (long long)ts.tv_sec, ts.tv_nsec);
@@ -170,17 +389,61 @@ static int reap(pid_t init, int *status)
     return found;
 }
 
+static void usage(const char *prog)
+{
+    fprintf(stderr,
+            "usage: %s [--tty] [--stdin FD] [--attach FD] EXIT_FILE LOG_FILE PID OUT_FD ERR_FD -- CLEANUP...\n",
+            prog);
+}
+
+/* -> fd, or -1 when it is not open. */
+static int own_fd(int fd, int nonblock)
+{
+    if (fd < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)  /* the clean-up inherits none of them */
+        return -1;
+    if (nonblock)
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    return fd;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc < 8 || strcmp(argv[6], "--") != 0) {
-        fprintf(stderr, "usage: %s EXIT_FILE LOG_FILE PID OUT_FD ERR_FD -- CLEANUP...\n", argv[0]);
+    int a = 1;
+    while (a < argc && strncmp(argv[a], "--", 2) == 0 && argv[a][2] != '\0') {
+        if (strcmp(argv[a], "--tty") == 0) {
+            tty_mode = 1;
+            a++;
+        } else if (strcmp(argv[a], "--stdin") == 0 && a + 1 < argc) {
+            stdin_fd = atoi(argv[a + 1]);
+            a += 2;
+        } else if (strcmp(argv[a], "--attach") == 0 && a + 1 < argc) {
+            listen_fd = atoi(argv[a + 1]);
+            a += 2;
+        } else {
+            usage(argv[0]);
+            return 2;
+        }
+    }
+    if (argc - a < 7 || strcmp(argv[a + 5], "--") != 0) {
+        usage(argv[0]);
         return 2;
     }
-    const char *exit_file = argv[1];
-    pid_t init = (pid_t)atoi(argv[3]);
-    struct stream streams[2] = {{.name = "stdout", .fd = atoi(argv[4])},
-                                {.name = "stderr", .fd = atoi(argv[5])}};
-    log_fd = open(argv[2], O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    char **args = argv + a;
+    const char *exit_file = args[0];
+    pid_t init = (pid_t)atoi(args[2]);
+    streams[0].name = "stdout";
+    streams[0].fd = atoi(args[3]);
+    streams[0].type = MSG_STDOUT;
+    streams[1].name = "stderr";
+    streams[1].fd = atoi(args[4]);
+    streams[1].type = MSG_STDERR;
+    log_fd = open(args[1], O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    /* The master is written too: never wait on a container that does not
+     * read its input.  The stdin pipe likewise. */
+    streams[0].fd = own_fd(streams[0].fd, tty_mode);
+    streams[1].fd = own_fd(streams[1].fd, 0);
+    stdin_fd = own_fd(stdin_fd, 1);
+    listen_fd = own_fd(listen_fd, 1);
 
     /* Its session is its own: terminal signals never reach it.  SIGCHLD
      * arrives through a signalfd, so poll() is the only place it waits. */
@@ -194,12 +457,23 @@ int main(int argc, char **argv)
     int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
     prctl(PR_SET_CHILD_SUBREAPER, 1);
 
-    int status = 0, exited = reap(init, &status), open_streams = 2;
+    int status = 0, exited = reap(init, &status), open_streams = (streams[0].fd >= 0) + (streams[1].fd >= 0);
     struct timespec deadline = {0};
-    while (open_streams > 0) {
-        struct pollfd pfd[3] = {{.fd = streams[0].fd, .events = POLLIN},
-                                {.fd = streams[1].fd, .events = POLLIN},
-                                {.fd = exited ? -1 : sfd, .events = POLLIN}};
+    enum { P_OUT, P_ERR, P_SIG, P_LISTEN, P_INPUT, P_CLIENTS, P_N = P_CLIENTS + MAX_CLIENTS };
+    /* Until the output has ended and the init has exited, with a short
+     * drain after the exit when the output outlives it. */
+    while (open_streams > 0 || !exited) {
+        if (in_client >= 0 && input_fd() < 0)
+            handle_input();  /* the input went away: drop what waits for it */
+        struct pollfd pfd[P_N];
+        pfd[P_OUT] = (struct pollfd){.fd = streams[0].fd, .events = POLLIN};
+        pfd[P_ERR] = (struct pollfd){.fd = streams[1].fd, .events = POLLIN};
+        pfd[P_SIG] = (struct pollfd){.fd = exited ? -1 : sfd, .events = POLLIN};
+        pfd[P_LISTEN] = (struct pollfd){.fd = listen_fd, .events = POLLIN};
+        pfd[P_INPUT] = (struct pollfd){.fd = in_client >= 0 ? input_fd() : -1, .events = POLLOUT};
+        for (int i = 0; i < MAX_CLIENTS; i++)  /* not read while input waits */
+            pfd[P_CLIENTS + i] = (struct pollfd){.fd = clients[i].used && in_client < 0 ? clients[i].fd : -1,
+                                                 .events = POLLIN};
         int timeout = -1;
         if (exited) {
             /* Daemons outside a private PID namespace may keep the pipes
@@ -214,22 +488,37 @@ int main(int argc, char **argv)
             if (timeout <= 0)
                 break;
         }
-        if (poll(pfd, 3, timeout) < 0) {
+        if (poll(pfd, P_N, timeout) < 0) {
             if (errno == EINTR)
                 continue;
             break;
         }
+        /* New clients first: one that connected before some output was
+         * written gets that output (the CLI connects, then lets the
+         * container run). */
+        if (listen_fd >= 0 && (pfd[P_LISTEN].revents & POLLIN))
+            accept_clients();
+        else if (listen_fd >= 0 && (pfd[P_LISTEN].revents & (POLLERR | POLLNVAL))) {
+            close(listen_fd);  /* broken: no more attaching, but no busy loop */
+            listen_fd = -1;
+        }
         for (int i = 0; i < 2; i++)
-            if (streams[i].fd >= 0 && (pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
+            if (streams[i].fd >= 0 && (pfd[i].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)))
                 open_streams -= !pump(&streams[i]);
-        if (!exited && (pfd[2].revents & POLLIN)) {
+        if (!exited && (pfd[P_SIG].revents & POLLIN)) {
             struct signalfd_siginfo si;
             while (read(sfd, &si, sizeof si) > 0)
                 ;
             exited = reap(init, &status);
         }
+        if (in_client >= 0 && (pfd[P_INPUT].revents & (POLLOUT | POLLHUP | POLLERR | POLLNVAL)))
+            handle_input();
+        for (int i = 0; i < MAX_CLIENTS; i++)
+            if (clients[i].used && in_client < 0 && pfd[P_CLIENTS + i].fd == clients[i].fd &&
+                (pfd[P_CLIENTS + i].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)))
+                read_client(i);
     }
-    while (!exited) {  /* both pipes closed early (the process closed them) */
+    while (!exited) {  /* poll failed: wait for the init in waitpid */
         int st;
         pid_t p = waitpid(-1, &st, 0);
         if (p < 0 && errno != EINTR)
@@ -240,12 +529,32 @@ int main(int argc, char **argv)
         }
     }
     for (int i = 0; i < 2; i++)
-        if (streams[i].fd >= 0)
+        if (streams[i].fd >= 0) {
             flush_lines(&streams[i], 1);
-    write_exit_file(exit_file, status);
+            close(streams[i].fd);
+        }
+    int code = exit_code(status);
+    write_exit_file(exit_file, code);
     if (log_fd >= 0)
         close(log_fd);
+    if (listen_fd >= 0)
+        close(listen_fd);  /* from now on, connecting is refused */
+    /* Every client learns the exit code (a slow one gets a moment, all of
+     * them together), then the monitor hangs up. */
+    char text[16];
+    int n = snprintf(text, sizeof text, "%d", code);
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (int i = 0; i < MAX_CLIENTS; i++) {
+        if (clients[i].used) {
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            int spent = (int)((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000);
+            send_frame(i, MSG_EXIT, text, (size_t)n, spent < EXIT_SEND_MS ? EXIT_SEND_MS - spent : 0);
+            if (clients[i].used)
+                drop_client(i);
+        }
+    }
     sigprocmask(SIG_UNBLOCK, &mask, NULL);
-    execv(argv[7], argv + 7);
+    execv(args[6], args + 6);
     return 127;
 }

@@ -47,6 +47,32 @@ def _oom_kill_count(path):
     return 0
 
 
+def _int_or_none(text):
+    try:
+        return int(text)
+    except (TypeError, ValueError):
+        return None  # missing file, or "max"
+
+
+def _stat_field(text, key):
+    for line in (text or "").splitlines():
+        name, _, value = line.partition(" ")
+        if name == key:
+            return int(value)
+    return None
+
+
+def _blkio_bytes(text):
+    read = write = 0
+    for line in (text or "").splitlines():
+        fields = line.split()
+        if len(fields) == 3 and fields[1] == "Read":
+            read += int(fields[2])
+        elif len(fields) == 3 and fields[1] == "Write":
+            write += int(fields[2])
+    return read, write
+
+
 def own_cgroups():
     """{controller or '' for v2: path} of the calling process."""
     out = {}
@@ -329,6 +355,28 @@ class CgroupV1:
         d = self._dir("memory")
         return _oom_kill_count(os.path.join(d, "memory.oom_control")) if d else 0
 
+    def update(self, res):
+        """Change limits of a running container (`fastctr update`)."""
+        self.apply(res)
+
+    def stats(self):
+        """Usage counters for `fastctr stats`: cpu_ns, memory, memory_limit,
+        pids, io_read, io_write (bytes); None where a controller is missing."""
+        def read(controller, file):
+            d = self._dir(controller)
+            try:
+                return _read(os.path.join(d, file)) if d else None
+            except OSError:
+                return None
+        limit = _int_or_none(read("memory", "memory.limit_in_bytes"))
+        usage = _int_or_none(read("memory", "memory.usage_in_bytes"))
+        inactive = _stat_field(read("memory", "memory.stat"), "total_inactive_file") or 0
+        io = _blkio_bytes(read("blkio", "blkio.throttle.io_service_bytes"))
+        return {"cpu_ns": _int_or_none(read("cpuacct", "cpuacct.usage")),
+                "memory": None if usage is None else max(usage - inactive, 0),
+                "memory_limit": None if limit is None or limit >= 1 << 62 else limit,
+                "pids": _int_or_none(read("pids", "pids.current")), "io_read": io[0], "io_write": io[1]}
+
     def pids(self):
         d = self._dir("pids") or self._dir("memory") or next(iter(self.paths.values()))
         try:
@@ -501,6 +549,29 @@ class CgroupV2:
 
     def oom_kills(self):
         return _oom_kill_count(os.path.join(self.path, "memory.events"))
+
+    def update(self, res):
+        self._enable(_v2_controllers(res))  # a limit the container was made without
+        self.apply(res)
+
+    def stats(self):
+        def read(file):
+            try:
+                return _read(os.path.join(self.path, file))
+            except OSError:
+                return None
+        usec = _stat_field(read("cpu.stat"), "usage_usec")
+        usage = _int_or_none(read("memory.current"))
+        inactive = _stat_field(read("memory.stat"), "inactive_file") or 0
+        limit = _int_or_none(read("memory.max"))
+        rd = wr = 0
+        for line in (read("io.stat") or "").splitlines():
+            fields = dict(f.split("=", 1) for f in line.split()[1:] if "=" in f)
+            rd += int(fields.get("rbytes", 0))
+            wr += int(fields.get("wbytes", 0))
+        return {"cpu_ns": None if usec is None else usec * 1000,
+                "memory": None if usage is None else max(usage - inactive, 0), "memory_limit": limit,
+                "pids": _int_or_none(read("pids.current")), "io_read": rd, "io_write": wr}
 
     def pids(self):
         try:

@@ -10,6 +10,7 @@ import sys
 
 from fastctr import __version__, cliargs
 from fastctr import resources as resource_flags
+from fastctr import security as security_flags
 from fastctr.cliargs import UsageError
 
 USAGE = """usage: fastctr [--data-root DIR] [--state-root DIR] [--storage-driver overlay2|vfs]
@@ -63,9 +64,14 @@ RUN = {"--name": ("name", True), "--rm": ("rm", False), "-e": ("env", True), "--
        "--read-only": ("read_only", False), "-l": ("labels", True), "--label": ("labels", True),
        "--network": ("network", True), "--net": ("network", True), "-p": ("publish", True),
        "--publish": ("publish", True), "-P": ("publish_all", False), "--publish-all": ("publish_all", False),
-       "-d": ("detach", False), "--detach": ("detach", False), "--stop-signal": ("stop_signal", True)}
+       "-d": ("detach", False), "--detach": ("detach", False), "--stop-signal": ("stop_signal", True),
+       "-i": ("interactive", False), "--interactive": ("interactive", False), "-t": ("tty", False),
+       "--tty": ("tty", False), "--init": ("init", False), "--sig-proxy": ("sig_proxy", False),
+       "--detach-keys": ("detach_keys", True)}
 RUN.update(resource_flags.FLAGS)  # --cpus, -m, --ulimit...: fastctr.resources
-MULTI = {"env", "env_files", "volumes", "mounts", "tmpfs", "labels", "publish", "ulimits", "sysctls"}
+RUN.update(security_flags.FLAGS)  # --cap-add, --privileged, --security-opt, --device
+MULTI = {"env", "env_files", "volumes", "mounts", "tmpfs", "labels", "publish"} | resource_flags.MULTI \
+    | security_flags.MULTI
 LISTS = {"-a": ("all", False), "--all": ("all", False), "-q": ("quiet", False), "--quiet": ("quiet", False),
          "--format": ("format", True), "-f": ("force", False), "--force": ("force", False),
          "-i": ("input", True), "--input": ("input", True), "--no-trunc": ("no_trunc", False)}
@@ -125,11 +131,15 @@ def _run_options(args):
 
 def cmd_run(g, args):
     image, opts = _run_options(args)
-    result = _engine(g).run(image, opts)
     if opts.detach:
-        print(result["id"])
+        print(_engine(g).run(image, opts)["id"])
         return 0
-    return result
+    if opts.tty:
+        status = _engine(g).run(image, opts)
+        return 0 if status is None else status  # None: detached with the detach keys
+    # Docker: without -i the container's stdin is empty, not our terminal.
+    stdin = 0 if opts.interactive else os.open("/dev/null", os.O_RDONLY)
+    return _engine(g).run(image, opts, stdio=(stdin, -1, -1), sig_proxy=opts.sig_proxy is not False)
 
 
 def cmd_create(g, args):
@@ -138,11 +148,19 @@ def cmd_create(g, args):
 
 
 def cmd_start(g, args):
-    o, pos = parse(args, {"-a": ("attach", False), "--attach": ("attach", False)})
-    if o.get("attach"):
+    o, pos = parse(args, {"-a": ("attach", False), "--attach": ("attach", False), "-i": ("interactive", False),
+                          "--interactive": ("interactive", False), "--detach-keys": ("detach_keys", True)})
+    if o.get("attach") or o.get("interactive"):
         if len(pos) != 1:
             raise UsageError("start -a needs one container")
-        return _engine(g).start(pos[0])
+        engine = _engine(g)
+        c = engine.container(pos[0])
+        if not c["config"].get("tty"):
+            return engine.start(pos[0], sig_proxy=True)
+        _, client = engine.start_detached(pos[0], attach=True)
+        status = engine.attach(pos[0], client=client, stdin=bool(o.get("interactive")),
+                               detach_keys=o.get("detach_keys"))
+        return 0 if status is None else status
     if not pos:
         raise UsageError("start needs at least one container")
     return _each(g, pos, lambda engine, ref: engine.start_detached(ref))
@@ -161,6 +179,15 @@ def _each(g, refs, action):
             print(f"fastctr: {e}", file=sys.stderr)
             status = 125
     return status
+
+
+def cmd_attach(g, args):
+    o, pos = parse(args, {"--no-stdin": ("no_stdin", False), "--detach-keys": ("detach_keys", True),
+                          "--sig-proxy": ("sig_proxy", False)})
+    if len(pos) != 1:
+        raise UsageError("attach needs one container")
+    status = _engine(g).attach(pos[0], stdin=not o.get("no_stdin"), detach_keys=o.get("detach_keys"))
+    return 0 if status is None else status
 
 
 def cmd_stop(g, args):
@@ -232,14 +259,83 @@ def cmd_logs(g, args):
               since=logs.parse_time(o.get("since"), "--since"), until=logs.parse_time(o.get("until"), "--until"))
 
 
+EXEC = {"-d": ("detach", False), "--detach": ("detach", False), "-i": ("interactive", False),
+        "--interactive": ("interactive", False), "-t": ("tty", False), "--tty": ("tty", False),
+        "-e": ("env", True), "--env": ("env", True), "-w": ("workdir", True), "--workdir": ("workdir", True),
+        "-u": ("user", True), "--user": ("user", True), "--privileged": ("privileged", False)}
+
+
+def cmd_exec(g, args):
+    o, pos = parse(args, EXEC, stop_at_positional=True)
+    if len(pos) < 2:
+        raise UsageError("exec needs a CONTAINER and a COMMAND")
+    status = _engine(g).exec(pos[0], pos[1:], detach=bool(o.get("detach")), interactive=bool(o.get("interactive")),
+                             tty=bool(o.get("tty")), env=o.get("env") or [], workdir=o.get("workdir"),
+                             user=o.get("user"), privileged=bool(o.get("privileged")))
+    return status or 0
+
+
+def cmd_pause(g, args):
+    _, pos = parse(args, {})
+    if not pos:
+        raise UsageError("pause needs at least one container")
+    return _each(g, pos, lambda engine, ref: engine.pause(ref) and ref)
+
+
+def cmd_unpause(g, args):
+    _, pos = parse(args, {})
+    if not pos:
+        raise UsageError("unpause needs at least one container")
+    return _each(g, pos, lambda engine, ref: engine.unpause(ref) and ref)
+
+
+def cmd_rename(g, args):
+    _, pos = parse(args, {})
+    if len(pos) != 2:
+        raise UsageError("rename needs CONTAINER and NEW_NAME")
+    _engine(g).rename(pos[0], pos[1])
+
+
+def cmd_top(g, args):
+    _, pos = parse(args, {})
+    if len(pos) != 1:
+        raise UsageError("top needs one container")
+    header, rows = _engine(g).top(pos[0])
+    from fastctr import template
+    for line in template._align(["\t".join(header)] + ["\t".join(r) for r in rows]):
+        print(line)
+
+
+def cmd_stats(g, args):
+    o, pos = parse(args, {"--no-stream": ("no_stream", False), "-a": ("all", False), "--all": ("all", False),
+                          "--format": ("format", True)})
+    from fastctr import stats
+    return stats.show(_engine(g), pos, stream=not o.get("no_stream"), all=bool(o.get("all")),
+                      fmt=o.get("format"))
+
+
+def cmd_update(g, args):
+    from fastctr.engine import RunOptions
+    table = {k: v for k, v in resource_flags.FLAGS.items() if v[0] in _UPDATABLE}
+    o, pos = parse(args, table)
+    if not pos:
+        raise UsageError("update needs at least one container")
+    opts = RunOptions(**o)
+    return _each(g, pos, lambda engine, ref: engine.update(ref, opts) and ref)
+
+
+_UPDATABLE = {"cpus", "cpu_period", "cpu_quota", "cpu_shares", "cpuset_cpus", "cpuset_mems", "memory",
+              "memory_swap", "memory_reservation", "pids_limit", "blkio_weight"}
+
+
 def cmd_rm(g, args):
-    o, pos = parse(args, LISTS)
+    o, pos = parse(args, dict(LISTS, **{"-v": ("volumes", False), "--volumes": ("volumes", False)}))
     if not pos:
         raise UsageError("rm needs at least one container")
     engine, status = _engine(g), 0
     for ref in pos:
         try:
-            engine.rm(ref, force=bool(o.get("force")))
+            engine.rm(ref, force=bool(o.get("force")), volumes=bool(o.get("volumes")))
             print(ref)
         except Exception as e:
             from fastctr.errors import FastctrError
@@ -265,12 +361,21 @@ def cmd_ps(g, args):
                               "Status": c["status"], "ExitCode": c["exit_code"], "Created": c["created"],
                               "Labels": c["labels"]}))
         return
-    print(f"{'CONTAINER ID':<14}{'IMAGE':<22}{'CREATED':<18}{'STATUS':<22}NAMES")
-    for c in rows:
-        status = {"running": "Up", "created": "Created", "paused": "Up (Paused)", "dead": "Dead",
-                  "creating": "Creating"}.get(c["status"], f"Exited ({c['exit_code']})")
-        print(f"{c['id'][:12]:<14}{str(c['config'].get('image', c['image_id'][7:19]))[:21]:<22}"
-              f"{human_ago(c['created']):<18}{status:<22}{c['name']}")
+    from fastctr import template
+    fmt = o.get("format") or "table {{.ID}}\t{{.Image}}\t{{.RunningFor}}\t{{.Status}}\t{{.Names}}"
+    if fmt == "table":
+        fmt = "table {{.ID}}\t{{.Image}}\t{{.RunningFor}}\t{{.Status}}\t{{.Names}}"
+    for line in template.table(fmt, [_ps_row(c, human_ago) for c in rows]):
+        print(line)
+
+
+def _ps_row(c, human_ago):
+    status = {"running": "Up", "created": "Created", "paused": "Up (Paused)", "dead": "Dead",
+              "creating": "Creating"}.get(c["status"], f"Exited ({c['exit_code']})")
+    return {"ID": c["id"][:12], "Image": str(c["config"].get("image", c["image_id"][7:19])),
+            "RunningFor": human_ago(c["created"]), "CreatedAt": c["created"], "Status": status,
+            "State": c["status"], "Names": c["name"], "Labels": c["labels"],
+            "Ports": ", ".join(f"{p[0] or '0.0.0.0'}:{p[1]}->{p[2]}/{p[3]}" for p in c["config"].get("ports") or [])}
 
 
 def cmd_images(g, args):
@@ -321,17 +426,27 @@ def cmd_tag(g, args):
 
 
 def cmd_inspect(g, args):
-    _, pos = parse(args, {"--type": ("type", True)})
+    o, pos = parse(args, {"--type": ("type", True), "-f": ("format", True), "--format": ("format", True)})
     if not pos:
         raise UsageError("inspect needs at least one object")
+    kind = o.get("type")
+    if kind not in (None, "container", "image"):
+        raise UsageError(f"inspect --type must be container or image, not {kind!r}")
     engine, out = _engine(g), []
     for ref in pos:
-        try:
-            out.append(_inspect_image(engine, engine.store.resolve(ref)))
-        except LookupError:
-            c = engine.container(ref)
-            c["status"] = engine.live_status(c)
-            out.append(c)
+        if kind != "container":
+            try:
+                out.append(_inspect_image(engine, engine.store.resolve(ref)))
+                continue
+            except LookupError:
+                if kind == "image":
+                    raise
+        out.append(engine.inspect_container(engine.container(ref)))
+    if o.get("format"):
+        from fastctr import template
+        for doc in out:
+            print(template.render(o["format"], doc))
+        return
     print(json.dumps(out, indent=2))
 
 

@@ -27,6 +27,10 @@ def parse(argv, table, stop_at_positional=False, multi=()):
             i += 1
             continue
         name, eq, value = arg.partition("=")
+        if name not in table and _is_bundle(arg, table):
+            # -it, -dit: single-letter flags written together, as getopt allows
+            argv = argv[:i] + ["-" + ch for ch in arg[1:]] + argv[i + 1:]
+            continue
         if name not in table:
             raise UsageError(f"unknown flag: {name}")
         dest, takes = table[name]
@@ -36,10 +40,19 @@ def parse(argv, table, stop_at_positional=False, multi=()):
                 raise UsageError(f"flag needs an argument: {name}")
             value = argv[i]
         elif not takes:
-            value = True
+            value = value.lower() not in ("false", "0") if eq else True  # --sig-proxy=false
         if dest in multi:
             opts.setdefault(dest, []).append(value)
         else:
             opts[dest] = value
         i += 1
     return opts, pos
+
+
+def _is_bundle(arg, table):
+    """Whether `arg` is several short flags: all known, only the last one
+    may take a value (the next argument)."""
+    if arg.startswith("--") or len(arg) < 3 or "=" in arg:
+        return False
+    letters = ["-" + ch for ch in arg[1:]]
+    return all(f in table for f in letters) and not any(table[f][1] for f in letters[:-1])

@@ -10,15 +10,14 @@ from fastctr import jsonfast as json
 from fastctr import drivers as drivers_mod
 from fastctr.errors import ConfigError, FastctrError
 from fastctr.store import Store, chain_ids, now
+from fastctr.operate import Operations
 from fastctr.supervise import Supervisor
 
-DOCKER_CAPS = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
-               "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
-               "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"]
 DOCKER_MASKED = ["/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
                  "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
                  "/sys/devices/virtual/powercap"]
 DOCKER_READONLY = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+INIT_PATH = "/sbin/docker-init"
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 ADJECTIVES = ["brave", "calm", "eager", "fast", "gentle", "happy", "keen", "lucid", "merry", "nimble",
               "proud", "quick", "sharp", "swift", "tidy", "vivid", "witty", "zen"]
@@ -71,6 +70,14 @@ class RunOptions:
         self.ulimits = list(kw.get("ulimits") or [])
         self.sysctls = list(kw.get("sysctls") or [])
         self.stop_signal = kw.get("stop_signal")
+        self.privileged = kw.get("privileged", False)
+        self.tty = kw.get("tty", False)
+        self.interactive = kw.get("interactive", False)
+        self.init = kw.get("init", False)
+        self.sig_proxy = kw.get("sig_proxy", True)
+        self.detach_keys = kw.get("detach_keys")
+        for name in ("cap_add", "cap_drop", "security_opt", "devices"):
+            setattr(self, name, list(kw.get(name) or []))  # fastctr.security
 
 
 # ----------------------------------------------------------- flag parsing
@@ -229,6 +236,10 @@ def resolve_user(spec, read_file):
 
 # ------------------------------------------------------------ the spec
 
+def _init_program():
+    return os.path.join(os.path.dirname(__file__), "data", "init")
+
+
 def make_spec(image_config, opts, cid, read_file):
     cfg = image_config.get("config") or {}
     entrypoint = cfg.get("Entrypoint") or []
@@ -247,6 +258,8 @@ def make_spec(image_config, opts, cid, read_file):
     if not any(e.startswith("PATH=") for e in env):
         env.insert(0, DEFAULT_PATH)
     env.append(f"HOSTNAME={hostname}")
+    if opts.tty:
+        env.append("TERM=xterm")  # Docker's, for a -t container
     for e in parse_env(opts):
         key = e.split("=", 1)[0]
         env = [x for x in env if x.split("=", 1)[0] != key] + [e]
@@ -264,12 +277,16 @@ def make_spec(image_config, opts, cid, read_file):
     mounts += [parse_volume(v) for v in opts.volumes]
     mounts += [parse_mount(m) for m in opts.mounts]
     mounts += [parse_tmpfs(t) for t in opts.tmpfs]
+    if opts.init:
+        # Docker's place for it; read-only, so the container cannot replace it.
+        mounts.append({"destination": INIT_PATH, "type": "bind", "source": _init_program(),
+                       "options": ["rbind", "ro", "nosuid", "nodev"]})
+        args = [INIT_PATH, "--"] + args
     spec = {
         "ociVersion": "1.0.2",
         "process": {
-            "terminal": False, "user": {"uid": uid, "gid": gid, "additionalGids": extra},
+            "terminal": bool(opts.tty), "user": {"uid": uid, "gid": gid, "additionalGids": extra},
             "args": args, "env": env, "cwd": opts.workdir or cfg.get("WorkingDir") or "/",
-            "capabilities": {k: list(DOCKER_CAPS) for k in ("bounding", "effective", "permitted")},
         },
         "root": {"path": "rootfs", "readonly": bool(opts.read_only)},
         "hostname": hostname,
@@ -282,14 +299,20 @@ def make_spec(image_config, opts, cid, read_file):
             "maskedPaths": list(DOCKER_MASKED), "readonlyPaths": list(DOCKER_READONLY),
         },
     }
-    from fastctr import resources
+    if opts.tty:
+        from fastctr.tty import terminal_size
+        size = terminal_size()
+        if size:
+            spec["process"]["consoleSize"] = {"height": size[0], "width": size[1]}
+    from fastctr import resources, security
     resources.apply(spec, opts)
+    security.apply(spec, opts)
     return spec
 
 
 # ------------------------------------------------------------- the engine
 
-class Engine(Supervisor):
+class Engine(Supervisor, Operations):
     def __init__(self, data_root=None, state_root=None, driver=None, cgroup_parent=None,
                  default_network=None):
         self.store = Store(data_root)
@@ -397,6 +420,9 @@ class Engine(Supervisor):
         name = validate_name(opts.name) if opts.name else self._unique_name()
         chain = self._ensure_layers(image)
         parse_env(opts)  # flag errors before anything exists
+        if opts.detach_keys is not None:
+            from fastctr.tty import parse_detach_keys
+            parse_detach_keys(opts.detach_keys)
         ports = self._port_mappings(image["config"], opts)
         if opts.network is None:
             # Publishing needs a bridge even when the default is none.
@@ -430,7 +456,10 @@ class Engine(Supervisor):
                       "hostname": spec["hostname"], "network_peer": peer["id"] if peer else None,
                       "networks": [attach] if attach else [],
                       "ports": [m.key() for m in ports],
-                      "stop_signal": opts.stop_signal or (image["config"].get("config") or {}).get("StopSignal")}
+                      "stop_signal": opts.stop_signal or (image["config"].get("config") or {}).get("StopSignal"),
+                      "network_mode": opts.network, "tty": bool(opts.tty), "interactive": bool(opts.interactive),
+                      "init": bool(opts.init), "privileged": bool(opts.privileged), "cap_add": opts.cap_add,
+                      "cap_drop": opts.cap_drop, "security_opt": opts.security_opt}
             with self.store.transaction() as db:
                 db.execute("UPDATE containers SET status = 'created', config = ? WHERE id = ?",
                            (json.dumps(record), cid))
@@ -628,8 +657,11 @@ class Engine(Supervisor):
             spec["mounts"].append({"destination": f"/etc/{name}", "type": "bind", "source": path,
                                    "options": ["rbind", "rprivate"]})
 
-    def start(self, ref, stdio=(-1, -1, -1)):
-        """Run a created container attached; returns its exit status."""
+    def start(self, ref, stdio=(-1, -1, -1), sig_proxy=False):
+        """Run a created container attached; returns its exit status.  With
+        sig_proxy the signals we get are passed to it (Docker's
+        --sig-proxy), and it is kept out of our terminal's process group so
+        that Ctrl-C reaches it once."""
         c = self.container(ref)
         if c["status"] not in ("created", "exited"):
             raise FastctrError(f"container {c['name']} is {c['status']}")
@@ -647,11 +679,19 @@ class Engine(Supervisor):
             if attach:
                 attach(container)
 
+        terminal = _Terminal(stdio, c["config"].get("interactive")) if c["config"].get("tty") else None
+        proxy = _SignalProxy() if sig_proxy and not terminal else None
+
         def started(container):
             crash_point("start:running")
+            if proxy:
+                proxy.target(container.pid)
+            if terminal:
+                terminal.relay(container.pid)
         try:
             status = self.runtime.run(c["id"], cdir, stdio=stdio, rootfs_mount=tuple(mount) if mount else None,
-                                      loopback_up=True,
+                                      loopback_up=True, new_session=bool(proxy),
+                                      console_socket=terminal.socket_fd() if terminal else None,
                                       # Without one the process execs at once: no fifo round trip.
                                       prestart=prestart if attach or "FASTCTR_CRASH_AT" in os.environ else None,
                                       poststop=(lambda container: self._detach(c)) if attach else None,
@@ -661,6 +701,10 @@ class Engine(Supervisor):
             status = getattr(e, "exit_code", 125)  # 126/127 when the command could not run
             raise
         finally:
+            if proxy:
+                proxy.restore()
+            if terminal:
+                terminal.close()
             self._set_status(c["id"], "exited", finished=now(), exit_code=status)
 
     def _join_peer_network(self, cdir, peer_id):
@@ -676,10 +720,12 @@ class Engine(Supervisor):
         with open(path, "w") as f:
             json.dump(spec, f)
 
-    def run(self, image_ref, opts, stdio=(-1, -1, -1)):
+    def run(self, image_ref, opts, stdio=(-1, -1, -1), sig_proxy=False):
         """Attached: the exit status.  Detached (opts.detach): the container
         record, once its process runs under its monitor."""
         c = self.create(image_ref, opts)
+        if opts.tty and not opts.detach:
+            return self._run_with_tty(c, opts, stdio)
         if opts.detach:
             try:
                 return self.start_detached(c["id"])
@@ -688,10 +734,22 @@ class Engine(Supervisor):
                     self.rm(c["id"], force=True)
                 raise
         try:
-            return self.start(c["id"], stdio=stdio)
+            return self.start(c["id"], stdio=stdio, sig_proxy=sig_proxy)
         finally:
             if opts.rm:
                 self.rm(c["id"], force=True)
+
+    def _run_with_tty(self, c, opts, stdio):
+        """`run -t`: as Docker, a monitored container we attach to, so that
+        the detach keys leave it running and its output is logged."""
+        try:
+            c, client = self.start_detached(c["id"], attach=True)
+        except BaseException:
+            if opts.rm:
+                self.rm(c["id"], force=True)
+            raise
+        stdio = tuple(fd if fd >= 0 else i for i, fd in enumerate(stdio))
+        return self.attach(c["id"], client=client, detach_keys=opts.detach_keys, stdio=stdio)
 
     def _set_status(self, cid, status, started=None, finished=None, exit_code=None, **config_changes):
         """One transaction for the status columns and any config keys."""
@@ -737,7 +795,7 @@ class Engine(Supervisor):
                 continue
         return removed
 
-    def rm(self, ref, force=False):
+    def rm(self, ref, force=False, volumes=False):
         c = self.container(ref)
         from fastctr.errors import ContainerNotFound
         with self.lock(c["id"]):
@@ -854,6 +912,71 @@ class Engine(Supervisor):
                     driver.remove_layer(chain_id)
         out.append(f"Deleted: {image_id}")
         return out
+
+
+class _SignalProxy:
+    """Docker's --sig-proxy: what the command receives goes to the container.
+    Installed before the spawn: a signal that comes before the process
+    exists is held and delivered once it does."""
+    SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM")
+
+    def __init__(self):
+        import signal
+        self.pid = None
+        self.pending = []
+        self.saved = {}
+        for name in self.SIGNALS:
+            signum = getattr(signal, name)
+            self.saved[signum] = signal.signal(signum, self._forward)
+
+    def _forward(self, signum, frame):
+        if self.pid is None:
+            self.pending.append(signum)
+            return
+        try:
+            os.kill(self.pid, signum)
+        except ProcessLookupError:
+            pass
+
+    def target(self, pid):
+        self.pid = pid
+        while self.pending:
+            self._forward(self.pending.pop(0), None)
+
+    def restore(self):
+        import signal
+        for signum, handler in self.saved.items():
+            signal.signal(signum, handler)
+        self.saved = {}
+
+
+class _Terminal:
+    """A foreground container's pty, relayed to our stdio in raw mode."""
+
+    def __init__(self, stdio, interactive):
+        from fastctr import tty
+        self.stdio = tuple(fd if fd >= 0 else i for i, fd in enumerate(stdio))
+        self.interactive = bool(interactive)
+        self.ours, self.theirs = tty.console_pair()
+
+    def socket_fd(self):
+        return self.theirs.fileno()
+
+    def relay(self, pid):
+        from fastctr import tty
+        self.theirs.close()
+        master = tty.receive_master(self.ours)
+        pidfd = os.pidfd_open(pid)
+        try:
+            with tty.RawMode(self.stdio[0] if self.interactive else -1):
+                tty.relay(master, pidfd, self.stdio[0], self.stdio[1], interactive=self.interactive)
+        finally:
+            os.close(pidfd)
+            os.close(master)
+
+    def close(self):
+        self.ours.close()
+        self.theirs.close()
 
 
 def _read_text(path):

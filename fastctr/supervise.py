@@ -17,6 +17,7 @@ from fastctr.errors import FastctrError
 
 EXIT_FILE = "exit.json"
 LOG_FILE = "container-json.log"
+ATTACH_SOCKET = "attach.sock"
 
 
 def _monitor_program():
@@ -110,9 +111,15 @@ class Supervisor:
         return bool(starter) and process_start_time(starter[0]) == starter[1]
 
     # ------------------------------------------------------------ start
-    def start_detached(self, ref):
+    def attach_path(self, c):
+        return os.path.join(self._cdir(c), ATTACH_SOCKET)
+
+    def start_detached(self, ref, attach=False):
         """Start a created container in the background under its monitor;
-        returns the container once its process runs."""
+        returns the container once its process runs.  With attach, returns
+        (container, attach.Client) connected before the process started, so
+        that none of its output is missed."""
+        from fastctr import attach as attach_mod
         c = self.container(ref)
         if self.live_status(c) not in ("created", "exited"):
             raise FastctrError(f"container {c['name']} is {self.live_status(c)}")
@@ -121,12 +128,24 @@ class Supervisor:
             os.unlink(os.path.join(cdir, EXIT_FILE))  # of a previous run
         except FileNotFoundError:
             pass
-        report_r, report_w = os.pipe()
-        pid = os.fork()
+        # The socket exists before the fork: a client connected now is in its
+        # backlog, and the monitor accepts before it reads any output.
+        listen_fd = attach_mod.listen(os.path.join(cdir, ATTACH_SOCKET))
+        client = None
+        try:
+            client = attach_mod.Client(os.path.join(cdir, ATTACH_SOCKET)) if attach else None
+            report_r, report_w = os.pipe()
+            pid = os.fork()
+        except BaseException:
+            os.close(listen_fd)
+            if client:
+                client.close()
+            raise
         if pid == 0:  # pragma: no cover - the child ends in exec or _exit
             os.close(report_r)
-            self._monitor_child(c, cdir, report_w)
+            self._monitor_child(c, cdir, report_w, listen_fd)
         os.close(report_w)
+        os.close(listen_fd)
         try:
             data = b""
             while True:
@@ -137,14 +156,19 @@ class Supervisor:
         finally:
             os.close(report_r)
             os.waitpid(pid, 0)
-        if not data:
-            raise FastctrError(f"container {c['name']}: the monitor died while starting it")
-        report = json.loads(data.decode())
-        if "error" in report:
-            raise error_from_wire(report["error"])
-        return self._row(c["id"])
+        try:
+            if not data:
+                raise FastctrError(f"container {c['name']}: the monitor died while starting it")
+            report = json.loads(data.decode())
+            if "error" in report:
+                raise error_from_wire(report["error"])
+        except BaseException:
+            if client:
+                client.close()
+            raise
+        return (self._row(c["id"]), client) if attach else self._row(c["id"])
 
-    def _monitor_child(self, c, cdir, report_w):
+    def _monitor_child(self, c, cdir, report_w, listen_fd):
         """In the fork: detach, start the container, become its monitor."""
         status = 125
         try:
@@ -155,14 +179,13 @@ class Supervisor:
             null = os.open("/dev/null", os.O_RDWR)
             for fd in (0, 1, 2):  # the caller's terminal or pipes are not ours
                 os.dup2(null, fd)
-            out_r, out_w = os.pipe()
-            err_r, err_w = os.pipe()
-            container = self._start_for_monitor(c, cdir, (null, out_w, err_w))
-            os.close(out_w)
-            os.close(err_w)
-            os.set_inheritable(out_r, True)
-            os.set_inheritable(err_r, True)
-            argv = [_monitor_program(), os.path.join(cdir, EXIT_FILE), self.log_path(c), str(container.pid),
+            if c["config"].get("tty"):
+                container, options, out_r, err_r = self._start_with_pty(c, cdir)
+            else:
+                container, options, out_r, err_r = self._start_with_pipes(c, cdir, null)
+            os.set_inheritable(listen_fd, True)
+            argv = [_monitor_program(), *options, "--attach", str(listen_fd), os.path.join(cdir, EXIT_FILE),
+                    self.log_path(c), str(container.pid),
                     str(out_r), str(err_r), "--", *_cli_argv(), "--data-root", self.store.root,
                     "--state-root", self.runtime.store.root, "container", "cleanup", c["id"]]
             os.write(report_w, json.dumps({"ok": True, "pid": container.pid}).encode())
@@ -175,7 +198,37 @@ class Supervisor:
             status = getattr(e, "exit_code", 125)
         os._exit(status if isinstance(status, int) else 125)
 
-    def _start_for_monitor(self, c, cdir, stdio):
+    def _start_with_pipes(self, c, cdir, null):
+        """stdout and stderr (and stdin for -i) through pipes to the monitor."""
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        options, stdin = [], null
+        if c["config"].get("interactive"):
+            stdin, in_w = os.pipe()
+            os.set_inheritable(in_w, True)
+            options = ["--stdin", str(in_w)]
+        container = self._start_for_monitor(c, cdir, (stdin, out_w, err_w))
+        for fd in (out_w, err_w) + ((stdin,) if stdin != null else ()):
+            os.close(fd)
+        os.set_inheritable(out_r, True)
+        os.set_inheritable(err_r, True)
+        return container, options, out_r, err_r
+
+    def _start_with_pty(self, c, cdir):
+        """-t: the pty master (made in the container) goes to the monitor."""
+        from fastctr import tty
+        ours, theirs = tty.console_pair()
+        try:
+            container = self._start_for_monitor(c, cdir, (-1, -1, -1), console_socket=theirs.fileno())
+            theirs.close()
+            master = tty.receive_master(ours)
+        finally:
+            ours.close()
+            theirs.close()
+        os.set_inheritable(master, True)
+        return container, ["--tty"], master, -1
+
+    def _start_for_monitor(self, c, cdir, stdio, console_socket=None):
         mount = c["config"].get("rootfs_mount")
         if c["config"].get("network_peer"):
             self._join_peer_network(cdir, c["config"]["network_peer"])
@@ -183,12 +236,41 @@ class Supervisor:
         self._set_status(c["id"], "running", started=now_seconds(), detached=True,
                          starter=self._starter_identity())  # this process, soon the monitor
         try:
-            return self.runtime.run(c["id"], cdir, stdio=stdio, detach=True,
+            return self.runtime.run(c["id"], cdir, stdio=stdio, detach=True, console_socket=console_socket,
                                     rootfs_mount=tuple(mount) if mount else None, loopback_up=True,
                                     prestart=attach, poststop=(lambda ct: self._detach(c)) if attach else None)
         except BaseException as e:
             self._set_status(c["id"], "exited", finished=now_seconds(), exit_code=getattr(e, "exit_code", 125))
             raise
+
+    # ------------------------------------------------------------ attach
+    def attach(self, ref, *, stdin=True, detach_keys=None, stdio=(0, 1, 2), client=None):
+        """Our stdio to a detached container's, through its monitor, until
+        it exits (its exit code) or the detach keys are typed (None)."""
+        from fastctr import attach as attach_mod
+        from fastctr import tty
+        c = self.container(ref)
+        if client is None and self.live_status(c) != "running":
+            raise FastctrError(f"cannot attach to container {c['name']}: it is {self.live_status(c)}")
+        keys = tty.parse_detach_keys(tty.DEFAULT_DETACH_KEYS if detach_keys is None else detach_keys)
+        cfg = c["config"]
+        outcome, code = attach_mod.attach(self.attach_path(c), tty=bool(cfg.get("tty")),
+                                          interactive=stdin and bool(cfg.get("interactive")), stdin_fd=stdio[0],
+                                          stdout_fd=stdio[1], stderr_fd=stdio[2], detach_keys=keys, client=client)
+        if outcome == attach_mod.DETACHED:
+            return None
+        if outcome == attach_mod.LOST:
+            code = self.wait(c["id"])
+        if cfg.get("rm"):
+            self._wait_removed(c["id"])  # Docker's `run --rm` returns once it is gone
+        return code
+
+    def _wait_removed(self, cid, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.store.db.execute("SELECT 1 FROM containers WHERE id = ?", (cid,)).fetchone():
+                return
+            time.sleep(0.01)
 
     # ---------------------------------------------------------- clean-up
     def cleanup(self, ref):
@@ -209,8 +291,8 @@ class Supervisor:
             c = self._row(cid)
         except ContainerNotFoundError:
             return None  # removed meanwhile (rm -f)
-        if c["status"] == "running" and self._runtime_alive(cid):
-            return c  # still running: nothing to clean
+        if c["status"] == "running" and (self._runtime_alive(cid) or self._restarted_by_another(c)):
+            return c  # still running (or running again): nothing to clean
         oom = self._oom_killed(cid)
         if c["config"].get("networks") or c["config"].get("ports"):
             self._detach(c)
@@ -229,6 +311,12 @@ class Supervisor:
         if c["config"].get("rm"):
             self._remove_files(cid)
         return c
+
+    def _restarted_by_another(self, c):
+        """A monitor's late clean-up must not undo a restart: the container
+        then has a new starter, alive, that is not this process."""
+        starter = c["config"].get("starter")
+        return bool(starter) and starter[0] != os.getpid() and self._starter_alive(c)
 
     def _runtime_alive(self, cid):
         from fastctr.errors import ContainerNotFound
@@ -261,7 +349,17 @@ class Supervisor:
                 self._wait_gone(c["id"], 10)
         self._wait_monitor(c)
         self.cleanup(c["id"])
+        self._wait_monitor_gone(c)
         return c
+
+    def _wait_monitor_gone(self, c, timeout=10.0):
+        """After stop, the monitor's own clean-up (its last act) has ended
+        too, so that a start right after (restart) races with nothing."""
+        from fastctr.state import process_start_time
+        starter = c["config"].get("starter") if c["config"].get("detached") else None
+        deadline = time.monotonic() + timeout
+        while starter and process_start_time(starter[0]) == starter[1] and time.monotonic() < deadline:
+            time.sleep(0.005)
 
     def kill(self, ref, sig="SIGKILL"):
         c = self.container(ref)
@@ -271,9 +369,13 @@ class Supervisor:
         return c
 
     def _signal(self, c, sig):
+        """A paused container is thawed after the signal, as Docker does:
+        a frozen process cannot act on it (not even on SIGKILL)."""
         from fastctr.errors import ContainerNotFound, InvalidState
         try:
             self.runtime.kill(c["id"], sig)
+            if self.runtime.state(c["id"])["status"] == "paused":
+                self.runtime.resume(c["id"])
         except (ContainerNotFound, InvalidState, ProcessLookupError):
             pass
 

@@ -161,3 +161,36 @@ def cli(state_root):
             raise AssertionError(f"{args} failed ({p.returncode}): {p.stderr}")
         return p
     return run
+
+
+@pytest.fixture(scope="module")
+def fcli():
+    """`fastctr` with its own data and state roots, bb:1 (busybox) loaded and
+    container cgroups below ours; at the end no container may be left."""
+    import imagetools as it
+    data = tempfile.mkdtemp(prefix="fastctr-test-data-", dir="/var/tmp")
+    os.chmod(data, 0o755)
+    state = tempfile.mkdtemp(prefix="fastctr-test-state-")
+    it.write_oci_layout(os.path.join(data, "layout"), [it.busybox_layer()], ref_name="bb:1")
+    cli = os.path.join(os.path.dirname(sys.executable), "fastctr")
+
+    def run(*args, timeout=120, **kw):
+        kw.setdefault("stdin", subprocess.DEVNULL)
+        # Files, not pipes: a detached container's monitor must not hold our pipe.
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            p = subprocess.run([cli, "--data-root", data, "--state-root", state, *args], stdout=out, stderr=err,
+                               cwd="/", timeout=timeout, env=dict(os.environ, FASTCTR_CGROUP_PARENT="self"), **kw)
+            out.seek(0)
+            err.seek(0)
+            p.stdout, p.stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
+        return p
+    run.argv = [cli, "--data-root", data, "--state-root", state]
+    run.env = dict(os.environ, FASTCTR_CGROUP_PARENT="self")
+    run("load", "-i", os.path.join(data, "layout"))
+    yield run
+    left = run("ps", "-a", "-q").stdout.split()
+    if left:
+        run("rm", "-f", *left)
+    shutil.rmtree(data, ignore_errors=True)
+    shutil.rmtree(state, ignore_errors=True)
+    assert not left, f"containers left behind: {left}"

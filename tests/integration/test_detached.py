@@ -57,7 +57,7 @@ def _monitors(data):
                     argv = f.read().split(b"\0")
             except OSError:
                 continue
-            if argv[0].endswith(b"fastctr/data/monitor") and data.encode() in argv[1]:
+            if argv[0].endswith(b"fastctr/data/monitor") and any(data.encode() in a for a in argv):
                 out.append(int(pid))
     return out
 

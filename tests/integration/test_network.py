@@ -51,7 +51,7 @@ def test_containers_reach_each_other_by_name_and_everything_is_cleaned(world):
         sleep 0.2
         echo "by-name: $($F run --rm --network appnet --name client bb:1 busybox wget -qO- http://web:8080/hostname)"
         echo "hosts: $($F run --rm --network appnet bb:1 cat /etc/hosts | grep -c web)"
-        WEB=$($F inspect web | grep '"id"' | head -1 | cut -d'"' -f4)
+        WEB=$($F inspect --format '{{.Id}}' web)
         $R kill "$WEB" KILL
         wait $WEBCLI || true
         echo "endpoints: $($F network inspect appnet | grep -c '"endpoints": {}' || true)"
@@ -142,7 +142,7 @@ def test_published_ports_nat_and_cleanup(world):
         kill $SERVER
         echo "seen-from: $(grep -o '192\\.0\\.2\\.[0-9]*\\|172\\.17\\.[0-9.]*' /tmp/httpd-$$.log | sort -u | tr '\\n' ' ')"
         rm -f /tmp/httpd-$$.log
-        WEB=$($F inspect web | grep '"id"' | head -1 | cut -d'"' -f4)
+        WEB=$($F inspect --format '{{.Id}}' web)
         $R kill "$WEB" KILL
         wait $WEBCLI || true
         echo "rules-left: $(nft list table ip fastctr | grep -c 'dnat to' || true)"
@@ -192,7 +192,7 @@ def test_udp_and_publish_all(world):
         for i in $(seq 1 200); do nft list table ip fastctr 2>/dev/null | grep -q 'udp dport 5454' && break; sleep 0.05; done
         sleep 0.5
         echo "udp: $(/usr/bin/python3 -c "{UDP_ASK}" 127.0.0.1 5454)"
-        $R kill "$($F inspect udp | grep '"id"' | head -1 | cut -d'"' -f4)" KILL
+        $R kill "$($F inspect --format '{{{{.Id}}}}' udp)" KILL
         wait $UDPCLI || true
         $F load -i {world}/exposed >/dev/null
         $F run --rm --name exp -P exposed:1 busybox httpd -f -p 8080 -h /etc &
@@ -201,7 +201,7 @@ def test_udp_and_publish_all(world):
         PORT=$(nft list table ip fastctr | grep 'dnat to 172.17.0.[0-9]*:8080' | head -1 | awk '{{for (i = 1; i < NF; i++) if ($i == "dport") print $(i + 1)}}')
         sleep 0.3
         echo "published-all: $PORT $(busybox wget -qO- http://127.0.0.1:$PORT/hostname | wc -c)"
-        $R kill "$($F inspect exp | grep '"id"' | head -1 | cut -d'"' -f4)" KILL
+        $R kill "$($F inspect --format '{{{{.Id}}}}' exp)" KILL
         wait $EXPCLI || true
         $F network rm bridge >/dev/null
     """)
@@ -219,7 +219,7 @@ def test_network_connect_and_disconnect(world):
         BOXCLI=$!
         for i in $(seq 1 200); do $F network inspect first | grep -q '"10.91.0.2"' && break; sleep 0.05; done
         $F network connect second box
-        BOX=$($F inspect box | grep '"id"' | head -1 | cut -d'"' -f4)
+        BOX=$($F inspect --format '{{.Id}}' box)
         PID=$($R state "$BOX" | grep '"pid"' | tr -dc 0-9)
         echo "connected: $(nsenter -t $PID -n ip -4 -o addr show | awk '{print $2, $4}' | tr '\\n' ' ')"
         $F network connect second box 2>/dev/null || echo "again: $?"

@@ -1,0 +1,338 @@
+"""The commands that watch and control running containers (exec, attach,
+pause, rename, inspect, top, stats, update, ps --format) and the terminal:
+-i/-t through a real pty, window size, Ctrl-C, detach keys, signals and
+--init."""
+import fcntl
+import json
+import os
+import select
+import signal
+import struct
+import subprocess
+import tempfile
+import termios
+import time
+
+import pytest
+
+
+@pytest.fixture
+def fc(fcli):
+    return fcli
+
+
+class Pty:
+    """The fastctr command on a pty of ours, as a user at a terminal."""
+
+    def __init__(self, argv, env, rows=30, cols=100):
+        self.master, slave = os.openpty()
+        self.resize(rows, cols, slave)
+        self.proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env, cwd="/",
+                                     start_new_session=True,
+                                     preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
+        os.close(slave)
+        self.seen = b""
+
+    def resize(self, rows, cols, fd=None):
+        fcntl.ioctl(self.master if fd is None else fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+    def send(self, data):
+        os.write(self.master, data.encode() if isinstance(data, str) else data)
+
+    def expect(self, text, timeout=20):
+        deadline = time.monotonic() + timeout
+        while text.encode() not in self.seen:
+            left = deadline - time.monotonic()
+            assert left > 0, f"{text!r} not seen in {self.seen!r}"
+            if select.select([self.master], [], [], left)[0]:
+                try:
+                    self.seen += os.read(self.master, 65536)
+                except OSError:  # EIO: the command has exited
+                    assert text.encode() in self.seen, f"{text!r} not seen in {self.seen!r}"
+        return self.seen
+
+    def wait(self, timeout=30):
+        try:
+            status = self.proc.wait(timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+        return status
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self.master)
+
+
+@pytest.fixture
+def pty(fc):
+    made = []
+
+    def start(*args, **kw):
+        p = Pty(fc.argv + list(args), fc.env, **kw)
+        made.append(p)
+        return p
+    yield start
+    for p in made:
+        p.close()
+
+
+def _inspect(fc, ref, template):
+    p = fc("inspect", "--format", template, ref)
+    assert p.returncode == 0, p.stderr
+    return p.stdout.strip()
+
+
+# ---------------------------------------------------------------- terminal
+
+def test_run_it_size_input_resize_and_exit_code(fc, pty):
+    t = pty("run", "-it", "--rm", "bb:1", "sh")
+    t.send("stty size; tty; echo term=$TERM\n")
+    t.expect("30 100")
+    t.expect("/dev/pts/0")
+    t.expect("term=xterm")
+    t.resize(40, 120)  # the kernel sends SIGWINCH to fastctr, which passes the size on
+    time.sleep(0.3)
+    t.send("stty size\n")
+    t.expect("40 120")
+    t.send("exit 7\n")
+    assert t.wait() == 7
+    assert fc("ps", "-a", "-q").stdout == ""  # --rm: gone when run returns
+
+
+def test_ctrl_c_reaches_the_containers_foreground_process(fc, pty):
+    t = pty("run", "-it", "--rm", "bb:1", "sh")
+    t.send("sleep 30\n")
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    t.send("\x03")
+    t.send("echo status=$?\n")
+    t.expect("status=130")
+    assert time.monotonic() - t0 < 10
+    t.send("exit\n")
+    assert t.wait() == 0
+
+
+def test_detach_keys_leave_it_running_and_attach_comes_back(fc, pty):
+    t = pty("run", "-it", "--name", "det", "bb:1", "sh")
+    t.send("echo one=$((0+1))\n")
+    t.expect("one=1")  # the shell's output: raw mode is on (the pty's echo would show the input)
+    t.send("\x10\x11")  # Ctrl-P Ctrl-Q
+    assert t.wait() == 0
+    assert _inspect(fc, "det", "{{.State.Status}}") == "running"
+    a = pty("attach", "--detach-keys", "ctrl-x,x", "det")
+    time.sleep(0.3)
+    a.send("echo two=$((1+1))\n")
+    a.expect("two=2")
+    a.send("\x18x")
+    assert a.wait() == 0
+    a = pty("attach", "det")
+    time.sleep(0.3)
+    a.send("exit 3\n")
+    assert a.wait() == 3
+    assert fc("wait", "det").stdout.strip() == "3"
+    assert "echo one" in fc("logs", "det").stdout  # a -t container's output is logged too
+    fc("rm", "det")
+
+
+def test_run_di_then_attach_sends_input(fc, tmp_path):
+    cid = fc("run", "-di", "bb:1", "sh", "-c", "read line; echo got:$line").stdout.strip()
+    (tmp_path / "in").write_text("hello\n")
+    with open(tmp_path / "in") as stdin:
+        p = fc("attach", cid, stdin=stdin)
+    assert p.returncode == 0 and p.stdout == "got:hello\n", (p.stdout, p.stderr)
+    fc("rm", cid)
+
+
+def test_attach_to_a_stopped_container_fails_cleanly(fc):
+    cid = fc("create", "bb:1", "true").stdout.strip()
+    p = fc("attach", cid)
+    assert p.returncode == 125 and "created" in p.stderr and len(p.stderr.splitlines()) == 1
+    fc("rm", cid)
+
+
+def test_sig_proxy_passes_signals_to_the_container(fc):
+    p = subprocess.Popen(fc.argv + ["run", "--rm", "bb:1", "sh", "-c",
+                                    "trap 'echo got-term; exit 42' TERM; echo ready; while :; do sleep 0.1; done"],
+                         stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, env=fc.env, text=True)
+    try:
+        assert p.stdout.readline() == "ready\n"
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(20) == 42
+        assert p.stdout.read() == "got-term\n"
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+def test_init_reaps_zombies_and_forwards_signals(fc):
+    p = fc("run", "--rm", "--init", "bb:1", "sh", "-c",
+           "(sleep 0.2 &); sleep 0.6; cat /proc/1/cmdline | tr '\\0' ' '; echo; ps -o stat,comm | grep -c '^Z' || true")
+    assert p.stdout.split("\n")[0].startswith("/sbin/docker-init -- sh -c"), p.stdout
+    assert p.stdout.split("\n")[1] == "0"  # the orphaned sleep was reaped
+    # a plain sleep as the command: without an init, PID 1 would ignore SIGTERM
+    proc = subprocess.Popen(fc.argv + ["run", "--rm", "--init", "bb:1", "sleep", "30"], env=fc.env,
+                            stdin=subprocess.DEVNULL)
+    try:
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 143
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+# -------------------------------------------------------------------- exec
+
+@pytest.fixture
+def running(fc):
+    cid = fc("run", "-d", "--name", "box", "bb:1", "sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.1; done"
+             ).stdout.strip()
+    assert cid
+    yield cid
+    fc("rm", "-f", cid)
+
+
+def test_exec_flags(fc, running, tmp_path):
+    p = fc("exec", "-e", "FOO=bar", "-w", "/tmp", "-u", "1000:1000", "box", "sh", "-c", "echo $FOO $(pwd) $(id -u):$(id -g)")
+    assert p.stdout.strip() == "bar /tmp 1000:1000", p.stderr
+    assert fc("exec", "box", "sh", "-c", "exit 5").returncode == 5
+    p = fc("exec", "box", "nonexistent")
+    assert p.returncode == 127 and len(p.stderr.splitlines()) == 1
+    (tmp_path / "in").write_text("via stdin\n")
+    with open(tmp_path / "in") as stdin:
+        assert fc("exec", "-i", "box", "cat", stdin=stdin).stdout == "via stdin\n"
+    with open(tmp_path / "in") as stdin:
+        assert fc("exec", "box", "cat", stdin=stdin).stdout == ""  # no -i: no input
+    # -d: in the background, in the container's namespaces and cgroup
+    assert fc("exec", "-d", "box", "sleep", "7").returncode == 0
+    assert "sleep 7" in fc("top", "box").stdout
+    ns = fc("exec", "box", "sh", "-c", "for n in 1/ns/pid self/ns/pid 1/ns/mnt self/ns/mnt; do readlink /proc/$n; done")
+    a, b, c, d = ns.stdout.split()
+    assert a == b and c == d
+
+
+def test_exec_it_has_a_terminal(fc, running, pty):
+    t = pty("exec", "-it", "box", "sh", "-c", "tty; stty size; read x; echo x=$x; exit 4", rows=25, cols=81)
+    t.expect("25 81")
+    t.send("typed\n")
+    t.expect("x=typed")
+    assert t.wait() == 4
+
+
+def test_exec_needs_a_running_container(fc):
+    cid = fc("create", "bb:1", "true").stdout.strip()
+    p = fc("exec", cid, "true")
+    assert p.returncode == 125 and "not running" in p.stderr
+    fc("rm", cid)
+
+
+# ------------------------------------------------------ pause and the rest
+
+def test_pause_and_unpause(fc, running):
+    assert fc("pause", "box").returncode == 0
+    assert "Up (Paused)" in fc("ps").stdout
+    assert _inspect(fc, "box", "{{.State.Status}} {{.State.Paused}}") == "paused true"
+    p = fc("exec", "box", "true")
+    assert p.returncode == 125 and "paused" in p.stderr
+    assert fc("pause", "box").returncode == 125
+    assert fc("unpause", "box").returncode == 0
+    assert fc("exec", "box", "true").returncode == 0
+    fc("pause", "box")
+    t0 = time.monotonic()
+    assert fc("stop", "-t", "5", "box").returncode == 0  # a paused container stops too
+    assert time.monotonic() - t0 < 5
+    assert _inspect(fc, "box", "{{.State.Status}}") == "exited"
+
+
+def test_frozen_container_makes_no_progress(fc):
+    cid = fc("run", "-d", "bb:1", "sh", "-c", "while :; do echo x >> /tmp/n; done").stdout.strip()
+    try:
+        time.sleep(0.3)
+        fc("pause", cid)
+        counter = f"/proc/{fc('inspect', '--format', '{{.State.Pid}}', cid).stdout.strip()}/root/tmp/n"
+        a = os.path.getsize(counter)
+        time.sleep(0.5)
+        assert os.path.getsize(counter) == a
+        fc("unpause", cid)
+        time.sleep(0.3)
+        assert os.path.getsize(counter) > a
+    finally:
+        fc("rm", "-f", cid)
+
+
+def test_rename(fc, running):
+    assert fc("rename", "box", "crate").returncode == 0
+    assert _inspect(fc, "crate", "{{.Name}}") == "/crate"
+    other = fc("create", "--name", "other", "bb:1", "true").stdout.strip()
+    p = fc("rename", "crate", "other")
+    assert p.returncode == 125 and "already in use" in p.stderr
+    assert fc("rename", "crate", "bad name!").returncode == 125
+    fc("rm", other)
+    fc("rename", "crate", "box")
+
+
+def test_inspect_format_and_document(fc, running):
+    doc = json.loads(fc("inspect", "box").stdout)[0]
+    assert doc["State"]["Running"] is True and doc["State"]["Pid"] > 0 and doc["Name"] == "/box"
+    assert doc["Config"]["Cmd"][0] == "sh" and doc["Id"].startswith(running[:12])
+    assert _inspect(fc, "box", "{{json .Config.Cmd}}").startswith('["sh",')
+    assert _inspect(fc, "box", "{{.State.OOMKilled}} {{upper .State.Status}}") == "false RUNNING"
+    assert _inspect(fc, "box", "{{index .Config.Cmd 1}}") == "-c"
+    for bad in ("{{.Nope}}", "{{frobnicate .Id}}", "{{index .Config.Cmd 9}}"):
+        p = fc("inspect", "--format", bad, "box")
+        assert p.returncode == 125 and len(p.stderr.splitlines()) == 1, p.stderr
+
+
+def test_oom_killed_shows_in_inspect(fc):
+    cid = fc("run", "-d", "-m", "8m", "--memory-swap", "8m", "bb:1", "sh", "-c",
+             "x=0123456789; while :; do x=$x$x; done").stdout.strip()
+    assert fc("wait", cid).stdout.strip() == "137"
+    assert _inspect(fc, cid, "{{.State.OOMKilled}} {{.State.ExitCode}}") == "true 137"
+    fc("rm", cid)
+
+
+def test_top_and_stats(fc, running):
+    top = fc("top", "box").stdout.splitlines()
+    assert top[0].split()[:3] == ["UID", "PID", "PPID"] and any("while :" in line for line in top[1:])
+    busy = fc("run", "-d", "--name", "busy", "bb:1", "sh", "-c", "while :; do :; done").stdout.strip()
+    try:
+        p = fc("stats", "--no-stream", "box", "busy")
+        lines = p.stdout.splitlines()
+        assert lines[0].split()[:3] == ["CONTAINER", "ID", "NAME"], p.stdout
+        rows = {line.split()[1]: line for line in lines[1:]}
+        assert set(rows) == {"box", "busy"}
+        p = fc("stats", "--no-stream", "--format", "json", "busy")
+        row = json.loads(p.stdout)
+        assert float(row["CPUPerc"].rstrip("%")) > 30  # a busy loop: about one CPU
+        assert row["raw"]["pids"] >= 1 and row["raw"]["memory"] > 0
+        p = fc("stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", "box")
+        assert p.stdout.split()[0] == "box" and int(p.stdout.split()[1]) >= 1
+    finally:
+        fc("rm", "-f", busy)
+
+
+def test_update_changes_limits_of_a_running_container(fc, running):
+    read = "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/pids/pids.max"
+    assert fc("update", "-m", "48m", "--cpus", "0.5", "--pids-limit", "30", "box").returncode == 0
+    p = fc("exec", "box", "sh", "-c", read)
+    assert p.stdout.split() == [str(48 << 20), "50000", "30"], p.stderr
+    assert _inspect(fc, "box", "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}}") == f"{48 << 20} 500000000"
+    for bad in (["-m", "1k"], ["--cpus", "lots"], []):
+        p = fc("update", *bad, "box")
+        assert p.returncode == 125, bad
+    fc("restart", "-t", "1", "box")  # the limits are kept for the next start
+    assert fc("exec", "box", "sh", "-c", read).stdout.split() == [str(48 << 20), "50000", "30"]
+
+
+def test_ps_formats(fc, running):
+    lines = fc("ps", "--format", "table {{.Names}}\t{{.Status}}").stdout.splitlines()
+    assert lines[0].split() == ["NAMES", "STATUS"] and lines[1].split() == ["box", "Up"]
+    assert fc("ps", "--format", "{{.ID}}:{{.State}}").stdout.strip() == f"{running[:12]}:running"
+    assert fc("ps", "-q").stdout.strip() == running[:12]
+    assert json.loads(fc("ps", "--format", "json").stdout)["Names"] == "box"
