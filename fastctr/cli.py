@@ -19,20 +19,29 @@ USAGE = """usage: fastctr [--data-root DIR] [--state-root DIR] [--storage-driver
 commands:
   run [OPTIONS] IMAGE [COMMAND [ARG...]]   create and run a container
   create [OPTIONS] IMAGE [COMMAND...]      create a container
-  start [-a] CONTAINER...                   start containers in the background (-a: attached)
+  start [-a] [-i] CONTAINER...              start containers in the background (-a: attached)
+  attach [--no-stdin] [--detach-keys K] CONTAINER   to a running container (Ctrl-P Ctrl-Q detaches)
+  exec [-d] [-i] [-t] [-e K=V] [-w DIR] [-u USER] [--privileged] CONTAINER CMD...
+  pause | unpause CONTAINER...              freeze / thaw every process (freezer cgroup)
+  rename CONTAINER NEW_NAME
+  top CONTAINER                             its processes
+  stats [--no-stream] [-a] [--format F] [CONTAINER...]   CPU %, memory, net and block I/O, pids
+  update [--cpus N] [-m SIZE] [--pids-limit N] ... CONTAINER...   change limits, also while running
   stop [-t SECONDS] [-s SIGNAL] CONTAINER...  stop signal, then SIGKILL after -t (10)
   restart [-t SECONDS] CONTAINER...         stop, then start again
   kill [-s SIGNAL] CONTAINER...             send a signal (SIGKILL)
   wait CONTAINER...                         block until they exit; print exit codes
   logs [-f] [--tail N] [-t] [--since T] [--until T] CONTAINER   output of a detached container
-  rm [-f] CONTAINER...                      remove containers
+  rm [-f] [-v] CONTAINER...                 remove containers (-v: and their anonymous volumes)
   container prune                           remove stopped and half-made containers
   system prune                              containers, unused networks, unnamed images
-  ps [-a] [-q] [--format json|table]        list containers
+  ps [-a] [-q] [--format json|table|TEMPLATE]   list containers ({{.ID}}, {{.Names}}, ...)
   images [-q] [--format json|table]         list images
   rmi [-f] IMAGE...                         remove images
   tag IMAGE NAME[:TAG]                      name an image
-  inspect IMAGE|CONTAINER...                JSON description (also: image inspect)
+  inspect [-f TEMPLATE] IMAGE|CONTAINER...  JSON description, or -f '{{.State.OOMKilled}}'
+  volume create [NAME] | ls | rm NAME... | prune
+  system df                                 disk use of images, containers and volumes
   history IMAGE                             layers of an image
   load -i PATH                              docker save / OCI archive or OCI layout
   pull [-q] [--platform P] [-u USER -p PASSWORD] REF   from a registry (v2)
@@ -45,9 +54,11 @@ commands:
   info                                      storage driver, cgroups, kernel, features
   version
 run/create options: --name N, --rm, -e/--env K=V, --env-file F, -w/--workdir D,
-  -u/--user U[:G], --entrypoint CMD, -h/--hostname H, -v/--volume SRC:DST[:ro],
+  -u/--user U[:G], --entrypoint CMD, -h/--hostname H, -v/--volume [SRC|NAME:]DST[:ro],
   --mount type=bind|tmpfs,..., --tmpfs DST[:OPTS], --read-only, -l/--label K=V,
-  -d/--detach, --stop-signal SIG, --cpus N, --cpu-period, --cpu-quota, -c/--cpu-shares,
+  -d/--detach, -i/--interactive, -t/--tty, --detach-keys K, --sig-proxy=false, --init,
+  --cap-add CAP, --cap-drop CAP, --privileged, --device HOST[:CONTAINER][:rwm],
+  --security-opt no-new-privileges|seccomp=unconfined|seccomp=PROFILE.json, --stop-signal SIG, --cpus N, --cpu-period, --cpu-quota, -c/--cpu-shares,
   --cpuset-cpus, --cpuset-mems, -m/--memory, --memory-swap, --memory-reservation,
   --pids-limit, --blkio-weight, --ulimit NAME=SOFT[:HARD], --shm-size, --sysctl K=V, --oom-score-adj,
   --network none|host|container:NAME|bridge|NETWORK (default: bridge; FASTCTR_DEFAULT_NETWORK),
@@ -90,7 +101,7 @@ def main(argv=None):
             print(USAGE)
             return 0 if rest else 125
         cmd, args = rest[0], rest[1:]
-        if cmd in ("image", "network", "container", "system") and args:
+        if cmd in ("image", "network", "container", "system", "volume") and args:
             cmd, args = f"{cmd}_{args[0]}", args[1:]
         handler = COMMANDS.get(cmd)
         if handler is None:
@@ -546,6 +557,70 @@ def cmd_system_prune(g, args):
             nets += 1
     print(f"Deleted networks: {nets}")
     cmd_image_prune(g, [])
+
+
+def cmd_volume_create(g, args):
+    _, pos = parse(args, {})
+    if len(pos) > 1:
+        raise UsageError("volume create takes at most one NAME")
+    from fastctr.volumes import Volumes
+    print(Volumes(_engine(g).store).create(pos[0] if pos else None))
+
+
+def cmd_volume_ls(g, args):
+    o, _ = parse(args, LISTS)
+    from fastctr.volumes import Volumes
+    volumes = Volumes(_engine(g).store)
+    if not o.get("quiet"):
+        print("DRIVER    VOLUME NAME")
+    for name in volumes.names():
+        print(name if o.get("quiet") else f"local     {name}")
+
+
+def cmd_volume_rm(g, args):
+    o, pos = parse(args, LISTS)
+    if not pos:
+        raise UsageError("volume rm needs at least one volume")
+    from fastctr.volumes import Volumes
+    return _each(g, pos, lambda engine, name: Volumes(engine.store).remove(name, force=bool(o.get("force"))))
+
+
+def cmd_volume_prune(g, args):
+    """Volumes no container uses (Docker prunes the anonymous ones; -a all)."""
+    o, _ = parse(args, dict(LISTS, **{"-a": ("all", False)}))
+    from fastctr.volumes import Volumes
+    volumes = Volumes(_engine(g).store)
+    for name in volumes.names():
+        anonymous = len(name) == 64 and all(c in "0123456789abcdef" for c in name)
+        if (anonymous or o.get("all")) and not volumes.users(name):
+            volumes.remove(name)
+            print(name)
+
+
+def cmd_system_df(g, args):
+    parse(args, {})
+    from fastctr.volumes import Volumes, tree_size
+    engine = _engine(g)
+    store = engine.store
+    images = [store.image(i) for i in store.image_ids()]
+    used_images = {c["image_id"] for c in engine.ps(all=True)}
+    containers = engine.ps(all=True)
+    sizes = {c["id"]: tree_size(engine._cdir(c)) for c in containers}
+    volumes = Volumes(store)
+    vol_sizes = {n: volumes.size(n) for n in volumes.names()}
+    vol_used = {n for n in vol_sizes if volumes.users(n)}
+    rows = [("Images", len(images), len([i for i in images if i["id"] in used_images]),
+             sum(i["size"] or 0 for i in images), sum(i["size"] or 0 for i in images if i["id"] not in used_images)),
+            ("Containers", len(containers), len([c for c in containers if c["status"] in ("running", "paused")]),
+             sum(sizes.values()),
+             sum(s for cid, s in sizes.items() if cid not in {c["id"] for c in containers
+                                                               if c["status"] in ("running", "paused")})),
+            ("Local Volumes", len(vol_sizes), len(vol_used), sum(vol_sizes.values()),
+             sum(s for n, s in vol_sizes.items() if n not in vol_used)),
+            ("Build Cache", 0, 0, 0, 0)]
+    print(f"{'TYPE':<16}{'TOTAL':<10}{'ACTIVE':<10}{'SIZE':<12}RECLAIMABLE")
+    for kind, total, active, size, reclaimable in rows:
+        print(f"{kind:<16}{total:<10}{active:<10}{_size(size):<12}{_size(reclaimable)}")
 
 
 def cmd_image_prune(g, args):

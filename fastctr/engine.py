@@ -442,9 +442,11 @@ class Engine(Supervisor, Operations):
                 raise NameInUse(f"the container name {name!r} is already in use") from None
             raise
         crash_point("create:recorded")
+        anonymous = []
         try:
             rootfs, rootfs_mount = self.driver.prepare_container(cid, chain, volatile=opts.rm)
             crash_point("create:layer")
+            used_volumes, anonymous = self._resolve_volumes(opts, image["config"])
             spec = make_spec(image["config"], opts, cid, self._image_file_reader(chain, rootfs))
             cdir = self.driver.container_dir(cid)
             if peer:
@@ -459,14 +461,35 @@ class Engine(Supervisor, Operations):
                       "stop_signal": opts.stop_signal or (image["config"].get("config") or {}).get("StopSignal"),
                       "network_mode": opts.network, "tty": bool(opts.tty), "interactive": bool(opts.interactive),
                       "init": bool(opts.init), "privileged": bool(opts.privileged), "cap_add": opts.cap_add,
-                      "cap_drop": opts.cap_drop, "security_opt": opts.security_opt}
+                      "cap_drop": opts.cap_drop, "security_opt": opts.security_opt,
+                      "volumes": used_volumes, "anonymous_volumes": anonymous}
             with self.store.transaction() as db:
                 db.execute("UPDATE containers SET status = 'created', config = ? WHERE id = ?",
                            (json.dumps(record), cid))
         except BaseException:
             self._remove_files(cid)
+            self._remove_volumes(anonymous)
             raise
         return self._row(cid)
+
+    def _resolve_volumes(self, opts, image_config):
+        """Named and anonymous volumes of -v and of the image's VOLUME,
+        made as needed; opts.volumes then holds host paths only."""
+        image_volumes = (image_config.get("config") or {}).get("Volumes")
+        if not image_volumes and all(os.path.isabs(v.split(":")[0]) and ":" in v for v in opts.volumes):
+            return [], []  # binds only: the start path imports nothing more
+        from fastctr import volumes
+        targets = [parse_mount(m)["destination"] for m in opts.mounts] + [t.partition(":")[0] for t in opts.tmpfs]
+        opts.volumes, used, made = volumes.resolve(volumes.Volumes(self.store), opts.volumes, image_volumes, targets)
+        return used, made
+
+    def _remove_volumes(self, names):
+        if names:
+            from fastctr import volumes
+            store = volumes.Volumes(self.store)
+            for name in names:
+                if store.exists(name):
+                    store.remove(name, force=True)
 
     # ------------------------------------------------------- networking
     @property
@@ -810,6 +833,8 @@ class Engine(Supervisor, Operations):
             if c["config"].get("networks") or c["config"].get("ports"):
                 self._detach(c)  # idempotent: a clean-up may have done it
             self._remove_files(c["id"])
+            if volumes or c["config"].get("rm"):  # Docker: --rm takes the anonymous volumes too
+                self._remove_volumes(c["config"].get("anonymous_volumes"))
         return c
 
     def _set_config(self, cid, **changes):

@@ -310,6 +310,7 @@ class Supervisor:
             self._set_config(cid, oom_killed=True)
         if c["config"].get("rm"):
             self._remove_files(cid)
+            self._remove_volumes(c["config"].get("anonymous_volumes"))
         return c
 
     def _restarted_by_another(self, c):

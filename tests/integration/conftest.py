@@ -174,12 +174,12 @@ def fcli():
     it.write_oci_layout(os.path.join(data, "layout"), [it.busybox_layer()], ref_name="bb:1")
     cli = os.path.join(os.path.dirname(sys.executable), "fastctr")
 
-    def run(*args, timeout=120, **kw):
+    def run(*args, timeout=120, env=None, **kw):
         kw.setdefault("stdin", subprocess.DEVNULL)
         # Files, not pipes: a detached container's monitor must not hold our pipe.
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
             p = subprocess.run([cli, "--data-root", data, "--state-root", state, *args], stdout=out, stderr=err,
-                               cwd="/", timeout=timeout, env=dict(os.environ, FASTCTR_CGROUP_PARENT="self"), **kw)
+                               cwd="/", timeout=timeout, env=env or run.env, **kw)
             out.seek(0)
             err.seek(0)
             p.stdout, p.stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
