@@ -25,7 +25,7 @@ def world(tmp_path):
     shutil.rmtree(d, ignore_errors=True)
 
 
-def in_netns(world, script):
+def in_netns(world, script, timeout=120):
     """Run script in a new network (and mount) namespace playing the host."""
     prelude = f"""
         set -eu
@@ -37,7 +37,7 @@ def in_netns(world, script):
         $F load -i {world}/layout >/dev/null
     """
     p = subprocess.run(["unshare", "--net", "--mount", "sh", "-c", prelude + script], capture_output=True,
-                       text=True, timeout=120)
+                       text=True, timeout=timeout)
     return p
 
 
@@ -288,3 +288,23 @@ def test_without_nftables_the_default_bridge_works_and_publishing_fails_cleanly(
     assert "172.17.0.2/16" in p.stdout and "warned: 1" in p.stdout
     assert "publishing ports needs nftables: nft not found" in p.stdout and "refused: 125" in p.stdout
     assert "containers: 0" in p.stdout and "links: 0" in p.stdout and "tables: 0" in p.stdout
+
+
+def test_hundred_detached_bridge_containers_leave_no_veth_rule_or_process(world):
+    p = in_netns(world, f"""
+        for i in $(seq 1 100); do
+            P=""; [ $i -le 20 ] && P="-p 127.0.0.1:$((9000 + i)):80"
+            $F run -d $P bb:1 sh -c "trap 'exit 0' TERM; while :; do sleep 1; done" >/dev/null
+        done
+        echo "running: $($F ps -q | wc -l) veths: $(ip -o link show type veth | wc -l)" \
+             "dnat: $(nft list table ip fastctr | grep -c 'dnat to')"
+        $F stop -t 5 $($F ps -q) >/dev/null
+        $F rm $($F ps -a -q) >/dev/null
+        for i in $(seq 1 100); do [ "$(ip -o link show type veth | wc -l)" = 0 ] && break; sleep 0.05; done
+        echo "after: $($F ps -a -q | wc -l) veths: $(ip -o link show type veth | wc -l)" \
+             "dnat: $(nft list table ip fastctr 2>/dev/null | grep -c 'dnat to' || true)" \
+             "monitors: $(ps -eo args | grep -c '^[^ ]*fastctr/data/monitor .*{world}' || true)"
+    """, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert "running: 100 veths: 100 dnat: 40" in p.stdout, p.stdout  # prerouting and output
+    assert "after: 0 veths: 0 dnat: 0 monitors: 0" in p.stdout, p.stdout
