@@ -51,7 +51,7 @@ def _monitor_pids(data_marker):
                 argv = f.read().split(b"\0")
         except OSError:
             continue
-        if argv[0].endswith(b"fastctr/data/monitor") and data_marker in argv[1]:
+        if argv[0].endswith(b"fastctr/data/monitor") and any(data_marker in a for a in argv):
             out.append(int(pid))
     return out
 
