@@ -90,10 +90,10 @@ class Operations:
     def _running(self, ref, what):
         c = self.container(ref)
         status = self.live_status(c)
-        if status == "paused" and what != "unpause":
+        if status == "paused":
             raise NotRunning(f"container {c['name']} is paused, unpause the container before {what}")
-        if status != ("paused" if what == "unpause" else "running"):
-            raise NotRunning(f"container {c['name']} is not {'paused' if what == 'unpause' else 'running'}")
+        if status != "running":
+            raise NotRunning(f"container {c['name']} is not running")
         return c
 
     def bundle_spec(self, c):
@@ -107,7 +107,9 @@ class Operations:
         return c
 
     def unpause(self, ref):
-        c = self._running(ref, "unpause")
+        c = self.container(ref)
+        if self.live_status(c) != "paused":
+            raise NotRunning(f"container {c['name']} is not paused")
         self.runtime.resume(c["id"])
         return c
 
