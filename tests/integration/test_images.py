@@ -231,7 +231,7 @@ def test_run_merges_image_config_with_flags(engine, tmp_path):
 def test_bad_flags_leave_nothing(engine, tmp_path):
     from fastctr.errors import ConfigError
     load_layout(engine, tmp_path, [it.busybox_layer()], ref_name="bad:1")
-    for kw in ({"volumes": ["relative:/x"]}, {"volumes": ["/nonexistent-src:/x"]}, {"user": "nosuchuser"},
+    for kw in ({"volumes": ["bad name:/x"]}, {"volumes": ["/nonexistent-src:/x"]}, {"user": "nosuchuser"},
                {"name": "bad name!"}, {"tmpfs": ["relative"]}, {"mounts": ["type=volume,target=/x"]}):
         with pytest.raises(ConfigError):
             engine.create("bad:1", RunOptions(cmd=["true"], **kw))
@@ -295,7 +295,7 @@ def test_concurrent_runs_of_one_image(data_root, state_root, tmp_path):
                                "cat", "/f"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd="/",
                               env=env, stdin=subprocess.DEVNULL) for _ in range(20)]
     results = [(p.wait(timeout=120), p.stdout.read(), p.stderr.read()) for p in procs]
-    assert all(r[:2] == (0, "ok") for r in results), results
+    assert all(r[:2] == (0, "ok") for r in results), [r for r in results if r[:2] != (0, "ok")]
     assert cli(data_root, state_root, "ps", "-a", "-q").stdout == ""
     assert len(cli(data_root, state_root, "images", "-q").stdout.split()) == 1
 
