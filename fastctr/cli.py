@@ -58,7 +58,8 @@ run/create options: --name N, --rm, -e/--env K=V, --env-file F, -w/--workdir D,
   --mount type=bind|tmpfs,..., --tmpfs DST[:OPTS], --read-only, -l/--label K=V,
   -d/--detach, -i/--interactive, -t/--tty, --detach-keys K, --sig-proxy=false, --init,
   --cap-add CAP, --cap-drop CAP, --privileged, --device HOST[:CONTAINER][:rwm],
-  --security-opt no-new-privileges|seccomp=unconfined|seccomp=PROFILE.json, --stop-signal SIG, --cpus N, --cpu-period, --cpu-quota, -c/--cpu-shares,
+  --security-opt no-new-privileges|seccomp=unconfined|seccomp=PROFILE.json, --stop-signal SIG,
+  --stop-timeout SECONDS, --cpus N, --cpu-period, --cpu-quota, -c/--cpu-shares,
   --cpuset-cpus, --cpuset-mems, -m/--memory, --memory-swap, --memory-reservation,
   --pids-limit, --blkio-weight, --ulimit NAME=SOFT[:HARD], --shm-size, --sysctl K=V, --oom-score-adj,
   --network none|host|container:NAME|bridge|NETWORK (default: bridge; FASTCTR_DEFAULT_NETWORK),
@@ -78,7 +79,7 @@ RUN = {"--name": ("name", True), "--rm": ("rm", False), "-e": ("env", True), "--
        "-d": ("detach", False), "--detach": ("detach", False), "--stop-signal": ("stop_signal", True),
        "-i": ("interactive", False), "--interactive": ("interactive", False), "-t": ("tty", False),
        "--tty": ("tty", False), "--init": ("init", False), "--sig-proxy": ("sig_proxy", False),
-       "--detach-keys": ("detach_keys", True)}
+       "--detach-keys": ("detach_keys", True), "--stop-timeout": ("stop_timeout", True)}
 RUN.update(resource_flags.FLAGS)  # --cpus, -m, --ulimit...: fastctr.resources
 RUN.update(security_flags.FLAGS)  # --cap-add, --privileged, --security-opt, --device
 MULTI = {"env", "env_files", "volumes", "mounts", "tmpfs", "labels", "publish"} | resource_flags.MULTI \

@@ -76,6 +76,7 @@ class RunOptions:
         self.init = kw.get("init", False)
         self.sig_proxy = kw.get("sig_proxy", True)
         self.detach_keys = kw.get("detach_keys")
+        self.stop_timeout = kw.get("stop_timeout")
         for name in ("cap_add", "cap_drop", "security_opt", "devices"):
             setattr(self, name, list(kw.get(name) or []))  # fastctr.security
 
@@ -235,6 +236,19 @@ def resolve_user(spec, read_file):
 
 
 # ------------------------------------------------------------ the spec
+
+def _stop_timeout(value):
+    """--stop-timeout: seconds `stop` waits before SIGKILL (-1: forever)."""
+    if value is None:
+        return None
+    try:
+        seconds = int(value)
+    except ValueError:
+        raise ConfigError(f"invalid value for --stop-timeout: {value!r}") from None
+    if seconds < -1:
+        raise ConfigError(f"invalid value for --stop-timeout: {value!r}")
+    return seconds
+
 
 def _init_program():
     return os.path.join(os.path.dirname(__file__), "data", "init")
@@ -420,6 +434,7 @@ class Engine(Supervisor, Operations):
         name = validate_name(opts.name) if opts.name else self._unique_name()
         chain = self._ensure_layers(image)
         parse_env(opts)  # flag errors before anything exists
+        stop_timeout = _stop_timeout(opts.stop_timeout)
         if opts.detach_keys is not None:
             from fastctr.tty import parse_detach_keys
             parse_detach_keys(opts.detach_keys)
@@ -459,7 +474,7 @@ class Engine(Supervisor, Operations):
                       "networks": [attach] if attach else [],
                       "ports": [m.key() for m in ports],
                       "stop_signal": opts.stop_signal or (image["config"].get("config") or {}).get("StopSignal"),
-                      "network_mode": opts.network, "tty": bool(opts.tty), "interactive": bool(opts.interactive),
+                      "stop_timeout": stop_timeout, "network_mode": opts.network, "tty": bool(opts.tty), "interactive": bool(opts.interactive),
                       "init": bool(opts.init), "privileged": bool(opts.privileged), "cap_add": opts.cap_add,
                       "cap_drop": opts.cap_drop, "security_opt": opts.security_opt,
                       "volumes": used_volumes, "anonymous_volumes": anonymous}

@@ -342,7 +342,10 @@ class Supervisor:
         """The stop signal, then SIGKILL after `timeout` seconds."""
         c = self.container(ref)
         if self._runtime_alive(c["id"]):
+            if timeout is None:
+                timeout = c["config"].get("stop_timeout")
             timeout = 10 if timeout is None else float(timeout)
+            timeout = float("inf") if timeout < 0 else timeout
             sig = sig or c["config"].get("stop_signal") or "SIGTERM"
             self._signal(c, sig)
             if not self._wait_gone(c["id"], timeout):
@@ -394,7 +397,7 @@ class Supervisor:
                 return True
             p = select.poll()
             p.register(fd, select.POLLIN)
-            return bool(p.poll(int(timeout * 1000)))
+            return bool(p.poll(None if timeout == float("inf") else int(timeout * 1000)))
         finally:
             os.close(fd)
 

@@ -397,3 +397,14 @@ def test_v2_path_with_what_the_unified_hierarchy_offers(fc, tmp_path):
         p = run("run", "--rm", "-m", "64m", "bb:1", "true")
         assert p.returncode == 125 and "memory" in p.stderr and len(p.stderr.splitlines()) == 1
     assert fc("ps", "-a", "-q").stdout == ""
+
+
+def test_stop_timeout_flag(fc):
+    cid = fc("run", "-d", "--stop-timeout", "1", "bb:1", "sh", "-c", "trap '' TERM; while :; do sleep 0.1; done"
+             ).stdout.strip()
+    t0 = time.monotonic()
+    assert fc("stop", cid).returncode == 0  # SIGTERM is ignored: SIGKILL after 1 s, not 10
+    assert 0.9 < time.monotonic() - t0 < 8
+    assert _inspect(fc, cid, "{{.State.ExitCode}}") == "137"
+    fc("rm", cid)
+    assert fc("run", "--rm", "--stop-timeout", "soon", "bb:1", "true").returncode == 125
