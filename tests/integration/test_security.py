@@ -105,6 +105,21 @@ def test_no_new_privileges(fc):
     assert _status(fc, "--security-opt", "no-new-privileges", field="Seccomp") == "2"
 
 
+def test_no_new_privileges_stops_a_setuid_binary(fc):
+    # A setuid-root copy of the host's python in a volume, run as uid 1000.
+    real = os.path.realpath("/usr/bin/python3")
+    vol = ["-v", "nnp-test:/vol"] + PYTHON
+    p = fc("run", "--rm", *vol, "bb:1", "sh", "-c", f"cp {real} /vol/py && chmod 4755 /vol/py")
+    assert p.returncode == 0, p.stderr
+    euid = ["/vol/py", "-c", "import os; print(os.geteuid())"]
+    try:
+        assert fc("run", "--rm", "-u", "1000", *vol, "bb:1", *euid).stdout.strip() == "0"
+        p = fc("run", "--rm", "-u", "1000", "--security-opt", "no-new-privileges", *vol, "bb:1", *euid)
+        assert p.stdout.strip() == "1000", p.stderr
+    finally:
+        fc("volume", "rm", "nnp-test")
+
+
 # ----------------------------------------------------------------- seccomp
 
 def test_default_seccomp_profile_blocks_what_dockers_blocks(fc):
