@@ -66,7 +66,10 @@ class Container:
 
     def alive(self):
         pid = self.st.get("pid")
-        return bool(pid) and process_start_time(pid) == self.st.get("start_time")
+        # None == None must not pass for alive: a process gone before its
+        # start time was read (`true`) would then live forever.
+        now = process_start_time(pid) if pid else None
+        return now is not None and self.st.get("start_time") in (None, now)
 
     @property
     def status(self):
@@ -157,7 +160,9 @@ class Runtime:
             state["cgroup"] = cg.to_json()
             pid = self._spawn_init(config, cg, sdir, console_socket, no_pivot, preserve_fds, stdio,
                                    wait_for_start, detach, rootfs_mount, loopback_up)
-            state.update(pid=pid, start_time=process_start_time(pid), status="created")
+            # Our child: a quick command may be a zombie already; its start time
+            # is still its identity.
+            state.update(pid=pid, start_time=process_start_time(pid, zombie=True), status="created")
             self.store.write(cid, state)
             container = Container(self, state, config)
             self._run_hooks(config, "prestart", container)

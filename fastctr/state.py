@@ -23,8 +23,10 @@ def validate_id(cid):
     return cid
 
 
-def process_start_time(pid):
-    """Start time in clock ticks since boot, or None if pid is gone or a zombie."""
+def process_start_time(pid, zombie=False):
+    """Start time in clock ticks since boot, or None if pid is gone or (unless
+    `zombie`: to record the identity of a child that has already exited) a
+    zombie."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             data = f.read()
@@ -32,7 +34,7 @@ def process_start_time(pid):
         return None
     # comm may contain spaces and parens: split after the last ')'.
     fields = data[data.rindex(b")") + 2:].split()
-    if fields[0] in (b"Z", b"X"):
+    if fields[0] in (b"Z", b"X") and not zombie:
         return None
     return int(fields[19])
 

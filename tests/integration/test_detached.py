@@ -167,3 +167,15 @@ def test_hundred_detached_containers_leave_nothing(fc):
     assert fc("rm", *ids).returncode == 0
     assert _wait_monitors_gone(fc.data) == []
     assert fc("ps", "-a", "-q").stdout == ""
+
+
+def test_containers_that_exit_at_once_are_cleaned_up(fc):
+    # `true` may be gone before its start time is read: the runtime must not
+    # then take the container for alive (and its clean-up for premature).
+    for _ in range(20):
+        assert fc("run", "-d", "--rm", "bb:1", "true").returncode == 0
+    ids = [fc("run", "-d", "bb:1", "true").stdout.strip() for _ in range(5)]
+    assert _wait_monitors_gone(fc.data) == []
+    assert sorted(fc("ps", "-a", "-q").stdout.split()) == sorted(i[:12] for i in ids)
+    assert all(c["Status"] == "exited" and c["ExitCode"] == 0 for c in _ps(fc).values())
+    assert fc("rm", *ids).returncode == 0
