@@ -42,7 +42,7 @@ def _ignore_missing(fn, *args, **kw):
         pass
 
 
-def _copy_tree(src, dest):
+def copy_tree(src, dest):
     import subprocess
     # cp -a keeps ownership, modes, times, hard links, xattrs and devices.
     subprocess.run(["cp", "-a", "--reflink=auto", src + "/.", dest], check=True,
@@ -208,7 +208,7 @@ class Vfs(Driver):
 
     def _prepare_unpack(self, tmp, parent):
         if parent:
-            _copy_tree(self.layer_dir(parent), tmp)
+            copy_tree(self.layer_dir(parent), tmp)
         os.chmod(tmp, 0o755)
         return tmp
 
@@ -217,7 +217,7 @@ class Vfs(Driver):
         rootfs = os.path.join(cdir, "rootfs")
         os.makedirs(rootfs, mode=0o755, exist_ok=True)
         if chain:
-            _copy_tree(self.layer_dir(chain[-1]), rootfs)
+            copy_tree(self.layer_dir(chain[-1]), rootfs)
         return rootfs, None
 
     def mounted(self, cid, chain):

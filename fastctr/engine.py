@@ -461,7 +461,7 @@ class Engine(Supervisor, Operations):
         try:
             rootfs, rootfs_mount = self.driver.prepare_container(cid, chain, volatile=opts.rm)
             crash_point("create:layer")
-            used_volumes, anonymous = self._resolve_volumes(opts, image["config"])
+            used_volumes, anonymous = self._resolve_volumes(opts, image["config"], cid, chain)
             spec = make_spec(image["config"], opts, cid, self._image_file_reader(chain, rootfs))
             cdir = self.driver.container_dir(cid)
             if peer:
@@ -487,16 +487,33 @@ class Engine(Supervisor, Operations):
             raise
         return self._row(cid)
 
-    def _resolve_volumes(self, opts, image_config):
+    def _resolve_volumes(self, opts, image_config, cid, chain):
         """Named and anonymous volumes of -v and of the image's VOLUME,
-        made as needed; opts.volumes then holds host paths only."""
+        made as needed and, when new, filled with the image's files there
+        (as Docker does); opts.volumes then holds host paths only."""
         image_volumes = (image_config.get("config") or {}).get("Volumes")
         if not image_volumes and all(os.path.isabs(v.split(":")[0]) and ":" in v for v in opts.volumes):
             return [], []  # binds only: the start path imports nothing more
         from fastctr import volumes
+        store = volumes.Volumes(self.store)
         targets = [parse_mount(m)["destination"] for m in opts.mounts] + [t.partition(":")[0] for t in opts.tmpfs]
-        opts.volumes, used, made = volumes.resolve(volumes.Volumes(self.store), opts.volumes, image_volumes, targets)
+        opts.volumes, used, made, fresh = volumes.resolve(store, opts.volumes, image_volumes, targets)
+        try:
+            self._copy_image_files(cid, chain, [(store.data_path(name), target) for name, target in fresh])
+        except BaseException:
+            self._remove_volumes(made)
+            raise
         return used, made
+
+    def _copy_image_files(self, cid, chain, pairs):
+        if not pairs:
+            return
+        with self.driver.mounted(cid, chain) as root:
+            for volume_dir, target in pairs:
+                src = os.path.join(root, target.lstrip("/"))
+                # Not through a symlink of the image: it could point anywhere on the host.
+                if os.path.isdir(src) and not os.path.islink(src) and os.path.realpath(src).startswith(root + "/"):
+                    drivers_mod.copy_tree(src, volume_dir)
 
     def _remove_volumes(self, names):
         if names:

@@ -83,8 +83,10 @@ def tree_size(path):
 
 def resolve(volumes, specs, image_volumes, other_targets):
     """-v specs -> (specs with host paths, names used, anonymous names
-    made).  Image VOLUMEs nobody mounts over get anonymous volumes too."""
-    out, used, made = [], [], []
+    made, [(name, target)] of the volumes made now, which Docker fills with
+    the image's files at target).  Image VOLUMEs nobody mounts over get
+    anonymous volumes too."""
+    out, used, made, fresh = [], [], [], []
     try:
         for spec in specs:
             parts = spec.split(":")
@@ -96,6 +98,7 @@ def resolve(volumes, specs, image_volumes, other_targets):
             name = parts[0]
             if name is None or not volumes.exists(name):
                 name = volumes.create(name)
+                fresh.append((name, parts[1]))
                 if parts[0] is None:
                     made.append(name)
             used.append(name)
@@ -104,6 +107,7 @@ def resolve(volumes, specs, image_volumes, other_targets):
         for path in image_volumes or {}:
             if path not in targets:
                 name = volumes.create()
+                fresh.append((name, path))
                 made.append(name)
                 used.append(name)
                 out.append(f"{volumes.data_path(name)}:{path}")
@@ -111,4 +115,4 @@ def resolve(volumes, specs, image_volumes, other_targets):
         for name in made:
             volumes.remove(name, force=True)
         raise
-    return out, used, made
+    return out, used, made, fresh

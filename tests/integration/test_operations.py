@@ -408,3 +408,25 @@ def test_stop_timeout_flag(fc):
     assert _inspect(fc, cid, "{{.State.ExitCode}}") == "137"
     fc("rm", cid)
     assert fc("run", "--rm", "--stop-timeout", "soon", "bb:1", "true").returncode == 125
+
+
+def test_image_volume_gets_the_images_files(fc, tmp_path):
+    import imagetools as it
+    layout = str(tmp_path / "layout")
+    it.write_oci_layout(layout, [it.busybox_layer(), it.tar_bytes([("data", "dir", None),
+                                                                    ("data/seed", "file", b"from the image\n")])],
+                        ref_name="vol:1", Volumes={"/data": {}})
+    assert fc("load", "-i", layout).returncode == 0
+    try:
+        cid = fc("run", "-d", "vol:1", "sh", "-c", "cat /data/seed; echo more >> /data/seed").stdout.strip()
+        assert fc("wait", cid).stdout.strip() == "0"
+        assert fc("logs", cid).stdout == "from the image\n"
+        (name,) = fc("volume", "ls", "-q").stdout.split()  # anonymous, made for the image's VOLUME
+        # a named volume that exists already keeps its own content
+        fc("run", "--rm", "-v", "mine:/data", "vol:1", "sh", "-c", "echo mine > /data/seed")
+        assert fc("run", "--rm", "-v", "mine:/data", "vol:1", "cat", "/data/seed").stdout == "mine\n"
+        assert fc("rm", "-v", cid).returncode == 0
+        assert fc("volume", "ls", "-q").stdout.split() == ["mine"]
+    finally:
+        fc("volume", "rm", "mine")
+        fc("rmi", "vol:1")
