@@ -374,9 +374,9 @@ def cmd_ps(g, args):
                               "Labels": c["labels"]}))
         return
     from fastctr import template
-    fmt = o.get("format") or "table {{.ID}}\t{{.Image}}\t{{.RunningFor}}\t{{.Status}}\t{{.Names}}"
-    if fmt == "table":
-        fmt = "table {{.ID}}\t{{.Image}}\t{{.RunningFor}}\t{{.Status}}\t{{.Names}}"
+    fmt = o.get("format") or "table"
+    if fmt == "table":  # Docker's columns
+        fmt = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
     for line in template.table(fmt, [_ps_row(c, human_ago) for c in rows]):
         print(line)
 
@@ -384,7 +384,9 @@ def cmd_ps(g, args):
 def _ps_row(c, human_ago):
     status = {"running": "Up", "created": "Created", "paused": "Up (Paused)", "dead": "Dead",
               "creating": "Creating"}.get(c["status"], f"Exited ({c['exit_code']})")
-    return {"ID": c["id"][:12], "Image": str(c["config"].get("image", c["image_id"][7:19])),
+    command = " ".join(c["config"].get("command") or [])
+    command = '"' + (command if len(command) <= 20 else command[:19] + "…") + '"'
+    return {"ID": c["id"][:12], "Image": str(c["config"].get("image", c["image_id"][7:19])), "Command": command,
             "RunningFor": human_ago(c["created"]), "CreatedAt": c["created"], "Status": status,
             "State": c["status"], "Names": c["name"], "Labels": c["labels"],
             "Ports": ", ".join(f"{p[0] or '0.0.0.0'}:{p[1]}->{p[2]}/{p[3]}" for p in c["config"].get("ports") or [])}

@@ -470,6 +470,7 @@ class Engine(Supervisor, Operations):
             with open(os.path.join(cdir, "config.json"), "w") as f:
                 json.dump(spec, f)
             record = {"rootfs_mount": rootfs_mount, "rm": opts.rm, "image": image_ref,
+                      "command": spec["process"]["args"],
                       "hostname": spec["hostname"], "network_peer": peer["id"] if peer else None,
                       "networks": [attach] if attach else [],
                       "ports": [m.key() for m in ports],
