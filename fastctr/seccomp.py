@@ -47,7 +47,7 @@ _SCMP_ARCH = {"amd64": "X86_64", "x86": "X86", "x32": "X32", "arm64": "AARCH64",
               "mips64": "MIPS64", "mipsel64": "MIPSEL64", "mips64n32": "MIPS64N32",
               "mipsel64n32": "MIPSEL64N32"}
 
-_CACHE_FORMAT = b"fastctr-seccomp-bpf/1\n"   # bump when compile_bpf's output changes
+_CACHE_FORMAT = b"fastctr-seccomp-bpf/2\n"   # bump when compile_bpf's output changes
 _MEMO_MAX = 64
 _memo = {}      # cache key -> BPF bytes, for this process
 _lib = None     # the loaded libseccomp, see _libseccomp()
@@ -281,16 +281,53 @@ def compile_bpf(oci_seccomp):
     ctx = lib.seccomp_init(default)
     if not ctx:
         raise OSError(errno.EINVAL, f"seccomp_init({default:#x}) failed")
+    unknown = {}
     try:
         _check_rc(lib.seccomp_attr_set(ctx, 3, 0), "seccomp_attr_set(CTL_NNP)")
         for arch in arches:
             _add_arch(lib, ctx, arch)
         for names, action, conds in rules:
             if action != default:  # libseccomp refuses those (EACCES): they're no-ops
-                _add_rule(lib, ctx, names, action, conds)
-        return _export(lib, ctx)
+                for name in _add_rule(lib, ctx, names, action, conds):
+                    if not conds:
+                        unknown.setdefault(name, action)
+        return _native_prologue(unknown, default) + _export(lib, ctx)
     finally:
         lib.seccomp_release(ctx)
+
+
+# Syscalls newer than a libseccomp may know (2.5.4 knows none of these),
+# by native number.  x86_64 and aarch64 share numbers from 424 on.
+_NEW_SYSCALLS = {"statmount": 457, "listmount": 458, "lsm_get_self_attr": 459, "lsm_set_self_attr": 460,
+                 "lsm_list_modules": 461, "mseal": 462, "setxattrat": 463, "getxattrat": 464,
+                 "listxattrat": 465, "removexattrat": 466, "open_tree_attr": 467, "file_getattr": 468,
+                 "file_setattr": 469}
+_NATIVE = {"x86_64": (0xC000003E, dict(_NEW_SYSCALLS, uretprobe=335)), "aarch64": (0xC00000B7, _NEW_SYSCALLS)}
+_X32_BIT = 0x40000000
+_ENOSYS = 0x00050000 | errno.ENOSYS
+
+
+def _native_prologue(unknown, default):
+    """Classic BPF run before libseccomp's program, for the native arch:
+    the profile's action for the syscalls libseccomp could not name, and
+    ENOSYS (not the default EPERM) for numbers beyond all we know, so that
+    userland falls back as on an older kernel (what runc does)."""
+    import struct
+    arch, numbers = _NATIVE.get(os.uname().machine, (None, {}))
+    if arch is None:
+        return b""
+    table = sorted((numbers[n], action) for n, action in unknown.items() if n in numbers)
+    highest = max(numbers.values())
+    ld, jeq, jge, jgt, ret = 0x20, 0x15, 0x35, 0x25, 0x06
+    body = [(ld, 0, 0, 0)]  # seccomp_data.nr
+    for nr, action in table:
+        body += [(jeq, 0, 1, nr), (ret, 0, 0, action)]
+    if default != 0x7FFF0000:  # with a default of allow, unknown numbers pass anyway
+        # x32 numbers carry bit 30 under the x86_64 arch: leave those to libseccomp
+        body += [(jge, 2, 0, _X32_BIT), (jgt, 0, 1, highest), (ret, 0, 0, _ENOSYS)]
+    # arch first (seccomp_data.arch at offset 4); any other arch goes straight on
+    prologue = [(ld, 0, 0, 4), (jeq, 0, len(body), arch)] + body
+    return b"".join(struct.pack("=HBBI", *insn) for insn in prologue)
 
 
 def _plan(oci):
@@ -340,13 +377,16 @@ def _add_rule(lib, ctx, names, action, conds):
     indexes = [c[0] for c in conds]
     groups = [[c] for c in conds] if len(set(indexes)) < len(indexes) else [conds]
     arrays = [((lib.ArgCmp * len(g))(*g) if g else None, len(g)) for g in groups]
+    unknown = []
     for name in names:
         nr = lib.seccomp_syscall_resolve_name(name.encode())
-        if nr == -1:  # __NR_SCMP_ERROR: unknown to this libseccomp; runc skips too
+        if nr == -1:  # __NR_SCMP_ERROR: unknown to this libseccomp (see _native_prologue)
+            unknown.append(name)
             continue
         for array, count in arrays:
             _check_rc(lib.seccomp_rule_add_array(ctx, action, nr, count, array),
                       f"seccomp_rule_add_array({name})")
+    return unknown
 
 
 def _export(lib, ctx):
