@@ -44,12 +44,7 @@ class Operations:
             every = capabilities([], [], privileged=True)
             process["capabilities"] = {k: every for k in ("bounding", "effective", "permitted")}
         if detach:
-            null = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
-            try:
-                self.runtime.exec(c["id"], process, detach=True, stdio=(null, null, null))
-            finally:
-                os.close(null)
-            return None
+            return self._exec_detached(c, process)
         if tty:
             return self._exec_tty(c, process, interactive, stdio)
         stdin = stdio[0] if interactive else os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
@@ -58,6 +53,29 @@ class Operations:
         finally:
             if not interactive:
                 os.close(stdin)
+
+    def _exec_detached(self, c, process):
+        """exec -d: from a short-lived fork, so that the process (its child)
+        is reparented at once and is never a zombie of a long-lived caller."""
+        from fastctr.supervise import error_from_wire, error_to_wire
+        null = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
+        report_r, report_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - ends in _exit
+            os.close(report_r)
+            try:
+                self.runtime.exec(c["id"], process, detach=True, stdio=(null, null, null))
+            except BaseException as e:
+                os.write(report_w, json.dumps(error_to_wire(e)).encode())
+            os._exit(0)
+        os.close(null)
+        os.close(report_w)
+        with os.fdopen(report_r, "rb") as f:
+            report = f.read()
+        os.waitpid(pid, 0)
+        if report:
+            raise error_from_wire(json.loads(report))
+        return None
 
     def _exec_tty(self, c, process, interactive, stdio):
         from fastctr import tty

@@ -252,6 +252,9 @@ class Supervisor:
         c = self.container(ref)
         if client is None and self.live_status(c) != "running":
             raise FastctrError(f"cannot attach to container {c['name']}: it is {self.live_status(c)}")
+        if client is None and not c["config"].get("detached"):
+            raise FastctrError(f"cannot attach to container {c['name']}: it runs in the foreground of "
+                               "another command (attach works with containers of run -d or -t)")
         keys = tty.parse_detach_keys(tty.DEFAULT_DETACH_KEYS if detach_keys is None else detach_keys)
         cfg = c["config"]
         outcome, code = attach_mod.attach(self.attach_path(c), tty=bool(cfg.get("tty")),

@@ -430,3 +430,14 @@ def test_image_volume_gets_the_images_files(fc, tmp_path):
     finally:
         fc("volume", "rm", "mine")
         fc("rmi", "vol:1")
+
+
+def test_exec_detached_leaves_no_zombie_and_reports_errors(fc, running):
+    from fastctr.engine import Engine
+    engine = Engine(data_root=fc.argv[2], state_root=fc.argv[4], cgroup_parent="self")
+    assert engine.exec("box", ["sleep", "0.2"], detach=True) is None
+    time.sleep(0.6)
+    with pytest.raises(ChildProcessError):  # the exec'd process was never our child
+        os.waitpid(-1, os.WNOHANG)
+    p = fc("exec", "-d", "box", "no-such-command")
+    assert p.returncode == 127 and len(p.stderr.splitlines()) == 1, p.stderr
