@@ -437,9 +437,15 @@ def test_exec_detached_leaves_no_zombie_and_reports_errors(fc, running):
     engine = Engine(data_root=fc.argv[2], state_root=fc.argv[4], cgroup_parent="self")
     assert engine.exec("box", ["sleep", "0.7"], detach=True) is None
     time.sleep(0.2)
+    box_ns = os.readlink(f"/proc/{_inspect(fc, 'box', '{{.State.Pid}}')}/ns/pid")
     mine = [pid for task in os.listdir("/proc/self/task")
             for pid in open(f"/proc/self/task/{task}/children").read().split()]
-    comms = [open(f"/proc/{pid}/comm").read().strip() for pid in mine if os.path.exists(f"/proc/{pid}/comm")]
-    assert "sleep" not in comms  # the exec'd process was never our child: no zombie to reap
+
+    def in_box(pid):
+        try:
+            return os.readlink(f"/proc/{pid}/ns/pid") == box_ns
+        except OSError:
+            return False  # gone, or a zombie of another test
+    assert not [pid for pid in mine if in_box(pid)]  # never our child: no zombie to reap
     p = fc("exec", "-d", "box", "no-such-command")
     assert p.returncode == 127 and len(p.stderr.splitlines()) == 1, p.stderr
