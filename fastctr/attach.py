@@ -164,16 +164,6 @@ class Client:
         return frames if alive or frames else None
 
 
-def _window_size(fd):
-    import fcntl
-    import termios
-    try:
-        rows, cols, _, _ = struct.unpack("HHHH", fcntl.ioctl(fd, termios.TIOCGWINSZ, b"\0" * 8))
-    except OSError:
-        return None
-    return rows, cols
-
-
 def attach(path, *, tty, interactive, stdin_fd=0, stdout_fd=1, stderr_fd=2, detach_keys=DEFAULT_DETACH_KEYS,
            client=None):
     """`fastctr attach` / `run -it` after the container was started under
@@ -193,7 +183,7 @@ def _loop(client, tty, interactive, stdin_fd, stdout_fd, stderr_fd, matcher):
     import select
     import signal
     import threading
-    from fastctr.tty import _write_all
+    from fastctr.tty import _write_all, window_size
 
     sock = client.sock
     sock.setblocking(False)
@@ -203,7 +193,7 @@ def _loop(client, tty, interactive, stdin_fd, stdout_fd, stderr_fd, matcher):
     winch = sized and threading.current_thread() is threading.main_thread()  # signals: main thread only
 
     def queue_size():
-        size = _window_size(size_fd)
+        size = window_size(size_fd)
         if size is not None:
             out.extend(_frame(RESIZE, struct.pack(">HH", *size)))
 

@@ -165,14 +165,9 @@ def cmd_start(g, args):
     if o.get("attach") or o.get("interactive"):
         if len(pos) != 1:
             raise UsageError("start -a needs one container")
-        engine = _engine(g)
-        c = engine.container(pos[0])
-        if not c["config"].get("tty"):
-            return engine.start(pos[0], sig_proxy=True)
-        _, client = engine.start_detached(pos[0], attach=True)
-        status = engine.attach(pos[0], client=client, stdin=bool(o.get("interactive")),
-                               detach_keys=o.get("detach_keys"))
-        return 0 if status is None else status
+        status = _engine(g).start(pos[0], sig_proxy=True, stdin=bool(o.get("interactive")),
+                                  detach_keys=o.get("detach_keys"))
+        return 0 if status is None else status  # None: detached with the detach keys
     if not pos:
         raise UsageError("start needs at least one container")
     return _each(g, pos, lambda engine, ref: engine.start_detached(ref))

@@ -106,6 +106,15 @@ def parse_env(opts):
     return out
 
 
+def merge_env(base, extra):
+    """base with each KEY=VALUE of extra replacing base's KEY."""
+    out = list(base)
+    for e in extra:
+        key = e.split("=", 1)[0]
+        out = [x for x in out if x.split("=", 1)[0] != key] + [e]
+    return out
+
+
 def _bind(src, dst, ro, where):
     if not os.path.isabs(src):
         raise ConfigError(f"{where}: {src!r}: named volumes are not supported yet; give an absolute host path")
@@ -237,19 +246,6 @@ def resolve_user(spec, read_file):
 
 # ------------------------------------------------------------ the spec
 
-def _stop_timeout(value):
-    """--stop-timeout: seconds `stop` waits before SIGKILL (-1: forever)."""
-    if value is None:
-        return None
-    try:
-        seconds = int(value)
-    except ValueError:
-        raise ConfigError(f"invalid value for --stop-timeout: {value!r}") from None
-    if seconds < -1:
-        raise ConfigError(f"invalid value for --stop-timeout: {value!r}")
-    return seconds
-
-
 def _init_program():
     return os.path.join(os.path.dirname(__file__), "data", "init")
 
@@ -274,9 +270,7 @@ def make_spec(image_config, opts, cid, read_file):
     env.append(f"HOSTNAME={hostname}")
     if opts.tty:
         env.append("TERM=xterm")  # Docker's, for a -t container
-    for e in parse_env(opts):
-        key = e.split("=", 1)[0]
-        env = [x for x in env if x.split("=", 1)[0] != key] + [e]
+    env = merge_env(env, parse_env(opts))
     uid, gid, extra = resolve_user(opts.user or cfg.get("User"), read_file)
     mounts = [
         {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
@@ -434,7 +428,8 @@ class Engine(Supervisor, Operations):
         name = validate_name(opts.name) if opts.name else self._unique_name()
         chain = self._ensure_layers(image)
         parse_env(opts)  # flag errors before anything exists
-        stop_timeout = _stop_timeout(opts.stop_timeout)
+        from fastctr.resources import parse_int  # --stop-timeout: seconds before SIGKILL, -1 = forever
+        stop_timeout = None if opts.stop_timeout is None else parse_int(opts.stop_timeout, "--stop-timeout", -1)
         if opts.detach_keys is not None:
             from fastctr.tty import parse_detach_keys
             parse_detach_keys(opts.detach_keys)
@@ -713,12 +708,16 @@ class Engine(Supervisor, Operations):
             spec["mounts"].append({"destination": f"/etc/{name}", "type": "bind", "source": path,
                                    "options": ["rbind", "rprivate"]})
 
-    def start(self, ref, stdio=(-1, -1, -1), sig_proxy=False):
+    def start(self, ref, stdio=(-1, -1, -1), sig_proxy=False, stdin=True, detach_keys=None):
         """Run a created container attached; returns its exit status.  With
         sig_proxy the signals we get are passed to it (Docker's
         --sig-proxy), and it is kept out of our terminal's process group so
-        that Ctrl-C reaches it once."""
+        that Ctrl-C reaches it once.  A -t container is started under its
+        monitor and attached to (stdin, detach_keys: see attach)."""
         c = self.container(ref)
+        if c["config"].get("tty"):
+            c, client = self.start_detached(c["id"], attach=True)
+            return self.attach(c["id"], client=client, stdin=stdin, detach_keys=detach_keys, stdio=stdio)
         if c["status"] not in ("created", "exited"):
             raise FastctrError(f"container {c['name']} is {c['status']}")
         cdir = self._cdir(c)
@@ -735,19 +734,15 @@ class Engine(Supervisor, Operations):
             if attach:
                 attach(container)
 
-        terminal = _Terminal(stdio, c["config"].get("interactive")) if c["config"].get("tty") else None
-        proxy = _SignalProxy() if sig_proxy and not terminal else None
+        proxy = _SignalProxy() if sig_proxy else None
 
         def started(container):
             crash_point("start:running")
             if proxy:
                 proxy.target(container.pid)
-            if terminal:
-                terminal.relay(container.pid)
         try:
             status = self.runtime.run(c["id"], cdir, stdio=stdio, rootfs_mount=tuple(mount) if mount else None,
                                       loopback_up=True, new_session=bool(proxy),
-                                      console_socket=terminal.socket_fd() if terminal else None,
                                       # Without one the process execs at once: no fifo round trip.
                                       prestart=prestart if attach or "FASTCTR_CRASH_AT" in os.environ else None,
                                       poststop=(lambda container: self._detach(c)) if attach else None,
@@ -759,8 +754,6 @@ class Engine(Supervisor, Operations):
         finally:
             if proxy:
                 proxy.restore()
-            if terminal:
-                terminal.close()
             self._set_status(c["id"], "exited", finished=now(), exit_code=status)
 
     def _join_peer_network(self, cdir, peer_id):
@@ -804,7 +797,6 @@ class Engine(Supervisor, Operations):
             if opts.rm:
                 self.rm(c["id"], force=True)
             raise
-        stdio = tuple(fd if fd >= 0 else i for i, fd in enumerate(stdio))
         return self.attach(c["id"], client=client, detach_keys=opts.detach_keys, stdio=stdio)
 
     def _set_status(self, cid, status, started=None, finished=None, exit_code=None, **config_changes):
@@ -1006,35 +998,6 @@ class _SignalProxy:
         for signum, handler in self.saved.items():
             signal.signal(signum, handler)
         self.saved = {}
-
-
-class _Terminal:
-    """A foreground container's pty, relayed to our stdio in raw mode."""
-
-    def __init__(self, stdio, interactive):
-        from fastctr import tty
-        self.stdio = tuple(fd if fd >= 0 else i for i, fd in enumerate(stdio))
-        self.interactive = bool(interactive)
-        self.ours, self.theirs = tty.console_pair()
-
-    def socket_fd(self):
-        return self.theirs.fileno()
-
-    def relay(self, pid):
-        from fastctr import tty
-        self.theirs.close()
-        master = tty.receive_master(self.ours)
-        pidfd = os.pidfd_open(pid)
-        try:
-            with tty.RawMode(self.stdio[0] if self.interactive else -1):
-                tty.relay(master, pidfd, self.stdio[0], self.stdio[1], interactive=self.interactive)
-        finally:
-            os.close(pidfd)
-            os.close(master)
-
-    def close(self):
-        self.ours.close()
-        self.theirs.close()
 
 
 def _read_text(path):

@@ -5,7 +5,6 @@ import contextlib
 import hashlib
 import json
 import os
-import secrets
 import shutil
 import tarfile
 import tempfile

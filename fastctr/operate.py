@@ -8,9 +8,6 @@ import time
 from fastctr import jsonfast as json
 from fastctr.errors import FastctrError
 
-UPDATE_FLAGS = ("cpus", "cpu_period", "cpu_quota", "cpu_shares", "cpuset_cpus", "cpuset_mems", "memory",
-                "memory_swap", "memory_reservation", "pids_limit", "blkio_weight")
-
 
 class NotRunning(FastctrError):
     exit_code = 125
@@ -22,13 +19,13 @@ class Operations:
              privileged=False, stdio=(0, 1, 2)):
         """Run `cmd` in every namespace and the cgroup of a running
         container.  Returns its exit status (None when detached)."""
-        from fastctr.engine import parse_env, RunOptions
+        from fastctr.engine import merge_env, parse_env, RunOptions
         c = self._running(ref, "exec")
         spec = self.bundle_spec(c)
         proc = spec["process"]
         pid = self.runtime.state(c["id"])["pid"]
         process = {"args": list(cmd), "cwd": workdir or proc.get("cwd", "/"), "terminal": bool(tty),
-                   "env": _merge_env(proc.get("env") or [], parse_env(RunOptions(env=env))),
+                   "env": merge_env(proc.get("env") or [], parse_env(RunOptions(env=env))),
                    "user": self._exec_user(proc, user, pid), "rlimits": proc.get("rlimits") or [],
                    "noNewPrivileges": bool(proc.get("noNewPrivileges")),
                    "capabilities": proc.get("capabilities")}
@@ -259,14 +256,6 @@ class Operations:
             "LogPath": self.log_path(c) if cfg.get("detached") else "",
             "Driver": c["driver"],
         }
-
-
-def _merge_env(base, extra):
-    out = list(base)
-    for e in extra:
-        key = e.split("=", 1)[0]
-        out = [x for x in out if x.split("=", 1)[0] != key] + [e]
-    return out
 
 
 def _user_text(user):

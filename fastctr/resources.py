@@ -35,13 +35,14 @@ def parse_size(value, flag):
     return int(n * _UNITS[unit])
 
 
-def _int(value, flag, low=None, high=None):
+def parse_int(value, flag, low=None, high=None):
     try:
         n = int(value)
     except (TypeError, ValueError):
         raise ConfigError(f"invalid value for {flag}: {value!r}") from None
     if (low is not None and n < low) or (high is not None and n > high):
-        raise ConfigError(f"invalid value for {flag}: {value} (allowed {low}..{high})")
+        allowed = f"at least {low}" if high is None else f"allowed {low}..{high}"
+        raise ConfigError(f"invalid value for {flag}: {value} ({allowed})")
     return n
 
 
@@ -67,13 +68,13 @@ def apply(spec, opts):
             raise ConfigError("conflicting options: --cpus and --cpu-period/--cpu-quota")
         cpu.update(period=100000, quota=int(cpus * 100000))
     if opts.cpu_period is not None:
-        cpu["period"] = _int(opts.cpu_period, "--cpu-period", 1000, 1000000)
+        cpu["period"] = parse_int(opts.cpu_period, "--cpu-period", 1000, 1000000)
     if opts.cpu_quota is not None:
-        cpu["quota"] = _int(opts.cpu_quota, "--cpu-quota", -1)
+        cpu["quota"] = parse_int(opts.cpu_quota, "--cpu-quota", -1)
         if 0 <= cpu["quota"] < 1000:
             raise ConfigError("invalid value for --cpu-quota: at least 1000 (1 ms)")
     if opts.cpu_shares is not None:
-        cpu["shares"] = _int(opts.cpu_shares, "--cpu-shares", 2, 262144)
+        cpu["shares"] = parse_int(opts.cpu_shares, "--cpu-shares", 2, 262144)
     if opts.cpuset_cpus is not None:
         cpu["cpus"] = _cpuset(opts.cpuset_cpus, "--cpuset-cpus")
     if opts.cpuset_mems is not None:
@@ -96,13 +97,13 @@ def apply(spec, opts):
     if mem:
         res["memory"] = mem
     if opts.pids_limit is not None:
-        limit = _int(opts.pids_limit, "--pids-limit")
+        limit = parse_int(opts.pids_limit, "--pids-limit")
         if limit > 0:
             res["pids"] = {"limit": limit}
     if opts.blkio_weight is not None:
-        res["blockIO"] = {"weight": _int(opts.blkio_weight, "--blkio-weight", 10, 1000)}
+        res["blockIO"] = {"weight": parse_int(opts.blkio_weight, "--blkio-weight", 10, 1000)}
     if opts.oom_score_adj is not None:
-        spec["process"]["oomScoreAdj"] = _int(opts.oom_score_adj, "--oom-score-adj", -1000, 1000)
+        spec["process"]["oomScoreAdj"] = parse_int(opts.oom_score_adj, "--oom-score-adj", -1000, 1000)
     if opts.ulimits:
         spec["process"]["rlimits"] = [_ulimit(u) for u in opts.ulimits]
     if opts.sysctls:
@@ -121,8 +122,8 @@ def _ulimit(text):
     if not eq or name not in RLIMITS:
         raise ConfigError(f"invalid --ulimit {text!r}: use NAME=SOFT[:HARD] with NAME one of {', '.join(sorted(RLIMITS))}")
     soft, _, hard = values.partition(":")
-    soft_n = _int(soft, "--ulimit", -1)
-    hard_n = _int(hard or soft, "--ulimit", -1)
+    soft_n = parse_int(soft, "--ulimit", -1)
+    hard_n = parse_int(hard or soft, "--ulimit", -1)
     if soft_n > hard_n >= 0:
         raise ConfigError(f"invalid --ulimit {text!r}: the soft limit is above the hard limit")
     limit = lambda n: 2 ** 64 - 1 if n == -1 else n  # noqa: E731 - unlimited

@@ -17,7 +17,6 @@ import os
 import _signal as signal  # constants only; `signal` imports enum
 import time
 
-from fastctr import jsonfast as json
 from fastctr import cgroups as cgroups_mod
 from fastctr import spec as spec_mod
 from fastctr import _core

@@ -1,6 +1,5 @@
 """`fastctr stats`: CPU %, memory use and limit, network and block I/O and
 pids of running containers, from their cgroup files and /proc."""
-import os
 import sys
 import time
 

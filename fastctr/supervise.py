@@ -8,7 +8,6 @@ ID`.  Everything that can end a container (the monitor's clean-up, rm,
 stop, prune) ends in Supervisor._cleanup under the container's lock, and
 that function is idempotent, so whichever comes first does the work."""
 import os
-import signal
 import sys
 import time
 
@@ -130,10 +129,10 @@ class Supervisor:
             pass
         # The socket exists before the fork: a client connected now is in its
         # backlog, and the monitor accepts before it reads any output.
-        listen_fd = attach_mod.listen(os.path.join(cdir, ATTACH_SOCKET))
+        listen_fd = attach_mod.listen(self.attach_path(c))
         client = None
         try:
-            client = attach_mod.Client(os.path.join(cdir, ATTACH_SOCKET)) if attach else None
+            client = attach_mod.Client(self.attach_path(c)) if attach else None
             report_r, report_w = os.pipe()
             pid = os.fork()
         except BaseException:
@@ -256,6 +255,7 @@ class Supervisor:
             raise FastctrError(f"cannot attach to container {c['name']}: it runs in the foreground of "
                                "another command (attach works with containers of run -d or -t)")
         keys = tty.parse_detach_keys(tty.DEFAULT_DETACH_KEYS if detach_keys is None else detach_keys)
+        stdio = tuple(fd if fd >= 0 else i for i, fd in enumerate(stdio))  # -1: ours
         cfg = c["config"]
         outcome, code = attach_mod.attach(self.attach_path(c), tty=bool(cfg.get("tty")),
                                           interactive=stdin and bool(cfg.get("interactive")), stdin_fd=stdio[0],

@@ -8,7 +8,6 @@ import select
 import signal
 
 DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
-EXITED, DETACHED = "exited", "detached"
 
 
 def parse_detach_keys(spec):
@@ -49,15 +48,18 @@ def receive_master(sock):
     return fds[0]
 
 
+def window_size(fd):
+    """(rows, columns) of the terminal at fd, or None."""
+    try:
+        cols, rows = os.get_terminal_size(fd)
+    except OSError:
+        return None
+    return rows, cols
+
+
 def terminal_size():
     """(rows, columns) of our terminal (stdin, else stdout), or None."""
-    for fd in (0, 1):
-        try:
-            cols, rows = os.get_terminal_size(fd)
-            return rows, cols
-        except OSError:
-            continue
-    return None
+    return window_size(0) or window_size(1)
 
 
 def copy_window_size(master, from_fd=0):
@@ -117,15 +119,13 @@ class _DetachMatcher:
         return bytes(out), False
 
 
-def relay(master, pid_fd, stdin_fd=0, stdout_fd=1, detach_keys=b"", interactive=True):
-    """Copy the user's input to the pty and its output back until the
-    process behind pid_fd has exited (-> EXITED, after the last output) or
-    the detach keys were typed (-> DETACHED)."""
+def relay(master, pid_fd, stdin_fd=0, stdout_fd=1, interactive=True):
+    """Copy the user's input to the pty (exec -it) and its output back until
+    the process behind pid_fd has exited, after its last output."""
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     old_wakeup = signal.set_wakeup_fd(wake_w)
     old_winch = signal.signal(signal.SIGWINCH, lambda *_: None)
     copy_window_size(master, stdin_fd if os.isatty(stdin_fd) else stdout_fd)
-    matcher = _DetachMatcher(detach_keys)
     poll = select.poll()
     poll.register(master, select.POLLIN)
     poll.register(pid_fd, select.POLLIN)
@@ -143,17 +143,14 @@ def relay(master, pid_fd, stdin_fd=0, stdout_fd=1, detach_keys=b"", interactive=
                         poll.unregister(master)
                 elif fd == pid_fd:
                     _drain(master, stdout_fd)
-                    return EXITED
+                    return
                 else:
                     data = os.read(stdin_fd, 65536)
                     if not data:
                         poll.unregister(stdin_fd)  # the user's EOF; the process sees it as Ctrl-D
                         _write_all(master, b"\x04")
                         continue
-                    data, detach = matcher.feed(data)
                     _write_all(master, data)
-                    if detach:
-                        return DETACHED
     finally:
         signal.signal(signal.SIGWINCH, old_winch)
         signal.set_wakeup_fd(old_wakeup)
