@@ -441,22 +441,30 @@ def cmd_inspect(g, args):
     kind = o.get("type")
     if kind not in (None, "container", "image"):
         raise UsageError(f"inspect --type must be container or image, not {kind!r}")
-    engine, out = _engine(g), []
+    engine, out, status = _engine(g), [], 0
     for ref in pos:
-        if kind != "container":
-            try:
-                out.append(_inspect_image(engine, engine.store.resolve(ref)))
-                continue
-            except LookupError:
-                if kind == "image":
-                    raise
-        out.append(engine.inspect_container(engine.container(ref)))
+        try:
+            out.append(_inspect_one(engine, ref, kind))
+        except LookupError as e:  # as Docker: the others are still shown
+            print(f"fastctr: {e}", file=sys.stderr)
+            status = 125
     if o.get("format"):
         from fastctr import template
         for doc in out:
             print(template.render(o["format"], doc))
-        return
+        return status
     print(json.dumps(out, indent=2))
+    return status
+
+
+def _inspect_one(engine, ref, kind):
+    if kind != "container":
+        try:
+            return _inspect_image(engine, engine.store.resolve(ref))
+        except LookupError:
+            if kind == "image":
+                raise
+    return engine.inspect_container(engine.container(ref))
 
 
 def _inspect_image(engine, image_id):

@@ -16,23 +16,39 @@ from fastctr.store import StoreError
 PAGE_LIMIT = 4096  # mount(2) copies at most one page of option data
 
 
-def _rmtree(path):
+def _rmtree(path, attempts=5):
     """rm -rf without shutil (whose imports cost ~10 ms per CLI start);
-    fwalk works on directory fds and never follows symlinks."""
-    if not os.path.lexists(path):
-        return
-    # fwalk closes each dir_fd when it moves on: work inside the loop.
-    for _, dirs, files, dir_fd in os.fwalk(path, topdown=False):
-        for name in files:
-            _ignore_missing(os.unlink, name, dir_fd=dir_fd)
-        for name in dirs:
-            try:
-                os.rmdir(name, dir_fd=dir_fd)
-            except NotADirectoryError:  # a symlink to a directory
-                os.unlink(name, dir_fd=dir_fd)
-            except FileNotFoundError:
-                pass
-    _ignore_missing(os.rmdir, path)
+    fwalk works on directory fds and never follows symlinks.  A file that
+    appears while we remove (a late writer) costs another pass, not a
+    failure."""
+    for attempt in range(attempts):
+        if not os.path.lexists(path):
+            return
+        # fwalk closes each dir_fd when it moves on: work inside the loop.
+        for _, dirs, files, dir_fd in os.fwalk(path, topdown=False):
+            for name in files:
+                _ignore_missing(os.unlink, name, dir_fd=dir_fd)
+            for name in dirs:
+                try:
+                    os.rmdir(name, dir_fd=dir_fd)
+                except NotADirectoryError:  # a symlink to a directory
+                    os.unlink(name, dir_fd=dir_fd)
+                except FileNotFoundError:
+                    pass
+                except OSError as e:
+                    if e.errno != errno.ENOTEMPTY or attempt == attempts - 1:
+                        raise
+        try:
+            os.rmdir(path)
+            return
+        except FileNotFoundError:
+            return
+        except NotADirectoryError:
+            os.unlink(path)
+            return
+        except OSError as e:
+            if e.errno != errno.ENOTEMPTY or attempt == attempts - 1:
+                raise
 
 
 def _ignore_missing(fn, *args, **kw):

@@ -19,10 +19,7 @@ DOCKER_MASKED = ["/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/pr
 DOCKER_READONLY = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
 INIT_PATH = "/sbin/docker-init"
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-ADJECTIVES = ["brave", "calm", "eager", "fast", "gentle", "happy", "keen", "lucid", "merry", "nimble",
-              "proud", "quick", "sharp", "swift", "tidy", "vivid", "witty", "zen"]
-NOUNS = ["ada", "babbage", "curie", "dijkstra", "euler", "feynman", "gauss", "hopper", "knuth", "lamport",
-         "liskov", "noether", "pike", "ritchie", "shannon", "thompson", "turing", "wirth"]
+NAME_ATTEMPTS = 20  # generated names drawn before a run gives up (35,000 to draw from)
 
 
 def crash_point(name):
@@ -405,14 +402,6 @@ class Engine(Supervisor, Operations):
         d["labels"] = json.loads(d["labels"]) if d["labels"] else {}
         return d
 
-    def _unique_name(self):
-        for _ in range(50):
-            a, b = os.urandom(2)
-            name = f"{ADJECTIVES[a % len(ADJECTIVES)]}_{NOUNS[b % len(NOUNS)]}"
-            if not self.store.db.execute("SELECT 1 FROM containers WHERE name = ?", (name,)).fetchone():
-                return name
-        return "c" + os.urandom(6).hex()
-
     def create(self, image_ref, opts):
         """Make the container: record, writable layer, bundle.  Nothing is
         left behind when any step fails; a command killed meanwhile leaves
@@ -425,7 +414,8 @@ class Engine(Supervisor, Operations):
     def _create(self, image_ref, opts, cid):
         image_id = self.resolve_image(image_ref)
         image = self.store.image(image_id)
-        name = validate_name(opts.name) if opts.name else self._unique_name()
+        if opts.name:
+            validate_name(opts.name)
         chain = self._ensure_layers(image)
         parse_env(opts)  # flag errors before anything exists
         from fastctr.resources import parse_int  # --stop-timeout: seconds before SIGKILL, -1 = forever
@@ -442,15 +432,7 @@ class Engine(Supervisor, Operations):
             raise ConfigError(f"ports cannot be published with --network {opts.network}")
         peer = self._network_peer(network[1]) if network[0] == "container" else None
         attach = self._network_record(network[1])["name"] if network[0] == "net" else None
-        try:
-            with self.store.transaction() as db:
-                db.execute("INSERT INTO containers (id, name, image_id, driver, created, status, labels) "
-                           "VALUES (?, ?, ?, ?, ?, 'creating', ?)",
-                           (cid, name, image_id, self.driver.name, now(), json.dumps(parse_labels(opts.labels))))
-        except Exception as e:
-            if "UNIQUE" in str(e):
-                raise NameInUse(f"the container name {name!r} is already in use") from None
-            raise
+        self._insert_row(cid, opts.name, image_id, parse_labels(opts.labels))
         crash_point("create:recorded")
         anonymous = []
         try:
@@ -482,6 +464,26 @@ class Engine(Supervisor, Operations):
             self._remove_volumes(anonymous)
             raise
         return self._row(cid)
+
+    def _insert_row(self, cid, name, image_id, labels):
+        """The container's row, status `creating`.  A name the user gave
+        that is taken fails; a generated one that is taken (another run
+        drew it at the same moment) is drawn again."""
+        from fastctr import names
+        for _ in range(1 if name else NAME_ATTEMPTS):
+            try_name = name or names.generate()
+            try:
+                with self.store.transaction() as db:
+                    db.execute("INSERT INTO containers (id, name, image_id, driver, created, status, labels) "
+                               "VALUES (?, ?, ?, ?, ?, 'creating', ?)",
+                               (cid, try_name, image_id, self.driver.name, now(), json.dumps(labels)))
+                return try_name
+            except Exception as e:
+                if "UNIQUE" not in str(e):
+                    raise
+        if name:
+            raise NameInUse(f"the container name {name!r} is already in use")
+        raise NameInUse(f"no free generated name after {NAME_ATTEMPTS} attempts: name the container with --name")
 
     def _resolve_volumes(self, opts, image_config, cid, chain):
         """Named and anonymous volumes of -v and of the image's VOLUME,
@@ -532,7 +534,10 @@ class Engine(Supervisor, Operations):
         except NetworkError:
             if name != DEFAULT_NETWORK:
                 raise
-        return self.create_network(DEFAULT_NETWORK)  # made on first use, like docker0
+        try:
+            return self.create_network(DEFAULT_NETWORK)  # made on first use, like docker0
+        except NetworkError:
+            return self.ipam.network(DEFAULT_NETWORK)  # by a run started at the same time
 
     def create_network(self, name, subnet=None, gateway=None):
         from fastctr import netd, network
@@ -551,6 +556,10 @@ class Engine(Supervisor, Operations):
         net = self.ipam.remove_network(name)
         netd.call("delete_bridge", net=net)
         network.apply_nat(self.ipam)
+        try:
+            os.unlink(os.path.join(self.store.root, "locks", "network-" + net["name"]))
+        except FileNotFoundError:
+            pass
         return net
 
     @staticmethod
@@ -575,7 +584,7 @@ class Engine(Supervisor, Operations):
                 network.apply_nat(ipam)
             netd.call("attach", net=net, cid=c["id"], pid=pid, address=address, ifname=f"eth{i}")
             self._write_net_files(cdir, c, address)
-            self._refresh_peer_hosts(name)
+            self._refresh_peer_hosts(name, exclude=c["id"])
 
     def connect(self, network_name, ref):
         """network connect: one more network for a running container."""
@@ -656,28 +665,46 @@ class Engine(Supervisor, Operations):
         return out
 
     def _write_net_files(self, cdir, c, address):
+        """The container's own resolv.conf and hosts, once it has an address."""
+        from fastctr import network
+        _rewrite_in_place(os.path.join(cdir, "resolv.conf"), network.resolv_conf())
+        self._write_hosts(cdir, c, address)
+
+    def _write_hosts(self, cdir, c, address):
         from fastctr import network
         hostname = c["config"].get("hostname") or c["id"][:12]
         peers = {}
         for name in c["config"].get("networks") or []:
             peers.update(self._peers(name, exclude=c["id"]))
-        files = {"hosts": network.hosts_file(hostname, address, peers, c["name"]),
-                 "resolv.conf": network.resolv_conf()}
-        for fname, text in files.items():
-            # Rewrite in place: the container's bind mount follows the inode.
-            with open(os.path.join(cdir, fname), "w") as f:
-                f.write(text)
+        return _rewrite_in_place(os.path.join(cdir, "hosts"),
+                                 network.hosts_file(hostname, address, peers, c["name"]))
 
-    def _refresh_peer_hosts(self, name):
-        """Keep every member's /etc/hosts current as containers come and go."""
-        for cid, address in self.ipam.network(name)["endpoints"].items():
+    def _refresh_peer_hosts(self, name, exclude=None):
+        """Keep every member's /etc/hosts current as containers come and go.
+        Only user-defined networks resolve names (the default bridge does
+        not, as in Docker), so a start on the bridge touches no other
+        container's files.  One writer per network at a time, each writing
+        what the store says then, so the last write is the newest; a member
+        on its way out (row or files gone) is skipped."""
+        from fastctr.ipam import DEFAULT_NETWORK, NetworkError
+        if name == DEFAULT_NETWORK:
+            return
+        with self._network_lock(name):
             try:
-                c = self._row(cid)
-            except ContainerNotFoundError:
-                continue
-            cdir = self.driver_for_container(c).container_dir(cid)
-            if os.path.isdir(cdir):
-                self._write_net_files(cdir, c, address)
+                endpoints = self.ipam.network(name)["endpoints"]
+            except NetworkError:
+                return  # removed meanwhile
+            for cid, address in endpoints.items():
+                if cid == exclude:
+                    continue
+                try:
+                    c = self._row(cid)
+                except ContainerNotFoundError:
+                    continue
+                self._write_hosts(self.driver_for_container(c).container_dir(cid), c, address)
+
+    def _network_lock(self, name):
+        return self.lock("network-" + name)
 
     def _network_peer(self, ref):
         """The container whose network namespace `container:REF` joins."""
@@ -886,7 +913,10 @@ class Engine(Supervisor, Operations):
     def ps(self, all=False):
         out = []
         for (cid,) in self.store.db.execute("SELECT id FROM containers ORDER BY created DESC").fetchall():
-            c = self._row(cid)
+            try:
+                c = self._row(cid)
+            except ContainerNotFoundError:
+                continue  # removed since the list was read: show what exists
             c["status"] = self.live_status(c)
             if c["status"] == "exited" and c["exit_code"] is None:
                 c["exit_code"] = (self.exit_record(c) or {}).get("exit_code")  # clean-up pending
@@ -998,6 +1028,28 @@ class _SignalProxy:
         for signum, handler in self.saved.items():
             signal.signal(signum, handler)
         self.saved = {}
+
+
+def _rewrite_in_place(path, text):
+    """New content for an existing file, in its inode: a container's bind
+    mount of the file follows the inode, so a rename would leave the running
+    container with the old file.  Written before it is cut to length, so a
+    reader never sees it empty.  No O_CREAT: the file of a container being
+    removed is skipped (False), never re-created in a directory on its way
+    out, which would make that removal fail."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    try:
+        data = text.encode()
+        written = 0
+        while written < len(data):
+            written += os.pwrite(fd, data[written:], written)
+        os.ftruncate(fd, len(data))
+    finally:
+        os.close(fd)
+    return True
 
 
 def _read_text(path):

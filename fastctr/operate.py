@@ -175,11 +175,11 @@ class Operations:
         from fastctr.errors import ContainerNotFound
         try:
             rc = self.runtime.get(c["id"])
-        except ContainerNotFound:
-            return None
-        cg = rc.cgroup
-        sample = cg.stats() if cg else {}
-        sample["net_rx"], sample["net_tx"] = _net_bytes(rc.pid)
+            cg = rc.cgroup
+            sample = cg.stats() if cg else {}
+            sample["net_rx"], sample["net_tx"] = _net_bytes(rc.pid)
+        except (ContainerNotFound, OSError):
+            return None  # it ended (or was removed) while we read it
         sample["time_ns"] = time.monotonic_ns()
         sample["host_cpu_ns"] = _host_cpu_ns()
         return sample

@@ -16,7 +16,7 @@ def show(engine, refs, stream=True, all=False, fmt=None, out=sys.stdout, interva
     time.sleep(0.5 if not stream else 0.1)  # CPU % needs two readings
     while True:
         rows = []
-        for c in containers:
+        for c in _still_there(engine, containers, refs, all):
             cur = engine.stats_sample(c)
             rows.append(_row(c, prev.get(c["id"]), cur))
             prev[c["id"]] = cur
@@ -24,6 +24,21 @@ def show(engine, refs, stream=True, all=False, fmt=None, out=sys.stdout, interva
         if not stream:
             return 0
         time.sleep(interval)
+
+
+def _still_there(engine, containers, refs, all):
+    """The containers to show now: those named that still exist, or every
+    one listed now (new ones appear, removed ones go, as in Docker)."""
+    if not refs:
+        return engine.ps(all=all)
+    from fastctr.engine import ContainerNotFoundError
+    out = []
+    for c in containers:
+        try:
+            out.append(engine._row(c["id"]))
+        except ContainerNotFoundError:
+            continue
+    return out
 
 
 def _row(c, prev, cur):
