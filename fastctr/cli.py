@@ -624,12 +624,18 @@ def cmd_system_df(g, args):
             ("Local Volumes", len(vol_sizes), len(vol_used), sum(vol_sizes.values()),
              sum(s for n, s in vol_sizes.items() if n not in vol_used)),
             ("Build Cache", 0, 0, 0, 0)]
+    from fastctr import tmpwork
+    temp = tmpwork.usage(store.root)
+    if temp["live"][0] or temp["dead"][0]:  # loads and pulls under way, or killed (prune reclaims those)
+        rows.append(("Temporary", temp["live"][0] + temp["dead"][0], temp["live"][0],
+                     temp["live"][1] + temp["dead"][1], temp["dead"][1]))
     print(f"{'TYPE':<16}{'TOTAL':<10}{'ACTIVE':<10}{'SIZE':<12}RECLAIMABLE")
     for kind, total, active, size, reclaimable in rows:
         print(f"{kind:<16}{total:<10}{active:<10}{_size(size):<12}{_size(reclaimable)}")
 
 
 def cmd_image_prune(g, args):
+    from fastctr import images
     engine = _engine(g)
     store = engine.store
     for image_id in store.image_ids():
@@ -637,6 +643,8 @@ def cmd_image_prune(g, args):
         if not im["tags"] and not store.containers_using(image_id):
             for line in engine.rmi(image_id):
                 print(line)
+    freed = images.prune_unreferenced(store)  # what killed loads and pulls left
+    print(f"Total reclaimed space: {_size(freed)}")
 
 
 def cmd_info(g, args):

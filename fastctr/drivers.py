@@ -11,6 +11,7 @@ vfs: each layer is a full copy of its parent with the layer applied, and a
 import errno
 import os
 
+from fastctr.faults import crash_point
 from fastctr.store import StoreError
 
 PAGE_LIMIT = 4096  # mount(2) copies at most one page of option data
@@ -79,10 +80,9 @@ class Driver:
         return self.store.layer_row(self.name, chain_id) is not None and os.path.isdir(self.layer_dir(chain_id))
 
     def _tmp(self):
+        from fastctr import tmpwork  # named for its owner: swept if we are killed
         os.makedirs(self.base, mode=0o700, exist_ok=True)
-        path = os.path.join(self.base, f"tmp-{os.getpid()}-{os.urandom(4).hex()}")
-        os.mkdir(path, 0o700)
-        return path
+        return tmpwork.make_dir(self.base, "layer")
 
     def _install(self, tmp, chain_id):
         """Rename an unpacked layer into place; False if another process won."""
@@ -98,22 +98,27 @@ class Driver:
     def ensure_layer(self, chain_id, diff_id, parent, blob):
         """Unpack blob as layer chain_id unless present; True if we made it."""
         from fastctr.layers import apply_layer
+        from fastctr.tmpwork import ImportLock
         if self.has_layer(chain_id):
             return False
-        tmp = self._tmp()
-        try:
-            target = self._prepare_unpack(tmp, parent)
-            info = apply_layer(blob, target, mode=self.unpack_mode)
-            if info.diff_id != diff_id:
-                raise StoreError(f"layer {info.digest} unpacks to {info.diff_id}, but the image expects {diff_id}")
-            link = self._finish_unpack(tmp)
-        except Exception:
-            _rmtree(tmp)
-            raise
-        made = self._install(tmp, chain_id)
-        if made:
-            self._after_install(chain_id, link)
-        self.store.add_layer_row(self.name, chain_id, diff_id, parent, info.uncompressed_size, link)
+        with ImportLock(self.store.root):  # a layer without its row yet: prune must wait
+            tmp = self._tmp()
+            try:
+                target = self._prepare_unpack(tmp, parent)
+                info = apply_layer(blob, target, mode=self.unpack_mode)
+                if info.diff_id != diff_id:
+                    raise StoreError(f"layer {info.digest} unpacks to {info.diff_id}, but the image expects "
+                                     f"{diff_id}")
+                link = self._finish_unpack(tmp)
+                crash_point("layer:unpacked")
+            except BaseException:
+                _rmtree(tmp)
+                raise
+            made = self._install(tmp, chain_id)
+            crash_point("layer:installed")
+            if made:
+                self._after_install(chain_id, link)
+            self.store.add_layer_row(self.name, chain_id, diff_id, parent, info.uncompressed_size, link)
         return made
 
     def remove_layer(self, chain_id):

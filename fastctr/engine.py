@@ -9,6 +9,7 @@ import time
 from fastctr import jsonfast as json
 from fastctr import drivers as drivers_mod
 from fastctr.errors import ConfigError, FastctrError
+from fastctr.faults import crash_point
 from fastctr.store import Store, chain_ids, now
 from fastctr.operate import Operations
 from fastctr.supervise import Supervisor
@@ -20,14 +21,6 @@ DOCKER_READONLY = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sys
 INIT_PATH = "/sbin/docker-init"
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 NAME_ATTEMPTS = 20  # generated names drawn before a run gives up (35,000 to draw from)
-
-
-def crash_point(name):
-    """Fault injection for the crash tests: FASTCTR_CRASH_AT=NAME makes the
-    command SIGKILL itself here, as a user's kill -9 could."""
-    if os.environ.get("FASTCTR_CRASH_AT") == name:
-        import signal
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 class ContainerNotFoundError(FastctrError, LookupError):
@@ -937,8 +930,7 @@ class Engine(Supervisor, Operations):
     def commit(self, ref, name=None, message=""):
         """A new image: the container's image plus one layer of its changes
         (whiteouts for what it deleted)."""
-        import tempfile
-        from fastctr import images
+        from fastctr import images, tmpwork
         from fastctr.layers import write_layer
         c = self.container(ref)
         if self.live_status(c) == "running":
@@ -946,7 +938,8 @@ class Engine(Supervisor, Operations):
         image = self.store.image(c["image_id"])
         driver = self.driver_for_container(c)
         chain = self._chain(image)
-        fd, tar_path = tempfile.mkstemp(prefix="commit-", suffix=".tar", dir=self.store.root)
+        tmpwork.sweep(self.store.root)
+        fd, tar_path = tmpwork.make_file(self.store.tmp_dir(), "commit")
         try:
             with os.fdopen(fd, "wb") as out:
                 if isinstance(driver, drivers_mod.Overlay2):

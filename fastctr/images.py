@@ -7,8 +7,9 @@ import json
 import os
 import shutil
 import tarfile
-import tempfile
 
+from fastctr import tmpwork
+from fastctr.faults import crash_point
 from fastctr.store import StoreError, chain_ids, now, sha256_file, validate_name
 
 INDEX_TYPES = {"application/vnd.oci.image.index.v1+json",
@@ -32,11 +33,16 @@ def install_image(store, driver, config_bytes, layer_blobs, manifest=None, names
         diff_ids = config["rootfs"]["diff_ids"]
     except (ValueError, KeyError, TypeError):
         raise StoreError("image config is not valid JSON with rootfs.diff_ids") from None
+    _check_config(config)
+    for diff_id in _strings(diff_ids, "image config: rootfs.diff_ids"):
+        _digest({"digest": diff_id}, "image config: rootfs.diff_ids")
     if len(diff_ids) != len(layer_blobs):
         raise StoreError(f"image config lists {len(diff_ids)} layers but the image has {len(layer_blobs)}")
     names = [validate_name(n) for n in names]
     chain = chain_ids(diff_ids)
     made, new_blobs = [], []
+    lock = tmpwork.ImportLock(store.root)
+    lock.acquire()  # until the image row refers to the new layers and blobs
     try:
         blob_digests, size = [], 0
         for i, blob in enumerate(layer_blobs):
@@ -51,9 +57,12 @@ def install_image(store, driver, config_bytes, layer_blobs, manifest=None, names
             row = store.layer_row(driver.name, chain[i])
             size += row[3] or 0
         image_id = store.put_blob_bytes(config_bytes)
+        crash_point("image:layers")
         store.add_image(image_id, config_bytes, manifest, blob_digests, size, names)
+        lock.release()
         return image_id
     except BaseException:
+        lock.release()
         keep = store.referenced_chain_ids()
         for chain_id in reversed(made):
             if chain_id not in keep:
@@ -66,10 +75,91 @@ def install_image(store, driver, config_bytes, layer_blobs, manifest=None, names
         raise
 
 
+# The image config fields containers are made from, and their JSON types:
+# checked when an image comes in, so a bad one never fails a later `run`.
+_CONFIG_FIELDS = {"Env": "strings", "Cmd": "strings", "Entrypoint": "strings", "WorkingDir": str, "User": str,
+                  "Volumes": dict, "ExposedPorts": dict, "Labels": dict, "StopSignal": str, "Shell": "strings"}
+
+
+def _check_config(config):
+    _expect(config, dict, "image config")
+    run_config = config.get("config") or {}
+    _expect(run_config, dict, "image config: config")
+    for key, kind in _CONFIG_FIELDS.items():
+        value = run_config.get(key)
+        if value is None:
+            continue
+        if kind == "strings":
+            _strings(value, f"image config: config.{key}")
+        else:
+            _expect(value, kind, f"image config: config.{key}")
+    for entry in _expect(config.get("history") or [], list, "image config: history"):
+        _expect(entry, dict, "each entry of image config: history")
+
+
+# ------------------------------------------------------------------ prune
+
+def prune_unreferenced(store):
+    """Remove the temporary work of dead commands, then layers and blobs
+    that no image refers to (what a load or pull killed between unpacking
+    and recording its image left); bytes freed.  The second part waits for
+    no one: while an import runs it is skipped, and the next prune does it."""
+    _, freed = tmpwork.sweep(store.root)
+    lock = tmpwork.ImportLock(store.root, exclusive=True)
+    if not lock.acquire(wait=False):
+        return freed
+    try:
+        from fastctr import drivers
+        keep = store.referenced_chain_ids()
+        for name, cls in drivers.DRIVERS.items():
+            freed += _prune_layers(store, cls(store), keep)
+        keep_blobs = {d.partition(":")[2] for d in store.referenced_blobs()}
+        blobs = os.path.join(store.root, "blobs", "sha256")
+        for n in _listdir(blobs):
+            if _is_hex_id(n) and n not in keep_blobs:
+                freed += tmpwork.tree_size(os.path.join(blobs, n))
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(blobs, n))
+    finally:
+        lock.release()
+    return freed
+
+
+def _prune_layers(store, driver, keep):
+    freed = 0
+    for row in store.layer_rows(driver.name):
+        if row[0] not in keep:
+            freed += tmpwork.tree_size(driver.layer_dir(row[0]))
+            driver.remove_layer(row[0])
+    known = {row[0].partition(":")[2] for row in store.layer_rows(driver.name)}
+    for n in _listdir(driver.base):  # unpacked and renamed, killed before its row
+        if _is_hex_id(n) and n not in known:
+            freed += tmpwork.tree_size(os.path.join(driver.base, n))
+            tmpwork.remove(os.path.join(driver.base, n))
+    links = os.path.join(driver.base, "l")
+    for n in _listdir(links):
+        if not os.path.exists(os.path.join(links, n)):  # its layer is gone
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(links, n))
+    return freed
+
+
+def _listdir(path):
+    try:
+        return os.listdir(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def _is_hex_id(name):
+    return len(name) == 64 and all(c in "0123456789abcdef" for c in name)
+
+
 # ------------------------------------------------------------------- load
 
 def load(store, driver, path):
     """Load every image in PATH; returns [(image_id, [names])]."""
+    tmpwork.sweep(store.root)  # what a killed load before us left
     if os.path.isdir(path):
         return _load_dir(store, driver, path)
     if not os.path.exists(path):
@@ -89,8 +179,7 @@ def _load_dir(store, driver, path):
 @contextlib.contextmanager
 def _unpacked_archive(store, path):
     # Unpacked next to the store so blobs can be hard-linked into it.
-    os.makedirs(store.root, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix="load-", dir=store.root)
+    tmp = tmpwork.make_dir(store.tmp_dir(), "load")
     try:
         try:
             with tarfile.open(path, "r:*") as tar:
@@ -99,6 +188,7 @@ def _unpacked_archive(store, path):
                 tar.extractall(tmp, filter="data")
         except (tarfile.TarError, EOFError, OSError, ValueError) as e:
             raise StoreError(f"{path}: not a readable image archive: {e}") from None
+        crash_point("load:unpacked")
         yield tmp
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -111,69 +201,131 @@ def _inside(base, rel):
     return full
 
 
-def _load_docker_archive(store, driver, path):
+# Archives come from anywhere: every field is checked for its type before it
+# is used, so a malformed one is a one-line StoreError, never a TypeError.
+
+def _json_member(base, rel, what):
+    path = _inside(base, rel)
     try:
-        with open(os.path.join(path, "manifest.json"), "rb") as f:
-            entries = json.load(f)
-    except ValueError:
-        raise StoreError("manifest.json of the archive is not valid JSON") from None
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise StoreError(f"{what}: the archive has no {rel}") from None
+    except OSError as e:
+        raise StoreError(f"{what}: cannot read {rel}: {e.strerror}") from None
+    try:
+        return json.loads(data), data
+    except ValueError as e:
+        raise StoreError(f"{what} ({rel}) is not valid JSON: {e}") from None
+
+
+def _expect(value, kind, what):
+    if not isinstance(value, kind):
+        names = {dict: "an object", list: "a list", str: "a string"}
+        raise StoreError(f"{what} must be {names.get(kind, kind.__name__)}, not {type(value).__name__}")
+    return value
+
+
+def _strings(value, what):
+    for item in _expect(value, list, what):
+        _expect(item, str, f"each of {what}")
+    return value
+
+
+def _digest(descriptor, what):
+    digest = _expect(_expect(descriptor, dict, what).get("digest"), str, f"{what}: digest")
+    algo, _, hexd = digest.partition(":")
+    if algo != "sha256" or len(hexd) != 64 or not all(c in "0123456789abcdef" for c in hexd):
+        raise StoreError(f"{what}: invalid digest {digest!r}")
+    return digest
+
+
+def _load_docker_archive(store, driver, path):
+    entries, _ = _json_member(path, "manifest.json", "manifest.json of the archive")
+    if not _expect(entries, list, "manifest.json of the archive"):
+        raise StoreError("manifest.json of the archive lists no images")
     out = []
-    for entry in entries:
-        with open(_inside(path, entry["Config"]), "rb") as f:
-            config_bytes = f.read()
-        blobs = [_inside(path, layer) for layer in entry.get("Layers", [])]
-        names = entry.get("RepoTags") or []
+    for n, entry in enumerate(entries):
+        where = f"manifest.json image {n + 1}"
+        _expect(entry, dict, where)
+        config = _expect(entry.get("Config"), str, f"{where}: Config")
+        layers = _strings(entry.get("Layers") or [], f"{where}: Layers")
+        names = _strings(entry.get("RepoTags") or [], f"{where}: RepoTags")
+        _, config_bytes = _json_member(path, config, f"{where}: config")
+        blobs = [_layer_member(path, layer, where) for layer in layers]
         image_id = install_image(store, driver, config_bytes, blobs, names=names)
         out.append((image_id, [validate_name(n) for n in names]))
     return out
 
 
-def _read_blob(layout, descriptor):
-    digest = descriptor["digest"]
+def _layer_member(base, rel, where):
+    path = _inside(base, rel)
+    if not os.path.isfile(path):
+        raise StoreError(f"{where}: layer {rel} is not a file in the archive")
+    return path
+
+
+def _read_blob(layout, descriptor, what="descriptor"):
+    digest = _digest(descriptor, what)
     path = _inside(layout, os.path.join("blobs", *digest.split(":", 1)))
+    if not os.path.isfile(path):
+        raise StoreError(f"blob {digest} is missing from the OCI layout")
     if sha256_file(path) != digest:
         raise StoreError(f"blob {digest} of the OCI layout does not match its digest")
     return path
 
 
+def _json_blob(layout, descriptor, what):
+    path = _read_blob(layout, descriptor, what)
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        return _expect(json.loads(data), dict, what), data
+    except ValueError as e:
+        raise StoreError(f"{what} {descriptor['digest']} is not valid JSON: {e}") from None
+
+
 def _pick_manifest(layout, descriptor):
     """Follow nested indexes down to one manifest for this host's platform."""
     while descriptor.get("mediaType") in INDEX_TYPES:
-        with open(_read_blob(layout, descriptor), "rb") as f:
-            index = json.load(f)
-        manifests = index.get("manifests") or []
-        arch = host_platform()
-        match = [m for m in manifests if (m.get("platform") or {}).get("architecture") == arch]
+        index, _ = _json_blob(layout, descriptor, "image index")
+        manifests = _expect(index.get("manifests") or [], list, "image index: manifests")
         if not manifests:
             raise StoreError("an image index in the layout lists no manifests")
-        descriptor = (match or manifests)[0]
+        arch = host_platform()
+        match = [m for m in manifests
+                 if isinstance(m, dict) and isinstance(m.get("platform"), dict)
+                 and m["platform"].get("architecture") == arch]
+        descriptor = _expect((match or manifests)[0], dict, "image index: manifest descriptor")
     return descriptor
 
 
 def _ref_name(descriptor):
     ann = descriptor.get("annotations") or {}
+    if not isinstance(ann, dict):
+        return None
     full = ann.get("io.containerd.image.name")
-    if full:
+    if full and isinstance(full, str):
         return full
     ref = ann.get("org.opencontainers.image.ref.name")
     # A bare tag ("latest") names no repository: the image loads by ID only.
-    if ref and ("/" in ref or ":" in ref):
+    if ref and isinstance(ref, str) and ("/" in ref or ":" in ref):
         return ref
     return None
 
 
 def _load_oci_layout(store, driver, path):
-    with open(os.path.join(path, "index.json"), "rb") as f:
-        index = json.load(f)
+    index, _ = _json_member(path, "index.json", "index.json of the OCI layout")
+    _expect(index, dict, "index.json of the OCI layout")
     out = []
-    for top in index.get("manifests") or []:
+    for n, top in enumerate(_expect(index.get("manifests") or [], list, "index.json: manifests")):
+        _expect(top, dict, f"index.json: manifest {n + 1}")
         descriptor = _pick_manifest(path, top)
-        with open(_read_blob(path, descriptor), "rb") as f:
-            manifest_bytes = f.read()
-        manifest = json.loads(manifest_bytes)
-        with open(_read_blob(path, manifest["config"]), "rb") as f:
-            config_bytes = f.read()
-        blobs = [_read_blob(path, layer) for layer in manifest.get("layers") or []]
+        manifest, _ = _json_blob(path, descriptor, "image manifest")
+        _, config_bytes = _json_blob(path, _expect(manifest.get("config"), dict, "image manifest: config"),
+                                     "image config")
+        layers = _expect(manifest.get("layers") or [], list, "image manifest: layers")
+        blobs = [_read_blob(path, layer, f"image manifest: layer {i + 1}") for i, layer in enumerate(layers)]
         name = _ref_name(top)
         image_id = install_image(store, driver, config_bytes, blobs, manifest=manifest,
                                  names=[name] if name else [])
@@ -188,12 +340,13 @@ def pull(store, driver, text, auth=None, progress=None, platform=None):
     Blobs the store already has are not downloaded again."""
     from fastctr import registry
     ref = registry.Reference.parse(text)
-    os.makedirs(store.root, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix="pull-", dir=store.root)
+    tmpwork.sweep(store.root)
+    tmp = tmpwork.make_dir(store.tmp_dir(), "pull")
     try:
         layout = os.path.join(tmp, "layout")
         registry.pull_to_layout(ref, layout, auth=auth, platform=platform, have_blob=store.has_blob,
                                 progress=progress)
+        crash_point("pull:downloaded")
         (image_id, _), = _load_oci_layout(store, driver, layout)
         store.tag(image_id, _pull_name(ref))
         return image_id
@@ -242,6 +395,7 @@ def import_rootfs(store, driver, tar_path, name=None, changes=None):
     """A one-layer image from a root filesystem tar (plain or compressed)."""
     if not os.path.isfile(tar_path):
         raise StoreError(f"{tar_path}: no such file")
+    tmpwork.sweep(store.root)
     diff_id = _diff_id(tar_path)
     config = {
         "created": now(), "architecture": host_platform(), "os": "linux",
@@ -262,8 +416,7 @@ def ensure_hello_world(store, driver):
     program = os.path.join(os.path.dirname(__file__), "data", "hello")
     if not os.path.exists(program):
         raise StoreError(f"the hello-world program is missing from the installation ({program})")
-    os.makedirs(store.root, exist_ok=True)
-    fd, tar_path = tempfile.mkstemp(prefix="hello-", suffix=".tar", dir=store.root)
+    fd, tar_path = tmpwork.make_file(store.tmp_dir(), "hello")
     os.close(fd)
     try:
         with tarfile.open(tar_path, "w", format=tarfile.PAX_FORMAT) as tar:

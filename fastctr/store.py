@@ -158,12 +158,17 @@ class Store:
         if os.path.exists(dest):
             return dest
         os.makedirs(os.path.dirname(dest), exist_ok=True)
-        tmp = f"{dest}.tmp-{os.getpid()}"
+        tmp = self._blob_tmp(dest)
         try:
-            os.link(src, tmp)
-        except OSError:
-            _copy_file(src, tmp)
-        os.rename(tmp, dest)
+            try:
+                os.link(src, tmp)
+            except OSError:
+                _copy_file(src, tmp)
+            os.rename(tmp, dest)
+        except BaseException:
+            if os.path.lexists(tmp):
+                os.unlink(tmp)
+            raise
         return dest
 
     def put_blob_bytes(self, data):
@@ -171,11 +176,20 @@ class Store:
         dest = self.blob_path(digest)
         if not os.path.exists(dest):
             os.makedirs(os.path.dirname(dest), exist_ok=True)
-            tmp = f"{dest}.tmp-{os.getpid()}"
+            tmp = self._blob_tmp(dest)
             with open(tmp, "wb") as f:
                 f.write(data)
             os.rename(tmp, dest)
         return digest
+
+    @staticmethod
+    def _blob_tmp(dest):
+        from fastctr.tmpwork import temp_name  # owner in the name: swept if we die
+        return os.path.join(os.path.dirname(dest), temp_name("blob"))
+
+    def tmp_dir(self):
+        """Where commands make their temporary work (fastctr.tmpwork)."""
+        return os.path.join(self.root, "tmp")
 
     # ----------------------------------------------------------- images
     def image_ids(self):

@@ -159,7 +159,7 @@ def _store_snapshot(engine):
     for dirpath, dirnames, filenames in os.walk(root):
         for n in filenames:  # files only: an empty driver directory is no content
             p = os.path.relpath(os.path.join(dirpath, n), root)
-            if not p.startswith("fastctr.db"):
+            if not p.startswith(("fastctr.db", "locks/")):  # the store's own files
                 files.add(p)
     return engine.store.image_ids(), files
 
