@@ -77,10 +77,12 @@ def parse_env(opts):
     env = []
     for path in opts.env_files:
         try:
-            with open(path) as f:
+            with open(path, encoding="utf-8") as f:
                 lines = f.read().splitlines()
         except OSError as e:
             raise ConfigError(f"--env-file {path}: {e.strerror}") from None
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"--env-file {path}: not UTF-8 text (byte {e.start})") from None
         env += [line for line in (x.strip() for x in lines) if line and not line.startswith("#")]
     env += opts.env
     out = []

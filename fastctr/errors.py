@@ -18,6 +18,11 @@ class ConfigError(FastctrError, ValueError):
     """The OCI configuration (or a flag) is invalid; nothing was created."""
 
 
+class DocumentError(ConfigError):
+    """A file fastctr reads (a JSON document, an archive's manifest...) is
+    malformed; the message names the file."""
+
+
 class ContainerNotFound(FastctrError, LookupError):
     def __init__(self, cid):
         super().__init__(f"container {cid!r} does not exist")

@@ -244,18 +244,17 @@ def _load_docker_archive(store, driver, path):
     entries, _ = _json_member(path, "manifest.json", "manifest.json of the archive")
     if not _expect(entries, list, "manifest.json of the archive"):
         raise StoreError("manifest.json of the archive lists no images")
-    out = []
+    wanted = []  # every entry checked before the first image is installed
     for n, entry in enumerate(entries):
         where = f"manifest.json image {n + 1}"
         _expect(entry, dict, where)
         config = _expect(entry.get("Config"), str, f"{where}: Config")
         layers = _strings(entry.get("Layers") or [], f"{where}: Layers")
-        names = _strings(entry.get("RepoTags") or [], f"{where}: RepoTags")
+        names = [validate_name(n) for n in _strings(entry.get("RepoTags") or [], f"{where}: RepoTags")]
         _, config_bytes = _json_member(path, config, f"{where}: config")
-        blobs = [_layer_member(path, layer, where) for layer in layers]
-        image_id = install_image(store, driver, config_bytes, blobs, names=names)
-        out.append((image_id, [validate_name(n) for n in names]))
-    return out
+        wanted.append((config_bytes, [_layer_member(path, layer, where) for layer in layers], names))
+    return [(install_image(store, driver, config_bytes, blobs, names=names), names)
+            for config_bytes, blobs, names in wanted]
 
 
 def _layer_member(base, rel, where):
@@ -287,7 +286,7 @@ def _json_blob(layout, descriptor, what):
 
 def _pick_manifest(layout, descriptor):
     """Follow nested indexes down to one manifest for this host's platform."""
-    while descriptor.get("mediaType") in INDEX_TYPES:
+    while isinstance(descriptor.get("mediaType"), str) and descriptor["mediaType"] in INDEX_TYPES:
         index, _ = _json_blob(layout, descriptor, "image index")
         manifests = _expect(index.get("manifests") or [], list, "image index: manifests")
         if not manifests:

@@ -46,18 +46,40 @@ def canonical(obj):
 
 
 def loads(s):
+    """A JSON document -> Python; bad input raises ValueError (json's
+    JSONDecodeError, or UnicodeDecodeError for bytes that are not UTF-8)."""
     if isinstance(s, (bytes, bytearray)):
         s = s.decode()
     start = len(s) - len(s.lstrip(_WHITESPACE))
     try:
         obj, end = _scan(s, start)
-    except StopIteration:
+    except (StopIteration, SystemError):
+        # The scanner builds its error from json.decoder, which it looks up
+        # in sys.modules without importing it: before that module is loaded
+        # a syntax error inside a document is a SystemError.  The json
+        # package then parses again and raises its own JSONDecodeError.
         import json
-        return json.loads(s)  # raises json's own JSONDecodeError (a ValueError)
+        return json.loads(s)
     if s[end:].strip(_WHITESPACE):
         import json
         return json.loads(s)
     return obj
+
+
+def load_path(path, what=None):
+    """Parse the JSON file at path; an unreadable or malformed file is a
+    one-line DocumentError that names it (what: "seccomp profile"...)."""
+    from fastctr.errors import DocumentError
+    label = f"{what} {path}" if what else path
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise DocumentError(f"{label}: {e.strerror or e}") from None
+    try:
+        return loads(data)
+    except ValueError as e:
+        raise DocumentError(f"{label}: not valid JSON: {e}") from None
 
 
 def dumps(obj, separators=None, indent=None):

@@ -28,6 +28,8 @@ import stat
 import tarfile
 import zlib
 
+from fastctr.errors import FastctrError
+
 __all__ = ["LayerError", "LayerInfo", "apply_layer", "write_layer", "export_tree"]
 
 WHITEOUT_PREFIX = ".wh."
@@ -48,7 +50,7 @@ _DIR_READ_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _XATTR_REFUSED = (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP)
 
 
-class LayerError(ValueError):
+class LayerError(FastctrError, ValueError):
     """A layer is malformed or unsafe; the message is one clear line."""
 
 

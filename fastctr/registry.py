@@ -237,10 +237,22 @@ def _variant_rank(want, arch, have):
     return None
 
 
+def _index_entries(index, ref):
+    entries = index.get("manifests") or []
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise RegistryError(f"the index of {ref} is malformed: manifests must be a list of descriptors")
+    return entries
+
+
+def _platform_of(entry):
+    p = entry.get("platform") or {}
+    return p if isinstance(p, dict) else {}
+
+
 def _pick_platform(index, want, ref):
     best = None
-    for entry in index.get("manifests") or []:
-        p = entry.get("platform") or {}
+    for entry in _index_entries(index, ref):
+        p = _platform_of(entry)
         if p.get("os") != want["os"] or p.get("architecture") != want["architecture"]:
             continue
         rank = _variant_rank(want["variant"], want["architecture"], p.get("variant"))
@@ -253,11 +265,11 @@ def _pick_platform(index, want, ref):
 
 
 def _platform_str(p):
-    return "/".join(x for x in (p.get("os"), p.get("architecture"), p.get("variant")) if x)
+    return "/".join(str(x) for x in (p.get("os"), p.get("architecture"), p.get("variant")) if x)
 
 
 def _available(index):
-    names = (_platform_str(e.get("platform") or {}) for e in index.get("manifests") or [])
+    names = (_platform_str(_platform_of(e)) for e in index.get("manifests") or [])
     return sorted({n for n in names if n and "unknown" not in n})  # unknown/unknown: attestations
 
 
@@ -612,14 +624,19 @@ def _fetch_manifest(client, reference, expect_digest=None):
     for want in (expect_digest, claimed if claimed and claimed.startswith("sha256:") else None):
         if want and want != digest:
             raise RegistryError(f"{what} does not match digest {want} (got {digest})")
+    manifest, media_type = parse_manifest(body, content_type, what)
+    return body, manifest, media_type, digest
+
+
+def parse_manifest(body, content_type, what):
+    """A manifest or index as a registry sent it -> (document, media type)."""
     try:
         manifest = json.loads(body)
     except ValueError:
         raise RegistryError(f"{what} is not JSON") from None
     if not isinstance(manifest, dict):
         raise RegistryError(f"{what} is not a JSON object")
-    media_type = _media_type(content_type, manifest, what)
-    return body, manifest, media_type, digest
+    return manifest, _media_type(content_type, manifest, what)
 
 
 def _media_type(content_type, manifest, what):
@@ -648,7 +665,7 @@ def _resolve(client, ref, platform):
     if len(child[0]) != size:
         raise RegistryError(f"manifest {child_digest} of {ref} is not {size} bytes as its index says")
     if child[2] not in MANIFEST_TYPES:
-        raise RegistryError(f"{ref}: the index entry for {_platform_str(entry['platform'])} is not an image")
+        raise RegistryError(f"{ref}: the index entry for {_platform_str(_platform_of(entry))} is not an image")
     return (*child, entry.get("platform"), digest)
 
 

@@ -159,8 +159,10 @@ def cmd_exec(g, o, pos):
     rt = _runtime(g)
     cid, cmdline = pos[0], pos[1:]
     if o.get("process"):
-        with open(o["process"]) as f:
-            process = json.load(f)
+        process = json.load_path(o["process"], "--process")
+        if not isinstance(process, dict):
+            from fastctr.errors import DocumentError
+            raise DocumentError(f"--process {o['process']}: must be a JSON object")
     else:
         if not cmdline:
             raise UsageError("exec needs --process or a command")
@@ -226,10 +228,13 @@ def cmd_update(g, o, pos):
     if not src:
         raise UsageError("update needs --resources FILE (or - for stdin)")
     if src == "-":
-        res = json.load(sys.stdin)
+        try:
+            res = json.load(sys.stdin)
+        except ValueError as e:
+            from fastctr.errors import DocumentError
+            raise DocumentError(f"--resources -: not valid JSON: {e}") from None
     else:
-        with open(src) as f:
-            res = json.load(f)
+        res = json.load_path(src, "--resources")
     from fastctr.cgroups import validate_resources
     validate_resources(res)
     c = _runtime(g).get(cid)

@@ -9,7 +9,7 @@ import os
 import time
 
 from fastctr import jsonfast as json
-from fastctr.errors import ConfigError, ContainerExists, ContainerNotFound
+from fastctr.errors import ConfigError, ContainerExists, ContainerNotFound, DocumentError
 
 DEFAULT_ROOT = "/run/fastctr"
 FIFO = "exec.fifo"
@@ -73,11 +73,19 @@ class StateStore:
         os.rename(tmp, os.path.join(d, "state.json"))
 
     def load(self, cid):
+        path = os.path.join(self.dir(cid), "state.json")
         try:
-            with open(os.path.join(self.dir(cid), "state.json"), "rb") as f:
-                return json.loads(f.read())
+            with open(path, "rb") as f:
+                data = f.read()
         except FileNotFoundError:
             raise ContainerNotFound(cid) from None
+        try:
+            state = json.loads(data)
+        except ValueError as e:
+            raise DocumentError(f"state of container {cid!r} ({path}) is corrupt: {e}") from None
+        if not isinstance(state, dict):
+            raise DocumentError(f"state of container {cid!r} ({path}) is corrupt: not a JSON object")
+        return state
 
     def remove(self, cid):
         d = self.dir(cid)
