@@ -218,6 +218,15 @@ class CgroupV1:
                 hook = _copy_cpuset if "cpuset" in name.split(",") else None
                 made += _makedirs(path, hook)
                 paths[name] = path
+            unified = hybrid_unified_mount()
+            if unified:
+                # A hybrid host's cgroup2 tree (no controllers): runc joins the
+                # same relative path there, so the container's 0:: line names
+                # its own cgroup (systemd and containerd read it), not the root.
+                base = own.get("", "/") if parent == "self" else parent
+                path = os.path.join(unified, _container_relpath(cgroups_path, cid, base))
+                made += _makedirs(path)
+                paths["unified"] = path
             cg = cls(hierarchies, paths, made)
             cg.apply(resources)
             return cg
@@ -637,6 +646,18 @@ def _v2_controllers(res):
     for key in res.get("unified") or {}:
         needed.add(key.split(".", 1)[0])
     return needed
+
+
+_unified = []
+
+
+def hybrid_unified_mount():
+    """/sys/fs/cgroup/unified when the host is hybrid (v1 controllers plus
+    an empty cgroup2 tree there), else None; looked up once per process."""
+    if not _unified:
+        path = os.path.join(CGROUP_ROOT, "unified")
+        _unified.append(path if os.path.exists(os.path.join(path, "cgroup.procs")) else None)
+    return _unified[0]
 
 
 def host_version():

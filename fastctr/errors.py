@@ -25,13 +25,13 @@ class DocumentError(ConfigError):
 
 class ContainerNotFound(FastctrError, LookupError):
     def __init__(self, cid):
-        super().__init__(f"container {cid!r} does not exist")
+        super().__init__("container does not exist")  # runc's words: the shim matches them
         self.id = cid
 
 
 class ContainerExists(FastctrError):
     def __init__(self, cid):
-        super().__init__(f"container {cid!r} already exists")
+        super().__init__("container with given ID already exists")  # runc's words
         self.id = cid
 
 

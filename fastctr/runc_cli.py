@@ -84,6 +84,9 @@ def main(argv=None):
     try:
         gopts, rest = parse(argv, GLOBAL_OPTS, stop_at_positional=True)
         log = Log(gopts.get("log"), gopts.get("log_format", "text"))
+        if gopts.get("systemd_cgroup"):
+            raise UsageError("--systemd-cgroup: the systemd cgroup driver is not supported; use cgroupfs "
+                             "(containerd: SystemdCgroup = false; kubelet: cgroupDriver: cgroupfs)")
         if not rest:
             raise UsageError("no command given")
         cmd, args = rest[0], rest[1:]
@@ -154,6 +157,19 @@ def cmd_delete(g, o, pos):
 
 
 def cmd_exec(g, o, pos):
+    """As runc: a container that cannot take the process (missing, paused,
+    stopped) is 255 and "exec failed: ..."; the command's own failure to
+    run is 127 (not found) or 126 (not executable)."""
+    from fastctr.errors import ContainerNotFound, InvalidState
+    try:
+        return _exec(g, o, pos)
+    except (ContainerNotFound, InvalidState) as e:
+        e.args = (f"exec failed: {e}",)
+        e.exit_code = 255
+        raise
+
+
+def _exec(g, o, pos):
     if not pos:
         raise UsageError("exec needs a container id")
     rt = _runtime(g)
@@ -235,10 +251,7 @@ def cmd_update(g, o, pos):
             raise DocumentError(f"--resources -: not valid JSON: {e}") from None
     else:
         res = json.load_path(src, "--resources")
-    from fastctr.cgroups import validate_resources
-    validate_resources(res)
-    c = _runtime(g).get(cid)
-    c.cgroup.apply(res)
+    _runtime(g).update(cid, res)
 
 
 def cmd_spec(g, o, pos):

@@ -47,6 +47,18 @@ def parse_signal(value):
     return int(sig)
 
 
+# Error texts of runc's: containerd's shim (go-runc) matches on some of them
+# ("container not running", "does not exist") to tell a task that is
+# already gone from a real failure, so they are runc's word for word.
+NOT_RUNNING = "container not running"
+NOT_PAUSED = "container not paused"
+CANNOT_START = {"running": "cannot start an already running container",
+                "paused": "cannot start a container in the paused state",
+                "stopped": "cannot start a container that has stopped"}
+CANNOT_EXEC = {"paused": "cannot exec in a paused container (use --ignore-paused to override)",
+               "stopped": "cannot exec in a stopped container"}
+
+
 class Container:
     """A handle on one container's recorded state."""
 
@@ -76,10 +88,10 @@ class Container:
             return "creating" if self.st.get("status") == "creating" else "stopped"
         if not self.alive():
             return "stopped"
+        if self.cgroup and self.cgroup.is_frozen():
+            return "paused"  # also a created one: runc pauses those too
         if os.path.exists(os.path.join(self.runtime.store.dir(self.id), FIFO)):
             return "created"
-        if self.cgroup and self.cgroup.is_frozen():
-            return "paused"
         return "running"
 
     @property
@@ -232,7 +244,7 @@ class Runtime:
             c = self.get(cid)
             status = c.status
             if status != "created":
-                raise InvalidState(f"container {cid!r} is {status}, not created: cannot start")
+                raise InvalidState(CANNOT_START.get(status, f"cannot start a container in the {status} state"))
             config = c.config()
             if config.process is None:
                 # It can never run anything: stop it so delete needs no force.
@@ -267,15 +279,23 @@ class Runtime:
 
     # -------------------------------------------------------------- kill
     def kill(self, cid, sig=signal.SIGTERM, all=False):
+        """Signal the init (`all`: every process in the container's cgroup).
+        As runc: `all` on a stopped container signals whatever is left in its
+        cgroup and succeeds, which containerd's shim relies on after a task
+        exits; a plain kill of a stopped one is "container not running"."""
         sig = parse_signal(sig)
         c = self.get(cid)
         status = c.status
-        if status not in ("created", "running", "paused"):
-            raise InvalidState(f"container {cid!r} is {status}: cannot send a signal")
         if all and c.cgroup:
             c.cgroup.kill(sig)
-        else:
+        elif all and status == "stopped":
+            return
+        elif status in ("created", "running", "paused"):
             os.kill(c.pid, sig)
+        else:
+            raise InvalidState(NOT_RUNNING)
+        if status == "paused" and sig == signal.SIGKILL:
+            c.cgroup.freeze(False)  # a frozen task cannot die (cgroup v1), as runc thaws
 
     # ------------------------------------------------------------ delete
     def delete(self, cid, force=False):
@@ -283,9 +303,11 @@ class Runtime:
         try:
             c = self.get(cid)
             status = c.status
-            if status not in ("stopped", "creating"):
+            # A created container never ran its command: runc deletes it
+            # without --force, and containerd's shim deletes created tasks so.
+            if status not in ("stopped", "creating", "created"):
                 if not force:
-                    raise InvalidState(f"container {cid!r} is {status}: stop it or use --force")
+                    raise InvalidState(f"cannot delete container {cid} that is not stopped: {status}")
                 if c.cgroup:
                     c.cgroup.kill(signal.SIGKILL)
                 try:
@@ -360,8 +382,8 @@ class Runtime:
             process = spec_mod.Process(process)
         c = self.get(cid)
         status = c.status
-        if status != "running":
-            raise InvalidState(f"container {cid!r} is {status}: exec needs a running container")
+        if status not in ("created", "running"):  # a created container's namespaces exist: runc joins them
+            raise InvalidState(CANNOT_EXEC.get(status, f"cannot exec in a {status} container"))
         config = c.config()
         plan = self._exec_plan(c, config, process)
         plan.stdio = tuple(stdio)
@@ -408,15 +430,23 @@ class Runtime:
     # ------------------------------------------------------ pause/resume
     def pause(self, cid):
         c = self.get(cid)
-        if c.status != "running":
-            raise InvalidState(f"container {cid!r} is {c.status}, not running: cannot pause")
+        if c.status not in ("running", "created"):
+            raise InvalidState(NOT_RUNNING)
         c.cgroup.freeze(True)
 
     def resume(self, cid):
         c = self.get(cid)
         if c.status != "paused":
-            raise InvalidState(f"container {cid!r} is {c.status}, not paused: cannot resume")
+            raise InvalidState(NOT_PAUSED)
         c.cgroup.freeze(False)
+
+    def update(self, cid, resources):
+        """New limits for the container's cgroup (runc update)."""
+        cgroups_mod.validate_resources(resources)
+        c = self.get(cid)
+        if c.status in ("stopped", "creating"):
+            raise InvalidState(NOT_RUNNING)
+        c.cgroup.apply(resources)
 
     # ------------------------------------------------------------- hooks
     def _run_hooks(self, config, kind, container, in_container=False, fatal=True):

@@ -6,7 +6,9 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 export DEBIAN_FRONTEND=noninteractive
 # busybox-static: the root filesystems of test containers; skopeo, umoci,
 # buildah and docker-registry: images made by other tools and a registry on
-# loopback; nftables: the NAT rules, checked in a private network namespace.
+# loopback; nftables: the NAT rules, checked in a private network namespace;
+# runc and containerd: fastctr-runc answers as runc does, under containerd's
+# shim (containerd runs in a private network namespace and starts no service).
 need=()
 command -v busybox >/dev/null || need+=(busybox-static)
 command -v skopeo >/dev/null || need+=(skopeo)
@@ -14,6 +16,8 @@ command -v umoci >/dev/null || need+=(umoci)
 command -v docker-registry >/dev/null || need+=(docker-registry)
 command -v buildah >/dev/null || need+=(buildah)
 command -v nft >/dev/null || need+=(nftables)
+command -v runc >/dev/null || need+=(runc)
+command -v containerd >/dev/null || need+=(containerd)
 if [ ${#need[@]} -gt 0 ]; then
     # Packages must not start services (docker-registry would listen on :5000
     # on every address): a policy-rc.d that denies them, for the install only.

@@ -29,10 +29,10 @@ def test_create_start_kill_delete(rt, bundle, tmp_path):
     st = rt.state("life")
     assert st["status"] == "created" and st["pid"] == c.pid and st["id"] == "life"
     assert st["bundle"] == b and not marker.exists()  # args not run before start
-    with pytest.raises(InvalidState):
-        rt.delete("life")  # a created container is not deleted without force
     rt.start("life")
     wait_status(rt, "life", "running")
+    with pytest.raises(InvalidState, match="not stopped: running"):
+        rt.delete("life")  # a running container is not deleted without force
     for _ in range(500):
         if marker.exists():
             break
@@ -196,9 +196,9 @@ def test_cli_lifecycle(cli, bundle, tmp_path):
     cli("create", "--bundle", b, "--pid-file", str(pidfile), "c1")
     st = json.loads(cli("state", "c1").stdout)
     assert st["status"] == "created" and st["pid"] == int(pidfile.read_text())
-    assert cli("delete", "c1", check=False).returncode == 1
     cli("start", "c1")
     assert json.loads(cli("state", "c1").stdout)["status"] == "running"
+    assert cli("delete", "c1", check=False).returncode == 1  # running: only with --force
     assert json.loads(cli("ps", "--format", "json", "c1").stdout) == [st["pid"]]
     assert "c1" in cli("list", "-q").stdout
     assert cli("exec", "c1", "sh", "-c", "exit 5", check=False).returncode == 5

@@ -62,3 +62,8 @@ def test_signals_and_ids():
         with pytest.raises(ConfigError):
             validate_id(bad)
     assert validate_id("web-1.2_x") == "web-1.2_x"
+
+
+def test_systemd_cgroup_driver_is_refused_not_ignored(capsys, tmp_path):
+    assert main(["--root", str(tmp_path), "--systemd-cgroup", "state", "x"]) == 1
+    assert "systemd cgroup driver is not supported" in capsys.readouterr().err
