@@ -9,8 +9,8 @@ import tempfile
 
 import pytest
 
-from fastctr.bundle import make_bundle
-from fastctr.cgroups import CgroupV1, own_cgroups
+from fastctr.runtime.bundle import make_bundle
+from fastctr.runtime.cgroups import CgroupV1, own_cgroups
 
 _counter = itertools.count()
 

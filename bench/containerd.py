@@ -19,7 +19,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
 import imagetools as it  # noqa: E402  (test images by hand, no other engine)
-from fastctr.cgroups import own_cgroups  # noqa: E402
+from fastctr.runtime.cgroups import own_cgroups  # noqa: E402
 
 FASTCTR_RUNC = os.path.join(os.path.dirname(sys.executable), "fastctr-runc")
 

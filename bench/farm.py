@@ -47,7 +47,7 @@ class Farm:
                               timeout=timeout)
 
     def setup(self):
-        from fastctr.bundle import make_rootfs
+        from fastctr.runtime.bundle import make_rootfs
         subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
         self.rootfs = make_rootfs(os.path.join(self.work, "rootfs"))
         tar = os.path.join(self.work, "rootfs.tar")
@@ -118,7 +118,7 @@ class Farm:
         return _failed(p, other[-1]) if other else _ok(p)
 
     def bundle(self, name):
-        from fastctr.bundle import make_bundle
+        from fastctr.runtime.bundle import make_bundle
         path = os.path.join(self.work, name)
         if not os.path.exists(path):
             spec = make_bundle(path, args=["/bin/true"], rootfs=self.rootfs)
@@ -172,12 +172,12 @@ class Farm:
             self.fastctr("rm", "-f", *ids)
         for net in ("farmnet", "farmnet2", "bridge"):
             self.fastctr("network", "rm", net)
-        subprocess.run([sys.executable, "-c", "from fastctr import netd; netd.stop()"], env=self.env)
+        subprocess.run([sys.executable, "-c", "from fastctr.net import netd; netd.stop()"], env=self.env)
 
 
 def _container_cgroups():
     """fastctr-made cgroups below ours, in every hierarchy."""
-    from fastctr.cgroups import CgroupV1, own_cgroups
+    from fastctr.runtime.cgroups import CgroupV1, own_cgroups
     own, found = own_cgroups(), []
     mounts = dict(CgroupV1.hierarchies_of_host())
     if os.path.exists("/sys/fs/cgroup/unified/cgroup.procs"):

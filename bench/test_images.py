@@ -12,7 +12,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "integ
 import imagetools as it  # noqa: E402
 from conftest import have, unique  # noqa: E402
 from fastctr.engine import Engine, RunOptions  # noqa: E402
-from fastctr import images  # noqa: E402
+from fastctr.image import loading as images  # noqa: E402
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "30"))
 CLI = os.path.join(os.path.dirname(sys.executable), "fastctr")

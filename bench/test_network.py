@@ -37,7 +37,7 @@ class NetnsShell:
 
     def close(self):
         self.run(f"{CLI} --data-root {self.data} --state-root {self.state} network rm bridge || true")
-        self.run(f"{sys.executable} -c 'from fastctr import netd; netd.stop()'")
+        self.run(f"{sys.executable} -c 'from fastctr.net import netd; netd.stop()'")
         self.p.stdin.close()
         self.p.wait()
 

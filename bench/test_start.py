@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from conftest import have, needs_hidden_unified, unique
-from fastctr.runtime import Runtime
+from fastctr.runtime.lifecycle import Runtime
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "60"))
 
@@ -32,7 +32,7 @@ def test_fastctr_api(benchmark, true_bundle, workdir):
 def _cli_cmd():
     # The launcher installed next to this interpreter (not a pyenv shim).
     exe = os.path.join(os.path.dirname(sys.executable), "fastctr-runc")
-    return [exe] if os.path.exists(exe) else [sys.executable, "-m", "fastctr.runc_cli"]
+    return [exe] if os.path.exists(exe) else [sys.executable, "-m", "fastctr.runtime.runc_cli"]
 
 
 def test_fastctr_runc_cli(benchmark, true_bundle, workdir):

@@ -20,7 +20,7 @@
 #error "FCTR_PY_VERSION must be set, e.g. \"3.11\""
 #endif
 #ifndef FCTR_CLI_MODULE
-#define FCTR_CLI_MODULE "fastctr.runc_cli"
+#define FCTR_CLI_MODULE "fastctr.runtime.runc_cli"
 #endif
 #ifndef FCTR_CLI_NAME
 #define FCTR_CLI_NAME "fastctr-runc"

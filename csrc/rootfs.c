@@ -15,7 +15,8 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "rootfs.h"
+#include "sync.h"
 
 static void fd_path(char out[FCTR_PROC_FD_PATH], int fd)
 {

@@ -37,7 +37,8 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "rootfs.h"
+#include "sync.h"
 
 #ifndef CLONE_INTO_CGROUP
 #define CLONE_INTO_CGROUP 0x200000000ULL
@@ -48,85 +49,6 @@
 #ifndef TIOCGPTPEER
 #define TIOCGPTPEER _IO('T', 0x41)
 #endif
-
-enum { MSG_PID = 1, MSG_HELLO, MSG_GO, MSG_CGROUP, MSG_READY, MSG_ERROR };
-
-struct msg {
-    int type;
-    pid_t pid;
-    struct fctr_error err;
-};
-
-static int child_sock = -1; /* the child's end, for fctr_child_fail */
-
-static const char *const stage_names[] = {
-    [FCTR_STAGE_PREPARE] = "prepare",   [FCTR_STAGE_CLONE] = "clone",
-    [FCTR_STAGE_CGROUP] = "cgroup",     [FCTR_STAGE_IDMAP] = "idmap",
-    [FCTR_STAGE_NAMESPACE] = "namespace", [FCTR_STAGE_MOUNT] = "mount",
-    [FCTR_STAGE_PIVOT] = "pivot_root",  [FCTR_STAGE_DEVICE] = "device",
-    [FCTR_STAGE_CONSOLE] = "console",   [FCTR_STAGE_SYSCTL] = "sysctl",
-    [FCTR_STAGE_PROCESS] = "process",   [FCTR_STAGE_WAIT_START] = "wait_start",
-    [FCTR_STAGE_EXEC] = "exec",         [FCTR_STAGE_SECCOMP] = "seccomp",
-};
-
-const char *fctr_stage_name(int stage)
-{
-    if (stage > 0 && stage <= FCTR_STAGE_SECCOMP && stage_names[stage])
-        return stage_names[stage];
-    return "unknown";
-}
-
-static void set_error(struct fctr_error *e, int stage, int err, const char *fmt, ...)
-{
-    va_list ap;
-    e->stage = stage;
-    e->err = err;
-    va_start(ap, fmt);
-    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
-    va_end(ap);
-}
-
-void fctr_child_fail(int stage, int err, const char *fmt, ...)
-{
-    struct msg m = {.type = MSG_ERROR};
-    va_list ap;
-    m.err.stage = stage;
-    m.err.err = err;
-    va_start(ap, fmt);
-    vsnprintf(m.err.msg, sizeof m.err.msg, fmt, ap);
-    va_end(ap);
-    if (child_sock < 0 || send(child_sock, &m, sizeof m, MSG_NOSIGNAL) < 0) {
-        /* After `create` returned nobody listens: tell the container's stderr. */
-        char line[700];
-        int n = snprintf(line, sizeof line, "fastctr: %s: %s: %s\n", fctr_stage_name(stage), m.err.msg,
-                         strerror(err));
-        if (n > 0 && write(2, line, (size_t)n) < 0) {
-            /* nothing more we can do */
-        }
-    }
-    int code = 1;
-    if (stage == FCTR_STAGE_EXEC)
-        code = err == ENOENT ? 127 : 126;
-    _exit(code);
-}
-
-static void child_send(int type, pid_t pid)
-{
-    struct msg m = {.type = type, .pid = pid};
-    if (send(child_sock, &m, sizeof m, MSG_NOSIGNAL) < 0)
-        _exit(1);
-}
-
-static void child_wait(int type)
-{
-    struct msg m;
-    ssize_t n;
-    do
-        n = recv(child_sock, &m, sizeof m, 0);
-    while (n < 0 && errno == EINTR);
-    if (n != (ssize_t)sizeof m || m.type != type)
-        _exit(1); /* the parent is gone or failed: give up silently */
-}
 
 /* Python may have handlers installed (its C handler writes to a wakeup fd
  * the child shares) and ignores SIGPIPE; the container starts clean. */
@@ -445,8 +367,8 @@ static void container_main(const struct fctr_plan *plan)
     for (int i = 0; i < plan->n_join; i++)
         in_userns |= plan->join_types[i] == CLONE_NEWUSER;
 
-    child_send(MSG_HELLO, 0);
-    child_wait(MSG_GO);
+    fctr_child_send(MSG_HELLO, 0);
+    fctr_child_wait(MSG_GO);
     if (plan->new_ns_flags & CLONE_NEWUSER)
         become_root_in_userns();
     if (plan->set_oom_score_adj)
@@ -454,7 +376,7 @@ static void container_main(const struct fctr_plan *plan)
     umask(0);
     if (plan->rootfs)
         fctr_setup_rootfs(plan);
-    child_wait(MSG_CGROUP);
+    fctr_child_wait(MSG_CGROUP);
     /* Only now: the cgroup namespace's root is the cgroup we were put in. */
     if ((plan->new_ns_flags & CLONE_NEWCGROUP) && unshare(CLONE_NEWCGROUP) < 0)
         fctr_child_fail(FCTR_STAGE_NAMESPACE, errno, "unshare cgroup namespace");
@@ -464,7 +386,7 @@ static void container_main(const struct fctr_plan *plan)
     if (plan->exec_fd == FCTR_NO_PROCESS) {
         /* A config without `process` is created; `start` refuses it. */
         close_extra_fds(plan);
-        child_send(MSG_READY, 0);
+        fctr_child_send(MSG_READY, 0);
         if (plan->fifo_dirfd >= 0)
             wait_for_start(plan);
         _exit(1);
@@ -472,7 +394,7 @@ static void container_main(const struct fctr_plan *plan)
     if (plan->exec_fd < 0)
         find_executable(plan, exe, sizeof exe);
     close_extra_fds(plan);
-    child_send(MSG_READY, 0);
+    fctr_child_send(MSG_READY, 0);
     if (plan->fifo_dirfd >= 0)
         wait_for_start(plan);
     if (plan->no_new_privs)
@@ -510,7 +432,7 @@ static void child_entry(const struct fctr_plan *plan, const int *ns_fds, int uns
         if (pid < 0)
             fctr_child_fail(FCTR_STAGE_CLONE, errno, "clone into the joined PID namespace");
         if (pid > 0) {
-            child_send(MSG_PID, pid);
+            fctr_child_send(MSG_PID, pid);
             _exit(0);
         }
     }
@@ -540,7 +462,7 @@ static int write_id_map(pid_t pid, const char *file, const char *map, struct fct
     snprintf(path, sizeof path, "/proc/%d/%s", pid, file);
     int fd = open(path, O_WRONLY | O_CLOEXEC);
     if (fd < 0 || write_all_fd(fd, map, strlen(map)) < 0) {
-        set_error(err, FCTR_STAGE_IDMAP, errno, "write %s", path);
+        fctr_set_error(err, FCTR_STAGE_IDMAP, errno, "write %s", path);
         if (fd >= 0)
             close(fd);
         return -1;
@@ -566,14 +488,14 @@ static int join_cgroups(const struct fctr_plan *plan, pid_t pid, int in_cgroup, 
     int n = snprintf(buf, sizeof buf, "%d", pid);
     for (int i = 0; i < plan->n_cgroup_procs; i++) {
         if (write(plan->cgroup_procs_fds[i], buf, (size_t)n) != n) {
-            set_error(err, FCTR_STAGE_CGROUP, errno, "write pid %d to cgroup.procs", pid);
+            fctr_set_error(err, FCTR_STAGE_CGROUP, errno, "write pid %d to cgroup.procs", pid);
             return -1;
         }
     }
     if (plan->cgroup_dirfd >= 0 && !in_cgroup) {
         int fd = openat(plan->cgroup_dirfd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
         if (fd < 0 || write(fd, buf, (size_t)n) != n) {
-            set_error(err, FCTR_STAGE_CGROUP, errno, "write pid %d to cgroup.procs", pid);
+            fctr_set_error(err, FCTR_STAGE_CGROUP, errno, "write pid %d to cgroup.procs", pid);
             if (fd >= 0)
                 close(fd);
             return -1;
@@ -589,7 +511,7 @@ static void reap(pid_t pid)
         ;
 }
 
-static int recv_msg(int sock, struct msg *m)
+static int recv_msg(int sock, struct fctr_msg *m)
 {
     ssize_t n;
     do
@@ -603,9 +525,9 @@ static int release_child(const struct fctr_plan *plan, int sock, pid_t pid, int 
 {
     if (map_ids(plan, pid, err) < 0)
         return -1;
-    struct msg m = {.type = MSG_GO};
+    struct fctr_msg m = {.type = MSG_GO};
     if (send(sock, &m, sizeof m, MSG_NOSIGNAL) < 0) {
-        set_error(err, FCTR_STAGE_CLONE, errno, "signal container process");
+        fctr_set_error(err, FCTR_STAGE_CLONE, errno, "signal container process");
         return -1;
     }
     if (join_cgroups(plan, pid, in_cgroup, err) < 0)
@@ -625,12 +547,12 @@ static int supervise(const struct fctr_plan *plan, int sock, pid_t first, int re
     int need_pid = refork, hello_pending = 0;
     *pid = first;
     for (;;) {
-        struct msg m;
+        struct fctr_msg m;
         int n = recv_msg(sock, &m);
         if (n == 0)
             break;
         if (n != (int)sizeof m) {
-            set_error(err, FCTR_STAGE_CLONE, n < 0 ? errno : EPROTO, "read from container process");
+            fctr_set_error(err, FCTR_STAGE_CLONE, n < 0 ? errno : EPROTO, "read from container process");
             return -1;
         }
         switch (m.type) {
@@ -657,7 +579,7 @@ static int supervise(const struct fctr_plan *plan, int sock, pid_t first, int re
             err->msg[sizeof err->msg - 1] = '\0';
             return -1;
         default:
-            set_error(err, FCTR_STAGE_CLONE, EPROTO, "unexpected message %d from container process", m.type);
+            fctr_set_error(err, FCTR_STAGE_CLONE, EPROTO, "unexpected message %d from container process", m.type);
             return -1;
         }
     }
@@ -670,10 +592,10 @@ static int supervise(const struct fctr_plan *plan, int sock, pid_t first, int re
     while (r < 0 && errno == EINTR);
     *pid = 0;
     if (r > 0 && WIFSIGNALED(status))
-        set_error(err, FCTR_STAGE_CLONE, ECHILD, "container process killed by signal %d during setup",
+        fctr_set_error(err, FCTR_STAGE_CLONE, ECHILD, "container process killed by signal %d during setup",
                   WTERMSIG(status));
     else
-        set_error(err, FCTR_STAGE_CLONE, ECHILD, "container process exited during setup");
+        fctr_set_error(err, FCTR_STAGE_CLONE, ECHILD, "container process exited during setup");
     return -1;
 }
 
@@ -682,7 +604,7 @@ static int open_join_fds(const struct fctr_plan *plan, int *fds, struct fctr_err
     for (int i = 0; i < plan->n_join; i++) {
         fds[i] = open(plan->join_paths[i], O_RDONLY | O_CLOEXEC);
         if (fds[i] < 0) {
-            set_error(err, FCTR_STAGE_NAMESPACE, errno, "open namespace %s", plan->join_paths[i]);
+            fctr_set_error(err, FCTR_STAGE_NAMESPACE, errno, "open namespace %s", plan->join_paths[i]);
             while (i-- > 0)
                 close(fds[i]);
             return -1;
@@ -697,13 +619,13 @@ int fctr_spawn(const struct fctr_plan *plan, pid_t *pid_out, struct fctr_error *
     int sv[2];
     memset(err, 0, sizeof *err);
     if (plan->n_join > FCTR_MAX_JOIN || !plan->argv || !plan->argv[0] || !plan->envp) {
-        set_error(err, FCTR_STAGE_PREPARE, EINVAL, "invalid spawn plan");
+        fctr_set_error(err, FCTR_STAGE_PREPARE, EINVAL, "invalid spawn plan");
         return -1;
     }
     if (open_join_fds(plan, ns_fds, err) < 0)
         return -1;
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-        set_error(err, FCTR_STAGE_PREPARE, errno, "socketpair");
+        fctr_set_error(err, FCTR_STAGE_PREPARE, errno, "socketpair");
         for (int i = 0; i < plan->n_join; i++)
             close(ns_fds[i]);
         return -1;
@@ -735,7 +657,7 @@ int fctr_spawn(const struct fctr_plan *plan, pid_t *pid_out, struct fctr_error *
     pid_t child = do_clone(clone_flags, refork ? -1 : plan->cgroup_dirfd, &in_cgroup);
     if (child == 0) {
         close(sv[0]);
-        child_sock = sv[1];
+        fctr_child_sock = sv[1];
         child_entry(plan, ns_fds, unshare_flags, refork);
     }
     int saved = errno;
@@ -743,7 +665,7 @@ int fctr_spawn(const struct fctr_plan *plan, pid_t *pid_out, struct fctr_error *
     for (int i = 0; i < plan->n_join; i++)
         close(ns_fds[i]);
     if (child < 0) {
-        set_error(err, FCTR_STAGE_CLONE, saved, "clone3 flags 0x%llx", (unsigned long long)clone_flags);
+        fctr_set_error(err, FCTR_STAGE_CLONE, saved, "clone3 flags 0x%llx", (unsigned long long)clone_flags);
         close(sv[0]);
         return -1;
     }

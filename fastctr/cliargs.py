@@ -2,10 +2,7 @@
 
 A table maps each option to (destination, takes a value); destinations in
 `multi` collect every occurrence into a list."""
-
-
-class UsageError(Exception):
-    pass
+from fastctr.errors import UsageError  # defined there, exported here too
 
 
 def parse(argv, table, stop_at_positional=False, multi=()):

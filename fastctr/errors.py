@@ -23,6 +23,16 @@ class DocumentError(ConfigError):
     malformed; the message names the file."""
 
 
+class ContainerNotFoundError(FastctrError, LookupError):
+    """No container of the engine's by that name or ID (the CLI's 125)."""
+
+    exit_code = 125
+
+
+class NameInUse(FastctrError):
+    exit_code = 125
+
+
 class ContainerNotFound(FastctrError, LookupError):
     def __init__(self, cid):
         super().__init__("container does not exist")  # runc's words: the shim matches them
@@ -67,6 +77,61 @@ class CommandNotExecutable(SpawnError, PermissionError):
     exit_code = 126
 
 
+# The wings' own errors, all here so that any layer can raise or catch them
+# (each wing's module still exports its names).
+
+class ImageNotFound(FastctrError, LookupError):
+    exit_code = 125
+
+    def __init__(self, ref):
+        super().__init__(f"no such image: {ref}")
+
+
+class AmbiguousImage(FastctrError, LookupError):
+    exit_code = 125
+
+
+class StoreError(FastctrError):
+    exit_code = 125
+
+
+class LayerError(FastctrError, ValueError):
+    """A layer is malformed or unsafe; the message is one clear line."""
+
+
+class RegistryError(FastctrError):
+    exit_code = 125
+
+
+class AuthError(RegistryError, PermissionError):
+    """The registry refused our credentials, or wants some and we have none."""
+
+
+class RegistryNotFound(RegistryError, LookupError):
+    """The repository, tag, manifest or blob does not exist."""
+
+
+class NetworkError(FastctrError):
+    exit_code = 125
+
+
+class VolumeInUse(FastctrError):
+    exit_code = 125
+
+
+class ContainerNotRunning(FastctrError):
+    exit_code = 125
+
+
+class AttachRefused(FastctrError, ConnectionError):
+    """Nothing accepts on the attach socket: the container has exited, or
+    it was not started detached."""
+
+
+class UsageError(Exception):
+    pass
+
+
 _by_base = {}
 
 
@@ -90,3 +155,13 @@ def spawn_error(stage, err, message):
     exc = cls(err, message)
     exc.stage = stage
     return exc
+
+
+def crash_point(name):
+    """Fault injection for the crash tests: FASTCTR_CRASH_AT=NAME makes the
+    command SIGKILL itself at the point called NAME, as a user's kill -9 or
+    a farm's job timeout could.  One environment look-up where it is unset.
+    (Here, at the bottom of the house, so that every wing can use it.)"""
+    if os.environ.get("FASTCTR_CRASH_AT") == name:
+        import signal
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -13,17 +13,17 @@ import atheris
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 with atheris.instrument_imports(include=["fastctr"]):
-    import fastctr.cgroups  # noqa: F401  (instrumented before the targets import them)
-    import fastctr.images  # noqa: F401
-    import fastctr.registry  # noqa: F401
-    import fastctr.seccomp  # noqa: F401
-    import fastctr.spec  # noqa: F401
-    import fastctr.template  # noqa: F401
-    import fastctr.ports  # noqa: F401
+    import fastctr.runtime.cgroups  # noqa: F401  (instrumented before the targets import them)
+    import fastctr.image.loading  # noqa: F401
+    import fastctr.image.registry  # noqa: F401
+    import fastctr.runtime.seccomp  # noqa: F401
+    import fastctr.runtime.spec  # noqa: F401
+    import fastctr.cli.template  # noqa: F401
+    import fastctr.net.ports  # noqa: F401
     import fastctr.engine  # noqa: F401
-    import fastctr.layers  # noqa: F401
+    import fastctr.image.layers  # noqa: F401
     import fastctr.jsonfast  # noqa: F401
-    import fastctr.state  # noqa: F401
+    import fastctr.runtime.state  # noqa: F401
 import targets  # noqa: E402
 
 

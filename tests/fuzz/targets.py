@@ -26,8 +26,8 @@ def work():
     global _work
     if _work is None:
         d = tempfile.mkdtemp(prefix="fastctr-fuzz-", dir="/var/tmp")
-        from fastctr.store import Store
-        from fastctr.drivers import Vfs
+        from fastctr.image.store import Store
+        from fastctr.image.drivers import Vfs
         store = Store(os.path.join(d, "data"))
         _work = {"dir": d, "store": store, "driver": Vfs(store), "n": 0}
     return _work
@@ -110,7 +110,7 @@ def _oci_parts():
 
 
 def _load(archive_bytes):
-    from fastctr import images
+    from fastctr.image import loading as images
     w = work()
     path = _scratch("archive") + ".tar"
     with open(path, "wb") as f:
@@ -124,7 +124,7 @@ def _load(archive_bytes):
 
 def _forget(image_id):
     """Remove a loaded image again, so every input starts from an empty store."""
-    from fastctr import images
+    from fastctr.image import loading as images
     w = work()
     w["store"].delete_image_row(image_id)
     images.prune_unreferenced(w["store"])
@@ -149,7 +149,7 @@ def target_oci_index(data):
 # ---------------------------------------------------------- runtime inputs
 
 def target_bundle_config(data):
-    from fastctr import cgroups, spec
+    from fastctr.runtime import cgroups, spec
     bundle = _scratch("bundle")
     os.makedirs(os.path.join(bundle, "rootfs"))
     with open(os.path.join(bundle, "config.json"), "wb") as f:
@@ -161,7 +161,7 @@ def target_bundle_config(data):
 
 
 def target_state_file(data):
-    from fastctr.state import StateStore
+    from fastctr.runtime.state import StateStore
     root = _scratch("state")
     os.makedirs(os.path.join(root, "c1"))
     with open(os.path.join(root, "c1", "state.json"), "wb") as f:
@@ -170,7 +170,7 @@ def target_state_file(data):
 
 
 def target_seccomp_profile(data):
-    from fastctr import seccomp
+    from fastctr.runtime import seccomp
     path = _scratch("profile")
     with open(path, "wb") as f:
         f.write(data)
@@ -196,12 +196,12 @@ def target_jsonfast(data):
 # ------------------------------------------------------ flags and registry
 
 def target_publish(data):
-    from fastctr import ports
+    from fastctr.net import ports
     ports.parse_publish(_text(data))
 
 
 def target_template(data):
-    from fastctr import template
+    from fastctr.cli import template
     doc = {"Id": "abc", "State": {"Status": "running", "Pid": 7, "OOMKilled": False},
            "Config": {"Cmd": ["sh", "-c", "x"], "Labels": {"a": "b"}}, "Names": ["/x"]}
     template.render(_text(data), doc)
@@ -217,14 +217,14 @@ def target_env_file(data):
 
 
 def target_reference(data):
-    from fastctr.registry import Reference
+    from fastctr.image.registry import Reference
     Reference.parse(_text(data))
 
 
 def target_registry_manifest(data):
     """A manifest or index body as a registry sends it, through the checks
     a pull makes before any digest names a file."""
-    from fastctr import registry
+    from fastctr.image import registry
     ref = registry.Reference.parse("127.0.0.1:5000/fuzz/image:latest")
     manifest, media_type = registry.parse_manifest(data, "", "manifest of fuzz")
     if media_type in registry.INDEX_TYPES:
@@ -237,7 +237,7 @@ def target_registry_manifest(data):
 
 
 def target_auth_challenge(data):
-    from fastctr import registry
+    from fastctr.image import registry
     registry._parse_challenge(_text(data))
     registry._registry_message(data)
 

@@ -13,9 +13,9 @@ import time
 
 import pytest
 
-from fastctr.bundle import make_bundle, make_rootfs
-from fastctr.cgroups import CgroupV1, own_cgroups
-from fastctr.runtime import Runtime
+from fastctr.runtime.bundle import make_bundle, make_rootfs
+from fastctr.runtime.cgroups import CgroupV1, own_cgroups
+from fastctr.runtime.lifecycle import Runtime
 
 
 def _cgroup_dirs():
@@ -141,7 +141,7 @@ def run_capture(rt, bundle, tmp_path):
 
 # The installed launcher (csrc/launcher.c) next to this interpreter.
 _LAUNCHER = os.path.join(os.path.dirname(sys.executable), "fastctr-runc")
-RUNC_CLI = [_LAUNCHER] if os.path.exists(_LAUNCHER) else [sys.executable, "-m", "fastctr.runc_cli"]
+RUNC_CLI = [_LAUNCHER] if os.path.exists(_LAUNCHER) else [sys.executable, "-m", "fastctr.runtime.runc_cli"]
 
 
 @pytest.fixture

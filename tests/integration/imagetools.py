@@ -8,7 +8,7 @@ import json
 import os
 import tarfile
 
-from fastctr.bundle import find_busybox
+from fastctr.runtime.bundle import find_busybox
 
 
 def tar_bytes(entries, fmt=tarfile.PAX_FORMAT):

@@ -1,0 +1,36 @@
+/* The parent <-> child channel of a spawn and the child's failure reports.
+ * Everything here runs in the cloned child as well: no malloc, no stdio
+ * streams. */
+#ifndef FASTCTR_SYNC_H
+#define FASTCTR_SYNC_H
+
+#include <sys/types.h>
+
+#include "fastctr.h"
+
+enum { MSG_PID = 1, MSG_HELLO, MSG_GO, MSG_CGROUP, MSG_READY, MSG_ERROR };
+
+struct fctr_msg {
+    int type;
+    pid_t pid;
+    struct fctr_error err;
+};
+
+/* The child's end of the socketpair, set in the child right after clone. */
+extern int fctr_child_sock;
+
+/* Send (stage, errno, message) to the parent and exit.  Never returns. */
+__attribute__((noreturn, format(printf, 3, 4)))
+void fctr_child_fail(int stage, int err, const char *fmt, ...);
+
+/* One message from the child; a failed send ends the child. */
+void fctr_child_send(int type, pid_t pid);
+
+/* Wait for the parent's message `type`; anything else ends the child. */
+void fctr_child_wait(int type);
+
+/* Fill an error for the parent's side of a spawn. */
+__attribute__((format(printf, 4, 5)))
+void fctr_set_error(struct fctr_error *e, int stage, int err, const char *fmt, ...);
+
+#endif

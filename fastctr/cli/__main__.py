@@ -1,0 +1,5 @@
+import sys
+
+from fastctr.cli.commands import main
+
+sys.exit(main())

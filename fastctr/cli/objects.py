@@ -1,0 +1,382 @@
+"""`fastctr` commands about what is not one container: images (images, rmi,
+tag, inspect, history, load, pull, import, export, commit, prune), volumes,
+networks and the system (prune, df, info).  Imported only for them."""
+from fastctr import jsonfast as json  # the json package costs ~25 ms to import
+import os
+import sys
+
+from fastctr import __version__
+from fastctr.cli.common import LISTS, _each, _engine, _size, parse
+from fastctr.cliargs import UsageError
+
+
+def cmd_images(g, args):
+    from fastctr.engine import human_ago
+    o, _ = parse(args, LISTS)
+    store = _engine(g).store
+    rows = [store.image(i) for i in store.image_ids()]
+    if o.get("quiet"):
+        for im in rows:
+            print(im["id"][7:19])
+        return
+    if o.get("format") == "json":
+        for im in rows:
+            print(json.dumps({"ID": im["id"], "RepoTags": im["tags"], "Size": im["size"], "Created": im["created"]}))
+        return
+    print(f"{'REPOSITORY':<30}{'TAG':<12}{'IMAGE ID':<15}{'CREATED':<18}SIZE")
+    for im in rows:
+        for tag in im["tags"] or ["<none>:<none>"]:
+            repo, _, t = tag.rpartition(":")
+            print(f"{repo:<30}{t:<12}{im['id'][7:19]:<15}{human_ago(im['created']):<18}{_size(im['size'])}")
+
+
+def cmd_rmi(g, args):
+    o, pos = parse(args, LISTS)
+    if not pos:
+        raise UsageError("rmi needs at least one image")
+    engine = _engine(g)
+    for ref in pos:
+        for line in engine.rmi(ref, force=bool(o.get("force"))):
+            print(line)
+
+
+def cmd_tag(g, args):
+    _, pos = parse(args, {})
+    if len(pos) != 2:
+        raise UsageError("tag needs IMAGE and NAME[:TAG]")
+    store = _engine(g).store
+    store.tag(store.resolve(pos[0]), pos[1])
+
+
+def cmd_inspect(g, args):
+    o, pos = parse(args, {"--type": ("type", True), "-f": ("format", True), "--format": ("format", True)})
+    if not pos:
+        raise UsageError("inspect needs at least one object")
+    kind = o.get("type")
+    if kind not in (None, "container", "image"):
+        raise UsageError(f"inspect --type must be container or image, not {kind!r}")
+    engine, out, status = _engine(g), [], 0
+    for ref in pos:
+        try:
+            out.append(_inspect_one(engine, ref, kind))
+        except LookupError as e:  # as Docker: the others are still shown
+            print(f"fastctr: {e}", file=sys.stderr)
+            status = 125
+    if o.get("format"):
+        from fastctr.cli import template
+        for doc in out:
+            print(template.render(o["format"], doc))
+        return status
+    print(json.dumps(out, indent=2))
+    return status
+
+
+def _inspect_one(engine, ref, kind):
+    if kind != "container":
+        try:
+            return _inspect_image(engine, engine.store.resolve(ref))
+        except LookupError:
+            if kind == "image":
+                raise
+    return engine.inspect_container(engine.container(ref))
+
+
+def _inspect_image(engine, image_id):
+    im = engine.store.image(image_id)
+    cfg = im["config"]
+    return {"Id": im["id"], "RepoTags": im["tags"], "Created": im["created"], "Size": im["size"],
+            "Architecture": cfg.get("architecture"), "Os": cfg.get("os"), "Config": cfg.get("config") or {},
+            "RootFS": cfg.get("rootfs"), "History": cfg.get("history") or [],
+            "GraphDriver": {"Name": engine.driver.name}}
+
+
+def cmd_image_inspect(g, args):
+    _, pos = parse(args, {})
+    if not pos:
+        raise UsageError("image inspect needs at least one image")
+    engine = _engine(g)
+    print(json.dumps([_inspect_image(engine, engine.store.resolve(r)) for r in pos], indent=2))
+
+
+def cmd_history(g, args):
+    _, pos = parse(args, LISTS)
+    if len(pos) != 1:
+        raise UsageError("history needs one image")
+    store = _engine(g).store
+    cfg = store.image(store.resolve(pos[0]))["config"]
+    print(f"{'CREATED':<22}{'CREATED BY':<60}COMMENT")
+    for h in reversed(cfg.get("history") or []):
+        print(f"{h.get('created', ''):<22}{h.get('created_by', '')[:59]:<60}{h.get('comment', '')}")
+
+
+def cmd_image_history(g, args):
+    return cmd_history(g, args)
+
+
+def cmd_load(g, args):
+    o, pos = parse(args, LISTS)
+    path = o.get("input") or (pos[0] if pos else None)
+    if not path:
+        raise UsageError("load needs -i PATH")
+    from fastctr.image import loading as images
+    engine = _engine(g)
+    for image_id, names in images.load(engine.store, engine.driver, path):
+        if names:
+            for n in names:
+                print(f"Loaded image: {n}")
+        else:
+            print(f"Loaded image ID: {image_id}")
+
+
+def cmd_pull(g, args):
+    o, pos = parse(args, {"-q": ("quiet", False), "--quiet": ("quiet", False), "--platform": ("platform", True),
+                          "-u": ("user", True), "--username": ("user", True),
+                          "-p": ("password", True), "--password": ("password", True)})
+    if len(pos) != 1:
+        raise UsageError("pull needs one image reference")
+    from fastctr.image import loading as images, registry
+    auth = (o["user"], o.get("password", "")) if o.get("user") else None
+    progress = None if o.get("quiet") else registry.progress_bar(sys.stdout)
+    engine = _engine(g)
+    image_id = images.pull(engine.store, engine.driver, pos[0], auth=auth, progress=progress,
+                           platform=o.get("platform"))
+    if not o.get("quiet"):
+        print(f"Digest: {image_id}")
+    print(images._pull_name(registry.Reference.parse(pos[0])))
+
+
+def cmd_import(g, args):
+    _, pos = parse(args, {})
+    if not 1 <= len(pos) <= 2:
+        raise UsageError("import needs ROOTFS.tar [NAME[:TAG]]")
+    from fastctr.image import loading as images
+    engine = _engine(g)
+    print(images.import_rootfs(engine.store, engine.driver, pos[0], pos[1] if len(pos) == 2 else None))
+
+
+def cmd_container_prune(g, args):
+    parse(args, {"-f": ("force", False), "--force": ("force", False)})
+    removed = _engine(g).prune_containers()
+    for cid in removed:
+        print(cid)
+    print(f"Total containers removed: {len(removed)}")
+
+
+def cmd_system_prune(g, args):
+    """Stopped and half-made containers, unused user networks, unnamed
+    images nobody uses."""
+    parse(args, {"-f": ("force", False), "--force": ("force", False), "-a": ("all", False)})
+    engine = _engine(g)
+    removed = engine.prune_containers()
+    print(f"Deleted containers: {len(removed)}")
+    from fastctr.net.ipam import DEFAULT_NETWORK
+    nets = 0
+    for net in engine.ipam.networks():
+        if net["name"] != DEFAULT_NETWORK and not engine.ipam.network(net["name"])["endpoints"]:
+            engine.remove_network(net["name"])
+            nets += 1
+    print(f"Deleted networks: {nets}")
+    cmd_image_prune(g, [])
+
+
+def cmd_volume_create(g, args):
+    _, pos = parse(args, {})
+    if len(pos) > 1:
+        raise UsageError("volume create takes at most one NAME")
+    from fastctr.engine.volumes import Volumes
+    print(Volumes(_engine(g).store).create(pos[0] if pos else None))
+
+
+def cmd_volume_ls(g, args):
+    o, _ = parse(args, LISTS)
+    from fastctr.engine.volumes import Volumes
+    volumes = Volumes(_engine(g).store)
+    if not o.get("quiet"):
+        print("DRIVER    VOLUME NAME")
+    for name in volumes.names():
+        print(name if o.get("quiet") else f"local     {name}")
+
+
+def cmd_volume_rm(g, args):
+    o, pos = parse(args, LISTS)
+    if not pos:
+        raise UsageError("volume rm needs at least one volume")
+    from fastctr.engine.volumes import Volumes
+    return _each(g, pos, lambda engine, name: Volumes(engine.store).remove(name, force=bool(o.get("force"))))
+
+
+def cmd_volume_prune(g, args):
+    """Volumes no container uses (Docker prunes the anonymous ones; -a all)."""
+    o, _ = parse(args, dict(LISTS, **{"-a": ("all", False)}))
+    from fastctr.engine.volumes import Volumes
+    volumes = Volumes(_engine(g).store)
+    for name in volumes.names():
+        anonymous = len(name) == 64 and all(c in "0123456789abcdef" for c in name)
+        if (anonymous or o.get("all")) and not volumes.users(name):
+            volumes.remove(name)
+            print(name)
+
+
+def cmd_system_df(g, args):
+    parse(args, {})
+    from fastctr.engine.volumes import Volumes, tree_size
+    engine = _engine(g)
+    store = engine.store
+    images = [store.image(i) for i in store.image_ids()]
+    used_images = {c["image_id"] for c in engine.ps(all=True)}
+    containers = engine.ps(all=True)
+    sizes = {c["id"]: tree_size(engine._cdir(c)) for c in containers}
+    volumes = Volumes(store)
+    vol_sizes = {n: volumes.size(n) for n in volumes.names()}
+    vol_used = {n for n in vol_sizes if volumes.users(n)}
+    rows = [("Images", len(images), len([i for i in images if i["id"] in used_images]),
+             sum(i["size"] or 0 for i in images), sum(i["size"] or 0 for i in images if i["id"] not in used_images)),
+            ("Containers", len(containers), len([c for c in containers if c["status"] in ("running", "paused")]),
+             sum(sizes.values()),
+             sum(s for cid, s in sizes.items() if cid not in {c["id"] for c in containers
+                                                               if c["status"] in ("running", "paused")})),
+            ("Local Volumes", len(vol_sizes), len(vol_used), sum(vol_sizes.values()),
+             sum(s for n, s in vol_sizes.items() if n not in vol_used)),
+            ("Build Cache", 0, 0, 0, 0)]
+    from fastctr.image import tmpwork
+    temp = tmpwork.usage(store.root)
+    if temp["live"][0] or temp["dead"][0]:  # loads and pulls under way, or killed (prune reclaims those)
+        rows.append(("Temporary", temp["live"][0] + temp["dead"][0], temp["live"][0],
+                     temp["live"][1] + temp["dead"][1], temp["dead"][1]))
+    print(f"{'TYPE':<16}{'TOTAL':<10}{'ACTIVE':<10}{'SIZE':<12}RECLAIMABLE")
+    for kind, total, active, size, reclaimable in rows:
+        print(f"{kind:<16}{total:<10}{active:<10}{_size(size):<12}{_size(reclaimable)}")
+
+
+def cmd_image_prune(g, args):
+    from fastctr.image import loading as images
+    engine = _engine(g)
+    store = engine.store
+    for image_id in store.image_ids():
+        im = store.image(image_id)
+        if not im["tags"] and not store.containers_using(image_id):
+            for line in engine.rmi(image_id):
+                print(line)
+    freed = images.prune_unreferenced(store)  # what killed loads and pulls left
+    print(f"Total reclaimed space: {_size(freed)}")
+
+
+def cmd_info(g, args):
+    from fastctr.runtime import cgroups
+    from fastctr.image import drivers
+    engine = _engine(g)
+    info = {
+        "ServerVersion": __version__, "Driver": engine.driver.name, "DockerRootDir": engine.store.root,
+        "BackingFilesystem": _fs_type(engine.store.root), "CgroupVersion": str(cgroups.host_version()),
+        "KernelVersion": os.uname().release, "Architecture": os.uname().machine,
+        "Images": len(engine.store.image_ids()), "Containers": len(engine.ps(all=True)),
+        "Networking": {"ip_forward": _read_sysctl("net/ipv4/ip_forward"),
+                       "nftables": bool(_which("nft")),
+                       "networks": [n["name"] for n in engine.ipam.networks()]},
+        "Features": {"overlay2": drivers.Overlay2.supported(engine.store.root),
+                     "clone3_into_cgroup": cgroups.host_version() == 2,
+                     "user_namespaces": os.path.exists("/proc/self/ns/user")},
+    }
+    print(json.dumps(info, indent=2))
+
+
+def _read_sysctl(name):
+    try:
+        with open(f"/proc/sys/{name}") as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def _which(tool):
+    return any(os.access(os.path.join(d, tool), os.X_OK) for d in os.environ.get("PATH", "").split(":") if d)
+
+
+def _fs_type(path):
+    best, fstype = "", "unknown"
+    with open("/proc/self/mounts") as f:
+        for line in f:
+            _, mnt, fs = line.split()[:3]
+            if (path == mnt or path.startswith(mnt.rstrip("/") + "/")) and len(mnt) > len(best):
+                best, fstype = mnt, fs
+    return fstype
+
+
+def cmd_export(g, args):
+    o, pos = parse(args, {"-o": ("output", True), "--output": ("output", True)})
+    if len(pos) != 1:
+        raise UsageError("export needs one container")
+    engine = _engine(g)
+    if o.get("output"):
+        tmp = o["output"] + ".tmp"
+        with open(tmp, "wb") as f:
+            engine.export(pos[0], f)
+        os.rename(tmp, o["output"])
+    elif sys.stdout.isatty():
+        raise UsageError("refusing to write a tar to a terminal: use -o FILE or a redirect")
+    else:
+        engine.export(pos[0], sys.stdout.buffer)
+
+
+def cmd_commit(g, args):
+    o, pos = parse(args, {"-m": ("message", True), "--message": ("message", True)})
+    if not 1 <= len(pos) <= 2:
+        raise UsageError("commit needs CONTAINER [NAME[:TAG]]")
+    print(_engine(g).commit(pos[0], pos[1] if len(pos) == 2 else None, o.get("message", "")))
+
+
+def cmd_network_create(g, args):
+    o, pos = parse(args, {"--subnet": ("subnet", True), "--gateway": ("gateway", True),
+                          "-d": ("driver", True), "--driver": ("driver", True)})
+    if len(pos) != 1:
+        raise UsageError("network create needs one NAME")
+    if o.get("driver", "bridge") != "bridge":
+        raise UsageError("only the bridge network driver is supported")
+    print(_engine(g).create_network(pos[0], subnet=o.get("subnet"), gateway=o.get("gateway"))["id"])
+
+
+def cmd_network_ls(g, args):
+    o, _ = parse(args, LISTS)
+    nets = _engine(g).ipam.networks()
+    if o.get("quiet"):
+        for n in nets:
+            print(n["id"][:12])
+        return
+    print(f"{'NETWORK ID':<14}{'NAME':<20}{'SUBNET':<18}{'GATEWAY':<16}BRIDGE")
+    for n in nets:
+        print(f"{n['id'][:12]:<14}{n['name']:<20}{n['subnet']:<18}{n['gateway']:<16}{n['bridge']}")
+
+
+def cmd_network_inspect(g, args):
+    _, pos = parse(args, {})
+    if not pos:
+        raise UsageError("network inspect needs at least one network")
+    ipam = _engine(g).ipam
+    print(json.dumps([ipam.network(n) for n in pos], indent=2))
+
+
+def cmd_network_rm(g, args):
+    _, pos = parse(args, {})
+    if not pos:
+        raise UsageError("network rm needs at least one network")
+    engine = _engine(g)
+    for name in pos:
+        engine.remove_network(name)
+        print(name)
+
+
+def cmd_network_connect(g, args):
+    _, pos = parse(args, {})
+    if len(pos) != 2:
+        raise UsageError("network connect needs NETWORK CONTAINER")
+    _engine(g).connect(pos[0], pos[1])
+
+
+def cmd_network_disconnect(g, args):
+    _, pos = parse(args, {})
+    if len(pos) != 2:
+        raise UsageError("network disconnect needs NETWORK CONTAINER")
+    _engine(g).disconnect(pos[0], pos[1])
+
+
+COMMANDS = {name[4:]: fn for name, fn in globals().items() if name.startswith("cmd_")}

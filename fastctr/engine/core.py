@@ -1,0 +1,597 @@
+"""Containers from images: the engine behind `fastctr run/create/start/rm/ps`.
+
+An engine container is a row in the store, a writable layer from the storage
+driver and an OCI bundle (config.json) made from the image config merged
+with Docker's flags; fastctr.runtime runs that bundle."""
+import os
+import time
+
+from fastctr import jsonfast as json
+from fastctr.image import drivers as drivers_mod
+from fastctr.errors import ConfigError, ContainerNotFoundError, FastctrError, NameInUse, crash_point
+from fastctr.image.store import Store, chain_ids, now
+from fastctr.engine.operate import Operations
+from fastctr.engine.options import (generate_name, make_spec, parse_env, parse_labels, parse_mount, parse_network,
+                                    validate_name, _read_text)
+from fastctr.engine.supervise import Supervisor
+
+NAME_ATTEMPTS = 20  # generated names drawn before a run gives up (35,000 to draw from)
+
+
+# ------------------------------------------------------------- the engine
+
+class Engine(Supervisor, Operations):
+    def __init__(self, data_root=None, state_root=None, driver=None, cgroup_parent=None,
+                 default_network=None):
+        self.store = Store(data_root)
+        # Docker's default is its bridge; FASTCTR_DEFAULT_NETWORK=none is
+        # dockerd's `--bridge=none` (and what tests outside a private
+        # network namespace must use).
+        self.default_network = (default_network or os.environ.get("FASTCTR_DEFAULT_NETWORK")
+                                or "bridge")
+        self._driver_name = driver
+        self._driver = None
+        self.state_root = state_root
+        self.cgroup_parent = cgroup_parent
+        self._net = None
+
+    @property
+    def driver(self):
+        if self._driver is None:
+            self._driver = drivers_mod.driver_for(self.store, self._driver_name)
+        return self._driver
+
+    @property
+    def runtime(self):
+        from fastctr.runtime.lifecycle import Runtime
+        return Runtime(root=self.state_root, cgroup_parent=self.cgroup_parent)
+
+    # ----------------------------------------------------------- images
+    def resolve_image(self, ref):
+        try:
+            return self.store.resolve(ref)
+        except LookupError:
+            if ref not in ("hello-world", "hello-world:latest"):
+                raise
+        from fastctr.image import loading as images  # made on first use from the installed program
+        return images.ensure_hello_world(self.store, self.driver)
+
+    def _chain(self, image):
+        return chain_ids(image["config"].get("rootfs", {}).get("diff_ids", []))
+
+    def _ensure_layers(self, image):
+        """Layers of an image loaded under another driver are unpacked from
+        its blobs for this one."""
+        chain = self._chain(image)
+        diff_ids = image["config"]["rootfs"]["diff_ids"]
+        for i, chain_id in enumerate(chain):
+            if not self.driver.has_layer(chain_id):
+                blob = self.store.blob_path(image["layer_blobs"][i])
+                self.driver.ensure_layer(chain_id, diff_ids[i], chain[i - 1] if i else None, blob)
+        return chain
+
+    def _image_file_reader(self, chain, rootfs):
+        def read(rel):
+            if isinstance(self.driver, drivers_mod.Overlay2):
+                for chain_id in reversed(chain):
+                    path = os.path.join(self.driver.layer_dir(chain_id), "diff", rel)
+                    if os.path.lexists(path):
+                        return _read_text(path)
+                return None
+            return _read_text(os.path.join(rootfs, rel))
+        return read
+
+    # ------------------------------------------------------- containers
+    def container(self, ref):
+        db = self.store.db
+        row = db.execute("SELECT id FROM containers WHERE id = ? OR name = ?", (ref, ref)).fetchone()
+        if row is None and ref and all(c in "0123456789abcdef" for c in ref):
+            rows = db.execute("SELECT id FROM containers WHERE id LIKE ?", (ref + "%",)).fetchall()
+            if len(rows) > 1:
+                raise ContainerNotFoundError(f"container ID prefix {ref!r} is ambiguous")
+            row = rows[0] if rows else None
+        if row is None:
+            raise ContainerNotFoundError(f"no such container: {ref}")
+        return self._row(row[0])
+
+    def _row(self, cid):
+        r = self.store.db.execute("SELECT id, name, image_id, driver, created, config, status, exit_code, "
+                                  "started, finished, labels FROM containers WHERE id = ?", (cid,)).fetchone()
+        if r is None:
+            raise ContainerNotFoundError(f"no such container: {cid}")
+        keys = ("id", "name", "image_id", "driver", "created", "config", "status", "exit_code", "started",
+                "finished", "labels")
+        d = dict(zip(keys, r))
+        d["config"] = json.loads(d["config"]) if d["config"] else {}
+        d["labels"] = json.loads(d["labels"]) if d["labels"] else {}
+        return d
+
+    def create(self, image_ref, opts):
+        """Make the container: record, writable layer, bundle.  Nothing is
+        left behind when any step fails; a command killed meanwhile leaves
+        a row whose lock is free, which `ps -a` shows as dead and prune
+        removes."""
+        cid = os.urandom(32).hex()
+        with self.lock(cid):
+            return self._create(image_ref, opts, cid)
+
+    def _create(self, image_ref, opts, cid):
+        image_id = self.resolve_image(image_ref)
+        image = self.store.image(image_id)
+        if opts.name:
+            validate_name(opts.name)
+        chain = self._ensure_layers(image)
+        parse_env(opts)  # flag errors before anything exists
+        from fastctr.engine.resources import parse_int  # --stop-timeout: seconds before SIGKILL, -1 = forever
+        stop_timeout = None if opts.stop_timeout is None else parse_int(opts.stop_timeout, "--stop-timeout", -1)
+        if opts.detach_keys is not None:
+            from fastctr.engine.tty import parse_detach_keys
+            parse_detach_keys(opts.detach_keys)
+        ports = self._port_mappings(image["config"], opts)
+        if opts.network is None:
+            # Publishing needs a bridge even when the default is none.
+            opts.network = "bridge" if ports else self.default_network
+        network = parse_network(opts)
+        if ports and network[0] != "net":
+            raise ConfigError(f"ports cannot be published with --network {opts.network}")
+        peer = self._network_peer(network[1]) if network[0] == "container" else None
+        attach = self.net.network_record(network[1])["name"] if network[0] == "net" else None
+        self._insert_row(cid, opts.name, image_id, parse_labels(opts.labels))
+        crash_point("create:recorded")
+        anonymous = []
+        try:
+            rootfs, rootfs_mount = self.driver.prepare_container(cid, chain, volatile=opts.rm)
+            crash_point("create:layer")
+            used_volumes, anonymous = self._resolve_volumes(opts, image["config"], cid, chain)
+            spec = make_spec(image["config"], opts, cid, self._image_file_reader(chain, rootfs))
+            cdir = self.driver.container_dir(cid)
+            if peer:
+                spec["hostname"] = peer["config"].get("hostname", spec["hostname"])
+            self._write_etc_files(cdir, spec, network, peer)
+            with open(os.path.join(cdir, "config.json"), "w") as f:
+                json.dump(spec, f)
+            record = {"rootfs_mount": rootfs_mount, "rm": opts.rm, "image": image_ref,
+                      "command": spec["process"]["args"],
+                      "hostname": spec["hostname"], "network_peer": peer["id"] if peer else None,
+                      "networks": [attach] if attach else [],
+                      "ports": [m.key() for m in ports],
+                      "stop_signal": opts.stop_signal or (image["config"].get("config") or {}).get("StopSignal"),
+                      "stop_timeout": stop_timeout, "network_mode": opts.network, "tty": bool(opts.tty), "interactive": bool(opts.interactive),
+                      "init": bool(opts.init), "privileged": bool(opts.privileged), "cap_add": opts.cap_add,
+                      "cap_drop": opts.cap_drop, "security_opt": opts.security_opt,
+                      "volumes": used_volumes, "anonymous_volumes": anonymous}
+            with self.store.transaction() as db:
+                db.execute("UPDATE containers SET status = 'created', config = ? WHERE id = ?",
+                           (json.dumps(record), cid))
+        except BaseException:
+            self._remove_files(cid)
+            self._remove_volumes(anonymous)
+            raise
+        return self._row(cid)
+
+    def _insert_row(self, cid, name, image_id, labels):
+        """The container's row, status `creating`.  A name the user gave
+        that is taken fails; a generated one that is taken (another run
+        drew it at the same moment) is drawn again."""
+        for _ in range(1 if name else NAME_ATTEMPTS):
+            try_name = name or generate_name()
+            try:
+                with self.store.transaction() as db:
+                    db.execute("INSERT INTO containers (id, name, image_id, driver, created, status, labels) "
+                               "VALUES (?, ?, ?, ?, ?, 'creating', ?)",
+                               (cid, try_name, image_id, self.driver.name, now(), json.dumps(labels)))
+                return try_name
+            except Exception as e:
+                if "UNIQUE" not in str(e):
+                    raise
+        if name:
+            raise NameInUse(f"the container name {name!r} is already in use")
+        raise NameInUse(f"no free generated name after {NAME_ATTEMPTS} attempts: name the container with --name")
+
+    def _resolve_volumes(self, opts, image_config, cid, chain):
+        """Named and anonymous volumes of -v and of the image's VOLUME,
+        made as needed and, when new, filled with the image's files there
+        (as Docker does); opts.volumes then holds host paths only."""
+        image_volumes = (image_config.get("config") or {}).get("Volumes")
+        if not image_volumes and all(os.path.isabs(v.split(":")[0]) and ":" in v for v in opts.volumes):
+            return [], []  # binds only: the start path imports nothing more
+        from fastctr.engine import volumes
+        store = volumes.Volumes(self.store)
+        targets = [parse_mount(m)["destination"] for m in opts.mounts] + [t.partition(":")[0] for t in opts.tmpfs]
+        opts.volumes, used, made, fresh = volumes.resolve(store, opts.volumes, image_volumes, targets)
+        try:
+            self._copy_image_files(cid, chain, [(store.data_path(name), target) for name, target in fresh])
+        except BaseException:
+            self._remove_volumes(made)
+            raise
+        return used, made
+
+    def _copy_image_files(self, cid, chain, pairs):
+        if not pairs:
+            return
+        with self.driver.mounted(cid, chain) as root:
+            for volume_dir, target in pairs:
+                src = os.path.join(root, target.lstrip("/"))
+                # Not through a symlink of the image: it could point anywhere on the host.
+                if os.path.isdir(src) and not os.path.islink(src) and os.path.realpath(src).startswith(root + "/"):
+                    drivers_mod.copy_tree(src, volume_dir)
+
+    def _remove_volumes(self, names):
+        if names:
+            from fastctr.engine import volumes
+            store = volumes.Volumes(self.store)
+            for name in names:
+                if store.exists(name):
+                    store.remove(name, force=True)
+
+    # ------------------------------------------------------- networking
+    @property
+    def net(self):
+        """The networking glue, made on first use (fastctr.engine.networking)."""
+        if self._net is None:
+            from fastctr.engine.networking import Networking
+            self._net = Networking(self)
+        return self._net
+
+    @property
+    def ipam(self):
+        return self.net.ipam
+
+    def create_network(self, name, subnet=None, gateway=None):
+        return self.net.create_network(name, subnet=subnet, gateway=gateway)
+
+    def remove_network(self, name):
+        return self.net.remove_network(name)
+
+    def connect(self, network_name, ref):
+        """network connect: one more network for a running container."""
+        return self.net.connect(network_name, ref)
+
+    def disconnect(self, network_name, ref):
+        return self.net.disconnect(network_name, ref)
+
+    @staticmethod
+    def _port_mappings(image_config, opts):
+        if not opts.publish and not opts.publish_all:
+            return []  # the start path without -p imports no network module
+        from fastctr.net import ports
+        mappings = [m for spec in opts.publish for m in ports.parse_publish(spec)]
+        if opts.publish_all:
+            mappings += ports.exposed_ports(image_config)
+        return ports.check_conflicts(mappings)
+
+
+    def _network_peer(self, ref):
+        """The container whose network namespace `container:REF` joins."""
+        peer = self.container(ref)
+        if self.live_status(peer) != "running":
+            raise ConfigError(f"--network container:{ref}: container {peer['name']} is not running")
+        return peer
+
+    def _write_etc_files(self, cdir, spec, network, peer):
+        hostname = spec["hostname"]
+        files = {"hostname": f"{hostname}\n",
+                 "hosts": f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"}
+        if network[0] == "host":
+            files["hosts"] = _read_text("/etc/hosts") or files["hosts"]
+            files["resolv.conf"] = _read_text("/etc/resolv.conf") or ""
+        if network[0] == "net":
+            files["resolv.conf"] = ""  # filled in when the container joins the network
+        if peer:  # the joined container's own files: one network, one view of it
+            peer_dir = self.driver_for_container(peer).container_dir(peer["id"])
+            for name in ("hostname", "hosts", "resolv.conf"):
+                if os.path.exists(os.path.join(peer_dir, name)):
+                    files[name] = _read_text(os.path.join(peer_dir, name))
+            spec["hostname"] = files["hostname"].strip() or hostname
+        for name, text in files.items():
+            path = os.path.join(cdir, name)
+            with open(path, "w") as f:
+                f.write(text)
+            spec["mounts"].append({"destination": f"/etc/{name}", "type": "bind", "source": path,
+                                   "options": ["rbind", "rprivate"]})
+
+    def start(self, ref, stdio=(-1, -1, -1), sig_proxy=False, stdin=True, detach_keys=None):
+        """Run a created container attached; returns its exit status.  With
+        sig_proxy the signals we get are passed to it (Docker's
+        --sig-proxy), and it is kept out of our terminal's process group so
+        that Ctrl-C reaches it once.  A -t container is started under its
+        monitor and attached to (stdin, detach_keys: see attach)."""
+        c = self.container(ref)
+        if c["config"].get("tty"):
+            c, client = self.start_detached(c["id"], attach=True)
+            return self.attach(c["id"], client=client, stdin=stdin, detach_keys=detach_keys, stdio=stdio)
+        if c["status"] not in ("created", "exited"):
+            raise FastctrError(f"container {c['name']} is {c['status']}")
+        cdir = self._cdir(c)
+        mount = c["config"].get("rootfs_mount")
+        if c["config"].get("network_peer"):
+            self._join_peer_network(cdir, c["config"]["network_peer"])
+        # The starter, for `dead` if it is killed before the process runs.
+        self._set_status(c["id"], "running", started=now(), starter=self._starter_identity())
+        status = 125
+        attach = (lambda container: self.net.attach(c, cdir, container.pid)) if c["config"].get("networks") else None
+
+        def prestart(container):
+            crash_point("start:spawned")
+            if attach:
+                attach(container)
+
+        proxy = _SignalProxy() if sig_proxy else None
+
+        def started(container):
+            crash_point("start:running")
+            if proxy:
+                proxy.target(container.pid)
+        try:
+            status = self.runtime.run(c["id"], cdir, stdio=stdio, rootfs_mount=tuple(mount) if mount else None,
+                                      loopback_up=True, new_session=bool(proxy),
+                                      # Without one the process execs at once: no fifo round trip.
+                                      prestart=prestart if attach or "FASTCTR_CRASH_AT" in os.environ else None,
+                                      poststop=(lambda container: self.net.detach(c)) if attach else None,
+                                      started=started)
+            return status
+        except Exception as e:
+            status = getattr(e, "exit_code", 125)  # 126/127 when the command could not run
+            raise
+        finally:
+            if proxy:
+                proxy.restore()
+            self._set_status(c["id"], "exited", finished=now(), exit_code=status)
+
+    def _join_peer_network(self, cdir, peer_id):
+        """Point the bundle at the peer's network namespace as it is now."""
+        peer = self._network_peer(peer_id)
+        pid = self.runtime.state(peer["id"])["pid"]
+        path = os.path.join(cdir, "config.json")
+        with open(path) as f:
+            spec = json.load(f)
+        namespaces = [n for n in spec["linux"]["namespaces"] if n["type"] != "network"]
+        namespaces.append({"type": "network", "path": f"/proc/{pid}/ns/net"})
+        spec["linux"]["namespaces"] = namespaces
+        with open(path, "w") as f:
+            json.dump(spec, f)
+
+    def run(self, image_ref, opts, stdio=(-1, -1, -1), sig_proxy=False):
+        """Attached: the exit status.  Detached (opts.detach): the container
+        record, once its process runs under its monitor."""
+        c = self.create(image_ref, opts)
+        if opts.tty and not opts.detach:
+            return self._run_with_tty(c, opts, stdio)
+        if opts.detach:
+            try:
+                return self.start_detached(c["id"])
+            except BaseException:
+                if opts.rm:
+                    self.rm(c["id"], force=True)
+                raise
+        try:
+            return self.start(c["id"], stdio=stdio, sig_proxy=sig_proxy)
+        finally:
+            if opts.rm:
+                self.rm(c["id"], force=True)
+
+    def _run_with_tty(self, c, opts, stdio):
+        """`run -t`: as Docker, a monitored container we attach to, so that
+        the detach keys leave it running and its output is logged."""
+        try:
+            c, client = self.start_detached(c["id"], attach=True)
+        except BaseException:
+            if opts.rm:
+                self.rm(c["id"], force=True)
+            raise
+        return self.attach(c["id"], client=client, detach_keys=opts.detach_keys, stdio=stdio)
+
+    def _set_status(self, cid, status, started=None, finished=None, exit_code=None, **config_changes):
+        """One transaction for the status columns and any config keys."""
+        with self.store.transaction() as db:
+            db.execute("UPDATE containers SET status = ?, started = COALESCE(?, started), "
+                       "finished = COALESCE(?, finished), exit_code = COALESCE(?, exit_code) WHERE id = ?",
+                       (status, started, finished, exit_code, cid))
+            if config_changes:
+                self._merge_config(db, cid, config_changes)
+
+    def driver_for_container(self, c):
+        if c["driver"] and c["driver"] != self.driver.name:
+            return drivers_mod.DRIVERS[c["driver"]](self.store)
+        return self.driver
+
+    def live_status(self, c):
+        """The recorded status, corrected by the runtime's view: `dead` for
+        what a killed command left half-made."""
+        if c["status"] == "creating":
+            return "creating" if self._lock_held(c["id"]) else "dead"
+        if c["status"] != "running":
+            return c["status"]
+        from fastctr.errors import ContainerNotFound
+        try:
+            status = self.runtime.state(c["id"])["status"]
+        except ContainerNotFound:
+            return "exited"
+        if status == "created":  # waiting for its starter: dead if that was killed
+            return "running" if self._starter_alive(c) else "dead"
+        return {"running": "running", "paused": "paused"}.get(status, "exited")
+
+    def prune_containers(self):
+        """Remove every container that is not running (Docker's container
+        prune), with what killed commands left half-made; their IDs."""
+        removed = []
+        for (cid,) in self.store.db.execute("SELECT id FROM containers").fetchall():
+            try:
+                c = self._row(cid)
+                if self.live_status(c) in ("exited", "created", "dead"):
+                    self.rm(cid, force=True)
+                    removed.append(cid)
+            except ContainerNotFoundError:
+                continue
+        return removed
+
+    def rm(self, ref, force=False, volumes=False):
+        c = self.container(ref)
+        from fastctr.errors import ContainerNotFound
+        with self.lock(c["id"]):
+            c = self._row(c["id"])
+            if self.live_status(c) == "running" and not force:
+                raise FastctrError(f"container {c['name']} is running: stop it first or use -f")
+            try:
+                self.runtime.delete(c["id"], force=True)
+            except ContainerNotFound:
+                pass
+            self._wait_monitor(c)  # it writes exit.json into the directory we remove
+            if c["config"].get("networks") or c["config"].get("ports"):
+                self.net.detach(c)  # idempotent: a clean-up may have done it
+            self._remove_files(c["id"])
+            if volumes or c["config"].get("rm"):  # Docker: --rm takes the anonymous volumes too
+                self._remove_volumes(c["config"].get("anonymous_volumes"))
+        return c
+
+    def _set_config(self, cid, **changes):
+        with self.store.transaction() as db:
+            self._merge_config(db, cid, changes)
+
+    @staticmethod
+    def _merge_config(db, cid, changes):
+        row = db.execute("SELECT config FROM containers WHERE id = ?", (cid,)).fetchone()
+        config = dict(json.loads(row[0]) if row and row[0] else {}, **changes)
+        db.execute("UPDATE containers SET config = ? WHERE id = ?", (json.dumps(config), cid))
+
+    def _remove_files(self, cid):
+        row = self.store.db.execute("SELECT driver FROM containers WHERE id = ?", (cid,)).fetchone()
+        driver = drivers_mod.DRIVERS[row[0]](self.store) if row and row[0] else self.driver
+        driver.remove_container(cid)
+        with self.store.transaction() as db:
+            db.execute("DELETE FROM containers WHERE id = ?", (cid,))
+        try:
+            os.unlink(os.path.join(self.store.root, "locks", cid))
+        except FileNotFoundError:
+            pass
+
+    def ps(self, all=False):
+        out = []
+        for (cid,) in self.store.db.execute("SELECT id FROM containers ORDER BY created DESC").fetchall():
+            try:
+                c = self._row(cid)
+            except ContainerNotFoundError:
+                continue  # removed since the list was read: show what exists
+            c["status"] = self.live_status(c)
+            if c["status"] == "exited" and c["exit_code"] is None:
+                c["exit_code"] = (self.exit_record(c) or {}).get("exit_code")  # clean-up pending
+            if all or c["status"] in ("running", "paused"):
+                out.append(c)
+        return out
+
+    # ------------------------------------------------- export / commit
+    def export(self, ref, out):
+        """The container's merged file system as a tar, to binary file `out`."""
+        from fastctr.image.layers import export_tree
+        c = self.container(ref)
+        driver = self.driver_for_container(c)
+        chain = self._chain(self.store.image(c["image_id"]))
+        with driver.mounted(c["id"], chain) as root:
+            export_tree(root, out)
+
+    def commit(self, ref, name=None, message=""):
+        """A new image: the container's image plus one layer of its changes
+        (whiteouts for what it deleted)."""
+        from fastctr.image import loading as images, tmpwork
+        from fastctr.image.layers import write_layer
+        c = self.container(ref)
+        if self.live_status(c) == "running":
+            raise FastctrError(f"container {c['name']} is running: committing a running container is not supported")
+        image = self.store.image(c["image_id"])
+        driver = self.driver_for_container(c)
+        chain = self._chain(image)
+        tmpwork.sweep(self.store.root)
+        fd, tar_path = tmpwork.make_file(self.store.tmp_dir(), "commit")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                if isinstance(driver, drivers_mod.Overlay2):
+                    info = write_layer(driver.upper(c["id"]), out, mode="overlay")
+                else:
+                    info = write_layer(os.path.join(driver.container_dir(c["id"]), "rootfs"), out, mode="vfs",
+                                       lower=driver.layer_dir(chain[-1]))
+            config = json.loads(json.dumps(image["config"]))
+            config["rootfs"]["diff_ids"].append(info.diff_id)
+            config["created"] = now()
+            config.setdefault("history", []).append(
+                {"created": config["created"], "created_by": f"fastctr commit {c['name']}", "comment": message})
+            config_bytes = json.dumps(config, separators=(",", ":")).encode()
+            blobs = [self.store.blob_path(d) for d in image["layer_blobs"]] + [tar_path]
+            return images.install_image(self.store, driver, config_bytes, blobs, names=[name] if name else [])
+        finally:
+            os.unlink(tar_path)
+
+    # ----------------------------------------------------------- images
+    def rmi(self, ref, force=False):
+        image_id = self.store.resolve(ref)
+        image = self.store.image(image_id)
+        users = self.store.containers_using(image_id)
+        if users and not force:
+            raise FastctrError(f"image {ref} is used by container(s) {', '.join(users)}: remove them or use -f")
+        if users:
+            # As Docker: a forced rmi of an image in use drops its names but
+            # keeps the layers the containers are built on.
+            for tag in image["tags"]:
+                self.store.untag(tag)
+            return [f"Untagged: {t}" for t in image["tags"]]
+        by_name = ref in image["tags"] or (":" not in ref and ref + ":latest" in image["tags"])
+        if by_name and len(image["tags"]) > 1:
+            self.store.untag(ref)  # like Docker: drop one name, keep the image
+            return [f"Untagged: {ref if ':' in ref else ref + ':latest'}"]
+        out = [f"Untagged: {t}" for t in image["tags"]]
+        self.store.delete_image_row(image_id)
+        keep = self.store.referenced_chain_ids()
+        for name in drivers_mod.DRIVERS:
+            driver = drivers_mod.DRIVERS[name](self.store)
+            for chain_id in reversed(self._chain(image)):
+                if chain_id not in keep and self.store.layer_row(name, chain_id):
+                    driver.remove_layer(chain_id)
+        out.append(f"Deleted: {image_id}")
+        return out
+
+
+class _SignalProxy:
+    """Docker's --sig-proxy: what the command receives goes to the container.
+    Installed before the spawn: a signal that comes before the process
+    exists is held and delivered once it does."""
+    SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM")
+
+    def __init__(self):
+        import _signal as signal  # `signal` imports enum: ~1.5 ms of every run
+        self.pid = None
+        self.pending = []
+        self.saved = {}
+        for name in self.SIGNALS:
+            signum = getattr(signal, name)
+            self.saved[signum] = signal.signal(signum, self._forward)
+
+    def _forward(self, signum, frame):
+        if self.pid is None:
+            self.pending.append(signum)
+            return
+        try:
+            os.kill(self.pid, signum)
+        except ProcessLookupError:
+            pass
+
+    def target(self, pid):
+        self.pid = pid
+        while self.pending:
+            self._forward(self.pending.pop(0), None)
+
+    def restore(self):
+        import _signal as signal
+        for signum, handler in self.saved.items():
+            signal.signal(signum, handler)
+        self.saved = {}
+
+
+def human_ago(ts):
+    try:
+        t = time.mktime(time.strptime(ts, "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
+    except (TypeError, ValueError):
+        return ""
+    secs = max(0, int(time.time() - t))
+    for unit, n in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if secs >= n:
+            return f"{secs // n} {unit} ago"
+    return f"{secs} seconds ago"

@@ -1,0 +1,211 @@
+"""The engine's networking glue: a container's addresses, veths, published
+ports and /etc/hosts on bridge networks (fastctr.net does the kernel work).
+
+Imported only when a container uses a network, so `run --network none`
+pays nothing for it; the engine reaches it as `engine.net`."""
+import os
+
+from fastctr.errors import ContainerNotFoundError, FastctrError
+
+
+class Networking:
+    def __init__(self, engine):
+        self.engine = engine
+        self.store = engine.store
+    @property
+    def ipam(self):
+        from fastctr.net.ipam import Ipam
+        return Ipam(self.store)
+
+    def network_record(self, name):
+        from fastctr.net.ipam import DEFAULT_NETWORK, NetworkError
+        try:
+            return self.ipam.network(name)
+        except NetworkError:
+            if name != DEFAULT_NETWORK:
+                raise
+        try:
+            return self.create_network(DEFAULT_NETWORK)  # made on first use, like docker0
+        except NetworkError:
+            return self.ipam.network(DEFAULT_NETWORK)  # by a run started at the same time
+
+    def create_network(self, name, subnet=None, gateway=None):
+        from fastctr.net import netd, network
+        net = self.ipam.create_network(name, subnet=subnet, gateway=gateway)
+        try:
+            netd.call("ensure_bridge", net=net)
+            network.apply_nat(self.ipam)
+        except BaseException:
+            self.ipam.remove_network(name)
+            netd.call("delete_bridge", net=net)
+            raise
+        return net
+
+    def remove_network(self, name):
+        from fastctr.net import netd, network
+        net = self.ipam.remove_network(name)
+        netd.call("delete_bridge", net=net)
+        network.apply_nat(self.ipam)
+        try:
+            os.unlink(os.path.join(self.store.root, "locks", "network-" + net["name"]))
+        except FileNotFoundError:
+            pass
+        return net
+
+    def attach(self, c, cdir, pid):
+        """Give the created container an address and a veth on each network,
+        and its published ports (checked free before it starts)."""
+        from fastctr.net import netd, network
+        from fastctr.net.ports import PortMapping
+        ipam = self.ipam
+        for i, name in enumerate(c["config"].get("networks") or []):
+            net = self.network_record(name)
+            address = ipam.allocate(name, c["id"])
+            if i == 0 and c["config"].get("ports"):
+                ipam.publish(c["id"], address, [PortMapping(*k) for k in c["config"]["ports"]])
+                network.apply_nat(ipam)
+            netd.call("attach", net=net, cid=c["id"], pid=pid, address=address, ifname=f"eth{i}")
+            self._write_net_files(cdir, c, address)
+            self.refresh_peer_hosts(name, exclude=c["id"])
+
+    def connect(self, network_name, ref):
+        """network connect: one more network for a running container."""
+        from fastctr.net import netd
+        c = self.engine.container(ref)
+        if self.engine.live_status(c) != "running":
+            raise FastctrError(f"container {c['name']} is not running")
+        net = self.network_record(network_name)
+        names = list(c["config"].get("networks") or [])
+        if net["name"] in names:
+            raise FastctrError(f"container {c['name']} is already on network {net['name']}")
+        pid = self.engine.runtime.state(c["id"])["pid"]
+        address = self.ipam.allocate(net["name"], c["id"])
+        try:
+            netd.call("attach", net=net, cid=c["id"], pid=pid, address=address, ifname=f"eth{len(names)}")
+        except BaseException:
+            self.ipam.release(net["name"], c["id"])
+            raise
+        self.engine._set_config(c["id"], networks=names + [net["name"]])
+        self.refresh_peer_hosts(net["name"])
+        return address
+
+    def disconnect(self, network_name, ref):
+        c = self.engine.container(ref)
+        net = self.ipam.network(network_name)
+        names = list(c["config"].get("networks") or [])
+        if net["name"] not in names:
+            raise FastctrError(f"container {c['name']} is not on network {net['name']}")
+        self._disconnect(net, c["id"])
+        self.ipam.release(net["name"], c["id"])
+        self.engine._set_config(c["id"], networks=[n for n in names if n != net["name"]])
+        self.refresh_peer_hosts(net["name"])
+
+    def detach(self, c):
+        from fastctr.net import network
+        from fastctr.net.ipam import NetworkError
+        ipam = self.ipam
+        try:
+            c = self.engine._row(c["id"])  # networks connected since the start count too
+        except ContainerNotFoundError:
+            pass
+        if c["config"].get("ports"):
+            ipam.unpublish(c["id"])
+            network.apply_nat(ipam)
+        for name in c["config"].get("networks") or []:
+            try:
+                net = ipam.network(name)
+            except NetworkError:
+                continue
+            self._disconnect(net, c["id"], wait=False)
+            ipam.release(name, c["id"])
+            self.refresh_peer_hosts(name)
+
+    @staticmethod
+    def _disconnect(net, cid, wait=True):
+        """Delete the host end of the container's veth.  The kernel deletes it
+        with the container's namespace too, but asynchronously; when the
+        container has exited nobody needs to wait for the helper to do it."""
+        import _socket
+        from fastctr.net import netd, network
+        try:
+            _socket.if_nametoindex(network.host_ifname(cid, net["id"]))
+        except OSError:
+            return
+        netd.call("disconnect", wait=wait, net=net, cid=cid)
+
+    def _peers(self, name, exclude=None):
+        """name -> address of the containers on a user-defined network."""
+        from fastctr.net.ipam import DEFAULT_NETWORK
+        if name == DEFAULT_NETWORK:
+            return {}  # as Docker: no name resolution on the default bridge
+        out = {}
+        for cid, address in self.ipam.network(name)["endpoints"].items():
+            if cid != exclude:
+                row = self.store.db.execute("SELECT name FROM containers WHERE id = ?", (cid,)).fetchone()
+                if row:
+                    out[row[0]] = address
+        return out
+
+    def _write_net_files(self, cdir, c, address):
+        """The container's own resolv.conf and hosts, once it has an address."""
+        from fastctr.net import network
+        _rewrite_in_place(os.path.join(cdir, "resolv.conf"), network.resolv_conf())
+        self._write_hosts(cdir, c, address)
+
+    def _write_hosts(self, cdir, c, address):
+        from fastctr.net import network
+        hostname = c["config"].get("hostname") or c["id"][:12]
+        peers = {}
+        for name in c["config"].get("networks") or []:
+            peers.update(self._peers(name, exclude=c["id"]))
+        return _rewrite_in_place(os.path.join(cdir, "hosts"),
+                                 network.hosts_file(hostname, address, peers, c["name"]))
+
+    def refresh_peer_hosts(self, name, exclude=None):
+        """Keep every member's /etc/hosts current as containers come and go.
+        Only user-defined networks resolve names (the default bridge does
+        not, as in Docker), so a start on the bridge touches no other
+        container's files.  One writer per network at a time, each writing
+        what the store says then, so the last write is the newest; a member
+        on its way out (row or files gone) is skipped."""
+        from fastctr.net.ipam import DEFAULT_NETWORK, NetworkError
+        if name == DEFAULT_NETWORK:
+            return
+        with self._network_lock(name):
+            try:
+                endpoints = self.ipam.network(name)["endpoints"]
+            except NetworkError:
+                return  # removed meanwhile
+            for cid, address in endpoints.items():
+                if cid == exclude:
+                    continue
+                try:
+                    c = self.engine._row(cid)
+                except ContainerNotFoundError:
+                    continue
+                self._write_hosts(self.engine.driver_for_container(c).container_dir(cid), c, address)
+
+    def _network_lock(self, name):
+        return self.engine.lock("network-" + name)
+
+
+def _rewrite_in_place(path, text):
+    """New content for an existing file, in its inode: a container's bind
+    mount of the file follows the inode, so a rename would leave the running
+    container with the old file.  Written before it is cut to length, so a
+    reader never sees it empty.  No O_CREAT: the file of a container being
+    removed is skipped (False), never re-created in a directory on its way
+    out, which would make that removal fail."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    try:
+        data = text.encode()
+        written = 0
+        while written < len(data):
+            written += os.pwrite(fd, data[written:], written)
+        os.ftruncate(fd, len(data))
+    finally:
+        os.close(fd)
+    return True

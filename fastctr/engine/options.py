@@ -1,0 +1,363 @@
+"""What a container is made of: Docker's run/create flags (RunOptions) and
+their parsers, the container's user and names, and the OCI spec made from
+an image config and those flags (make_spec).
+
+Names: a generated one is ADJECTIVE_SURNAME as Docker makes them.  A farm
+creates thousands of unnamed containers at once: with 128 adjectives and
+276 surnames (35,000 names; Docker's name space has ~25,000) two
+concurrent runs rarely draw the same name, and the engine draws again when
+they do (the store's UNIQUE constraint is the judge, not a prior look-up)."""
+import os
+
+from fastctr.errors import ConfigError
+
+DOCKER_MASKED = ["/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+                 "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
+                 "/sys/devices/virtual/powercap"]
+DOCKER_READONLY = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+INIT_PATH = "/sbin/docker-init"
+DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+class RunOptions:
+    """Docker's `run`/`create` flags, already split from the command line."""
+
+    def __init__(self, **kw):
+        self.name = kw.get("name")
+        self.rm = kw.get("rm", False)
+        self.env = list(kw.get("env") or [])
+        self.env_files = list(kw.get("env_files") or [])
+        self.workdir = kw.get("workdir")
+        self.user = kw.get("user")
+        self.entrypoint = kw.get("entrypoint")  # None = image's; "" = none
+        self.hostname = kw.get("hostname")
+        self.volumes = list(kw.get("volumes") or [])
+        self.mounts = list(kw.get("mounts") or [])
+        self.tmpfs = list(kw.get("tmpfs") or [])
+        self.read_only = kw.get("read_only", False)
+        self.labels = list(kw.get("labels") or [])
+        self.cmd = list(kw.get("cmd") or [])
+        self.network = kw.get("network")  # None: the engine's default network
+        self.publish = list(kw.get("publish") or [])
+        self.publish_all = kw.get("publish_all", False)
+        self.detach = kw.get("detach", False)
+        for name in ("cpus", "cpu_period", "cpu_quota", "cpu_shares", "cpuset_cpus", "cpuset_mems", "memory",
+                     "memory_swap", "memory_reservation", "pids_limit", "blkio_weight", "shm_size",
+                     "oom_score_adj"):
+            setattr(self, name, kw.get(name))  # resource flags: fastctr.resources
+        self.ulimits = list(kw.get("ulimits") or [])
+        self.sysctls = list(kw.get("sysctls") or [])
+        self.stop_signal = kw.get("stop_signal")
+        self.privileged = kw.get("privileged", False)
+        self.tty = kw.get("tty", False)
+        self.interactive = kw.get("interactive", False)
+        self.init = kw.get("init", False)
+        self.sig_proxy = kw.get("sig_proxy", True)
+        self.detach_keys = kw.get("detach_keys")
+        self.stop_timeout = kw.get("stop_timeout")
+        for name in ("cap_add", "cap_drop", "security_opt", "devices"):
+            setattr(self, name, list(kw.get(name) or []))  # fastctr.security
+
+
+# ----------------------------------------------------------- flag parsing
+
+def parse_env(opts):
+    env = []
+    for path in opts.env_files:
+        try:
+            with open(path, encoding="utf-8") as f:
+                lines = f.read().splitlines()
+        except OSError as e:
+            raise ConfigError(f"--env-file {path}: {e.strerror}") from None
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"--env-file {path}: not UTF-8 text (byte {e.start})") from None
+        env += [line for line in (x.strip() for x in lines) if line and not line.startswith("#")]
+    env += opts.env
+    out = []
+    for e in env:
+        if "=" not in e:
+            value = os.environ.get(e)  # `-e NAME` passes the caller's value, as Docker does
+            if value is None:
+                continue
+            e = f"{e}={value}"
+        if e.startswith("="):
+            raise ConfigError(f"invalid environment variable {e!r}")
+        out.append(e)
+    return out
+
+
+def merge_env(base, extra):
+    """base with each KEY=VALUE of extra replacing base's KEY."""
+    out = list(base)
+    for e in extra:
+        key = e.split("=", 1)[0]
+        out = [x for x in out if x.split("=", 1)[0] != key] + [e]
+    return out
+
+
+def _bind(src, dst, ro, where):
+    if not os.path.isabs(src):
+        raise ConfigError(f"{where}: {src!r}: named volumes are not supported yet; give an absolute host path")
+    if not os.path.exists(src):
+        raise ConfigError(f"{where}: bind source {src} does not exist")
+    if not os.path.isabs(dst):
+        raise ConfigError(f"{where}: container path {dst!r} must be absolute")
+    return {"destination": dst, "type": "bind", "source": src, "options": ["rbind", "ro" if ro else "rw"]}
+
+
+def parse_volume(spec):
+    parts = spec.split(":")
+    if len(parts) not in (2, 3):
+        raise ConfigError(f"-v {spec}: use HOST-PATH:CONTAINER-PATH[:ro|rw]")
+    opts = parts[2].split(",") if len(parts) == 3 else []
+    if set(opts) - {"ro", "rw", "z", "Z"}:
+        raise ConfigError(f"-v {spec}: unknown option {','.join(set(opts) - {'ro', 'rw', 'z', 'Z'})}")
+    return _bind(parts[0], parts[1], "ro" in opts, f"-v {spec}")
+
+
+def parse_mount(spec):
+    fields = {}
+    for item in spec.split(","):
+        key, eq, value = item.partition("=")
+        fields[key.strip()] = value if eq else "true"
+    kind = fields.pop("type", "volume")
+    target = fields.pop("target", None) or fields.pop("destination", None) or fields.pop("dst", None)
+    if not target:
+        raise ConfigError(f"--mount {spec}: target is required")
+    readonly = fields.pop("readonly", fields.pop("ro", "false")) in ("true", "1", "")
+    if kind == "bind":
+        source = fields.pop("source", None) or fields.pop("src", None)
+        if not source:
+            raise ConfigError(f"--mount {spec}: a bind mount needs source")
+        return _bind(source, target, readonly, f"--mount {spec}")
+    if kind == "tmpfs":
+        options = ["nosuid", "nodev"]
+        if "tmpfs-size" in fields:
+            options.append("size=" + fields.pop("tmpfs-size"))
+        if "tmpfs-mode" in fields:
+            options.append("mode=" + fields.pop("tmpfs-mode"))
+        if readonly:
+            options.append("ro")
+        return {"destination": target, "type": "tmpfs", "source": "tmpfs", "options": options}
+    raise ConfigError(f"--mount {spec}: type {kind!r} is not supported (use bind or tmpfs)")
+
+
+def parse_tmpfs(spec):
+    dst, _, opts = spec.partition(":")
+    if not os.path.isabs(dst):
+        raise ConfigError(f"--tmpfs {spec}: path must be absolute")
+    options = ["nosuid", "nodev", "noexec"] + ([o for o in opts.split(",") if o] if opts else [])
+    return {"destination": dst, "type": "tmpfs", "source": "tmpfs", "options": options}
+
+
+def parse_labels(labels):
+    out = {}
+    for label in labels:
+        key, _, value = label.partition("=")
+        if not key:
+            raise ConfigError(f"invalid label {label!r}")
+        out[key] = value
+    return out
+
+
+def parse_network(opts):
+    """-> ("private", None), ("host", None), ("container", NAME) or ("net", NETWORK)."""
+    mode = opts.network
+    if mode in (None, "none", "private"):
+        return ("private", None)
+    if mode == "host":
+        if opts.hostname:
+            raise ConfigError("conflicting options: --hostname and --network host")
+        return ("host", None)
+    if mode.startswith("container:") and len(mode) > len("container:"):
+        if opts.hostname:
+            raise ConfigError("conflicting options: --hostname and --network container:...")
+        return ("container", mode.split(":", 1)[1])
+    if not (mode[0].isalnum() and all(c.isalnum() or c in "_.-" for c in mode)):
+        raise ConfigError(f"invalid network {mode!r}: use none, host, container:NAME, bridge or a network name")
+    return ("net", mode)  # `bridge` or a user-defined network
+
+
+def validate_name(name):
+    ok = name and name[0].isalnum() and all(c.isalnum() or c in "_.-" for c in name)
+    if not ok:
+        raise ConfigError(f"invalid container name {name!r}: use [a-zA-Z0-9][a-zA-Z0-9_.-]*")
+    return name
+
+
+# --------------------------------------------------------- user lookup
+
+def _read_passwd_like(text):
+    return [line.split(":") for line in text.splitlines() if line and not line.startswith("#")]
+
+
+def resolve_user(spec, read_file):
+    """'name', 'uid', 'name:group', 'uid:gid' -> (uid, gid, extra gids),
+    names looked up in the image's /etc/passwd and /etc/group."""
+    user, _, group = (spec or "").partition(":")
+    passwd = _read_passwd_like(read_file("etc/passwd") or "")
+    groups = _read_passwd_like(read_file("etc/group") or "")
+    uid, gid, username = 0, None, None
+    if user:
+        if user.isdigit():
+            uid = int(user)
+            match = [p for p in passwd if len(p) > 3 and p[2] == user]
+        else:
+            match = [p for p in passwd if p[0] == user]
+            if not match:
+                raise ConfigError(f"unable to find user {user}: no matching entries in passwd file")
+            uid = int(match[0][2])
+        if match:
+            username, gid = match[0][0], int(match[0][3])
+    else:
+        username = next((p[0] for p in passwd if len(p) > 3 and p[2] == "0"), "root")
+    if group:
+        if group.isdigit():
+            gid = int(group)
+        else:
+            match = [g for g in groups if g[0] == group]
+            if not match:
+                raise ConfigError(f"unable to find group {group}: no matching entries in group file")
+            gid = int(match[0][2])
+    gid = 0 if gid is None else gid
+    extra = sorted({int(g[2]) for g in groups if len(g) > 3 and username and username in g[3].split(",")} - {gid})
+    return uid, gid, extra
+
+# ------------------------------------------------------------ the spec
+
+def _init_program():
+    from fastctr import data_path
+    return data_path("init")
+
+
+def make_spec(image_config, opts, cid, read_file):
+    cfg = image_config.get("config") or {}
+    entrypoint = cfg.get("Entrypoint") or []
+    cmd = cfg.get("Cmd") or []
+    if opts.entrypoint is not None:
+        entrypoint = [opts.entrypoint] if opts.entrypoint else []
+        cmd = []  # Docker: --entrypoint clears the image's Cmd
+    if opts.cmd:
+        cmd = opts.cmd
+    args = list(entrypoint) + list(cmd)
+    if not args:
+        raise ConfigError("no command specified: the image has no Entrypoint or Cmd")
+    network = parse_network(opts)
+    hostname = opts.hostname or (os.uname().nodename if network[0] == "host" else cid[:12])
+    env = list(cfg.get("Env") or [])
+    if not any(e.startswith("PATH=") for e in env):
+        env.insert(0, DEFAULT_PATH)
+    env.append(f"HOSTNAME={hostname}")
+    if opts.tty:
+        env.append("TERM=xterm")  # Docker's, for a -t container
+    env = merge_env(env, parse_env(opts))
+    uid, gid, extra = resolve_user(opts.user or cfg.get("User"), read_file)
+    mounts = [
+        {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+        {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+         "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+        {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+        {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["ro", "nosuid", "noexec", "nodev"]},
+        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=67108864"]},
+    ]
+    mounts += [parse_volume(v) for v in opts.volumes]
+    mounts += [parse_mount(m) for m in opts.mounts]
+    mounts += [parse_tmpfs(t) for t in opts.tmpfs]
+    if opts.init:
+        # Docker's place for it; read-only, so the container cannot replace it.
+        mounts.append({"destination": INIT_PATH, "type": "bind", "source": _init_program(),
+                       "options": ["rbind", "ro", "nosuid", "nodev"]})
+        args = [INIT_PATH, "--"] + args
+    spec = {
+        "ociVersion": "1.0.2",
+        "process": {
+            "terminal": bool(opts.tty), "user": {"uid": uid, "gid": gid, "additionalGids": extra},
+            "args": args, "env": env, "cwd": opts.workdir or cfg.get("WorkingDir") or "/",
+        },
+        "root": {"path": "rootfs", "readonly": bool(opts.read_only)},
+        "hostname": hostname,
+        "mounts": mounts,
+        "annotations": parse_labels(opts.labels),
+        "linux": {
+            "resources": {"devices": [{"allow": False, "access": "rwm"}]},
+            "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount", "cgroup")
+                           if t != "network" or parse_network(opts)[0] != "host"],
+            "maskedPaths": list(DOCKER_MASKED), "readonlyPaths": list(DOCKER_READONLY),
+        },
+    }
+    if opts.tty:
+        from fastctr.engine.tty import terminal_size
+        size = terminal_size()
+        if size:
+            spec["process"]["consoleSize"] = {"height": size[0], "width": size[1]}
+    from fastctr.engine import resources, security
+    resources.apply(spec, opts)
+    security.apply(spec, opts)
+    return spec
+
+
+def _read_text(path):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+# ---------------------------------------------------------- generated names
+
+ADJECTIVES = (
+    "admiring", "adoring", "affectionate", "agile", "alert", "amazing", "ample", "ardent", "artful", "awesome",
+    "blissful", "bold", "brave", "bright", "brisk", "busy", "calm", "candid", "careful", "charming",
+    "cheerful", "clever", "cool", "cosmic", "crisp", "curious", "dapper", "daring", "dazzling", "deft",
+    "determined", "devoted", "diligent", "dreamy", "eager", "earnest", "ecstatic", "elastic", "elated",
+    "elegant", "eloquent", "epic", "exciting", "fervent", "festive", "fluent", "focused", "fond", "friendly",
+    "frosty", "funny", "gallant", "generous", "gentle", "gifted", "gleaming", "glowing", "graceful",
+    "grateful", "happy", "hardy", "hopeful", "humble", "inspiring", "intrepid", "jolly", "jovial", "keen",
+    "kind", "laughing", "lively", "loving", "loyal", "lucid", "lucky", "magical", "mellow", "merry",
+    "mindful", "modest", "musing", "mystic", "nice", "nifty", "nimble", "noble", "optimistic", "patient",
+    "peaceful", "placid", "playful", "plucky", "polite", "practical", "proud", "quick", "quiet", "radiant",
+    "relaxed", "resolute", "romantic", "serene", "sharp", "sleepy", "smart", "snappy", "sober", "spirited",
+    "steady", "stoic", "sturdy", "sunny", "swift", "tender", "thoughtful", "tidy", "trusting", "upbeat",
+    "valiant", "vibrant", "vigilant", "vigorous", "vivid", "warm", "wise", "witty", "youthful", "zealous",
+)
+
+SURNAMES = (
+    "agnesi", "aho", "albattani", "allen", "almeida", "archimedes", "aryabhata", "austin", "babbage", "backus",
+    "banach", "bardeen", "bartik", "bassi", "beaver", "bell", "bengio", "benz", "bhabha", "bhaskara",
+    "blackwell", "bohr", "boole", "booth", "borg", "bose", "boyd", "brahmagupta", "brattain", "brown",
+    "buck", "burnell", "cannon", "cantor", "carson", "cartwright", "cauchy", "cerf", "chandrasekhar",
+    "chatelet", "chebyshev", "chomsky", "church", "clarke", "codd", "cohen", "colden", "conway", "cook",
+    "copernicus", "cori", "cray", "curie", "darwin", "davinci", "dedekind", "descartes", "dewdney", "dhawan",
+    "diffie", "dijkstra", "dirac", "driscoll", "dubinsky", "easley", "edison", "einstein", "elbakyan",
+    "elgamal", "elion", "ellis", "engelbart", "erdos", "euclid", "euler", "faraday", "feistel", "fermat",
+    "fermi", "feynman", "fibonacci", "floyd", "fourier", "franklin", "gagarin", "galileo", "galois",
+    "ganguly", "gauss", "germain", "godel", "goldberg", "goldstine", "goldwasser", "goodall", "gould",
+    "gray", "greider", "grothendieck", "haibt", "hamilton", "hamming", "haslett", "hawking", "heisenberg",
+    "hellman", "hennessy", "hermite", "herschel", "hertz", "heyrovsky", "hilbert", "hinton", "hoare",
+    "hodgkin", "hofstadter", "hollerith", "hoover", "hopper", "hubble", "huffman", "hugle", "huygens",
+    "hypatia", "ishizaka", "jackson", "jacobi", "jang", "jemison", "jennings", "jepsen", "johnson",
+    "joliot", "jones", "joule", "kahan", "kahn", "kalam", "kapitsa", "kare", "karp", "kay", "keldysh",
+    "keller", "kelvin", "kepler", "kernighan", "khayyam", "khorana", "kilby", "kirch", "kleene", "knuth",
+    "kolmogorov", "kowalevski", "lagrange", "lalande", "lamarr", "lamport", "lampson", "laplace", "leakey",
+    "leavitt", "lecun", "lederberg", "lehmann", "leibniz", "lewin", "lichterman", "liskov", "lovelace",
+    "lumiere", "mahavira", "margulis", "markov", "matsumoto", "maxwell", "mayer", "mccarthy", "mcclintock",
+    "mclean", "mcnulty", "meitner", "mendel", "mendeleev", "merkle", "micali", "milner", "minsky",
+    "mirzakhani", "montalcini", "moore", "morse", "moser", "murdock", "napier", "nash", "naur", "neumann",
+    "newton", "nightingale", "nobel", "noether", "northcutt", "noyce", "nygaard", "ohm", "panini", "pascal",
+    "pasteur", "patterson", "payne", "pearl", "perlman", "pike", "planck", "poincare", "poitras", "ptolemy",
+    "rabin", "raman", "ramanujan", "rhodes", "ride", "riemann", "ritchie", "rivest", "robinson", "roentgen",
+    "rubin", "saha", "sammet", "sanderson", "scott", "shamir", "shannon", "shaw", "shirley", "shockley",
+    "sinoussi", "snyder", "solomon", "spence", "stallman", "stonebraker", "stroustrup", "sutherland",
+    "swanson", "swartz", "swirles", "tarjan", "taussig", "tesla", "tharp", "thompson", "torvalds", "turing",
+    "ullman", "vaughan", "villani", "volta", "wescoff", "wiener", "wilbur", "wiles", "wilkes", "williams",
+    "wilson", "wing", "wirth", "wozniak", "wright", "wu", "yalow", "yonath", "zuse",
+)
+
+
+def generate_name():
+    """A random ADJECTIVE_SURNAME."""
+    a, b = int.from_bytes(os.urandom(4), "little"), int.from_bytes(os.urandom(4), "little")
+    return f"{ADJECTIVES[a % len(ADJECTIVES)]}_{SURNAMES[b % len(SURNAMES)]}"

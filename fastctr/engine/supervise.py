@@ -1,0 +1,451 @@
+"""Detached containers: start under a monitor, stop, wait, clean up.
+
+`run -d` forks the command twice (so the monitor is nobody's zombie); the
+grandchild creates and starts the container, which makes the container's
+init its child, and then execs csrc/monitor.c.  The monitor keeps the log,
+reaps the init, writes `exit.json` and execs `fastctr container cleanup
+ID`.  Everything that can end a container (the monitor's clean-up, rm,
+stop, prune) ends in Supervisor._cleanup under the container's lock, and
+that function is idempotent, so whichever comes first does the work."""
+import os
+import sys
+import time
+
+from fastctr import jsonfast as json
+from fastctr.errors import FastctrError
+
+EXIT_FILE = "exit.json"
+LOG_FILE = "container-json.log"
+ATTACH_SOCKET = "attach.sock"
+
+
+def _monitor_program():
+    from fastctr import data_path
+    return data_path("monitor")
+
+
+def _cli_argv():
+    """How the monitor calls us back: the site-less launcher when installed."""
+    launcher = os.path.join(os.path.dirname(sys.executable), "fastctr")
+    if os.access(launcher, os.X_OK):
+        return [launcher]
+    return [sys.executable, "-m", "fastctr.cli.commands"]
+
+
+def error_to_wire(e):
+    return {"type": type(e).__name__, "message": str(e), "errno": getattr(e, "errno", None),
+            "strerror": getattr(e, "strerror", None), "stage": getattr(e, "stage", None),
+            "exit_code": getattr(e, "exit_code", 125)}
+
+
+def error_from_wire(d):
+    from fastctr import errors
+    cls = getattr(errors, d["type"], None)
+    if isinstance(cls, type) and issubclass(cls, errors.SpawnError):
+        e = cls(d["errno"], d["strerror"])
+        e.stage = d["stage"]
+        return e
+    if d["errno"] and d["strerror"]:
+        return OSError(d["errno"], d["strerror"])
+    e = FastctrError(d["message"])
+    e.exit_code = d["exit_code"] or 125
+    return e
+
+
+class Supervisor:
+    """Mixed into Engine: the parts of the lifecycle that outlive a command."""
+
+    # ------------------------------------------------------------ paths
+    def _cdir(self, c):
+        return self.driver_for_container(c).container_dir(c["id"])
+
+    def exit_record(self, c):
+        try:
+            with open(os.path.join(self._cdir(c), EXIT_FILE)) as f:
+                return json.loads(f.read())
+        except (OSError, ValueError):
+            return None
+
+    def log_path(self, c):
+        return os.path.join(self._cdir(c), LOG_FILE)
+
+    def lock(self, cid):
+        """An exclusive lock on one container, held by whoever changes its
+        life (start, clean-up, rm); released by the kernel if we die."""
+        import fcntl
+        d = os.path.join(self.store.root, "locks")
+        os.makedirs(d, exist_ok=True)
+        fd = os.open(os.path.join(d, cid), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return _Locked(fd)
+
+    def _lock_held(self, cid):
+        """Whether a live command holds the container's lock."""
+        import fcntl
+        path = os.path.join(self.store.root, "locks", cid)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return False
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+
+    @staticmethod
+    def _starter_identity():
+        """Who is starting a container, recorded with its `running` status.
+        Not a lock: the container's process would inherit it until its exec,
+        so a killed starter would leave it held by a process waiting forever.
+        For a detached container the starter becomes its monitor."""
+        from fastctr.runtime.state import process_start_time
+        me = os.getpid()
+        return [me, process_start_time(me)]
+
+    def _starter_alive(self, c):
+        from fastctr.runtime.state import process_start_time
+        starter = self._row(c["id"])["config"].get("starter")
+        return bool(starter) and process_start_time(starter[0]) == starter[1]
+
+    # ------------------------------------------------------------ start
+    def attach_path(self, c):
+        return os.path.join(self._cdir(c), ATTACH_SOCKET)
+
+    def start_detached(self, ref, attach=False):
+        """Start a created container in the background under its monitor;
+        returns the container once its process runs.  With attach, returns
+        (container, attach.Client) connected before the process started, so
+        that none of its output is missed."""
+        from fastctr.engine import attach as attach_mod
+        c = self.container(ref)
+        if self.live_status(c) not in ("created", "exited"):
+            raise FastctrError(f"container {c['name']} is {self.live_status(c)}")
+        cdir = self._cdir(c)
+        try:
+            os.unlink(os.path.join(cdir, EXIT_FILE))  # of a previous run
+        except FileNotFoundError:
+            pass
+        # The socket exists before the fork: a client connected now is in its
+        # backlog, and the monitor accepts before it reads any output.
+        listen_fd = attach_mod.listen(self.attach_path(c))
+        client = None
+        try:
+            client = attach_mod.Client(self.attach_path(c)) if attach else None
+            report_r, report_w = os.pipe()
+            pid = os.fork()
+        except BaseException:
+            os.close(listen_fd)
+            if client:
+                client.close()
+            raise
+        if pid == 0:  # pragma: no cover - the child ends in exec or _exit
+            os.close(report_r)
+            self._monitor_child(c, cdir, report_w, listen_fd)
+        os.close(report_w)
+        os.close(listen_fd)
+        try:
+            data = b""
+            while True:
+                chunk = os.read(report_r, 65536)
+                if not chunk:
+                    break
+                data += chunk
+        finally:
+            os.close(report_r)
+            os.waitpid(pid, 0)
+        try:
+            if not data:
+                raise FastctrError(f"container {c['name']}: the monitor died while starting it")
+            report = json.loads(data.decode())
+            if "error" in report:
+                raise error_from_wire(report["error"])
+        except BaseException:
+            if client:
+                client.close()
+            raise
+        return (self._row(c["id"]), client) if attach else self._row(c["id"])
+
+    def _monitor_child(self, c, cdir, report_w, listen_fd):
+        """In the fork: detach, start the container, become its monitor."""
+        status = 125
+        try:
+            os.setsid()
+            if os.fork():
+                os._exit(0)  # the grandchild is reparented: no zombie for the caller
+            self.store.forget_connections()  # sqlite connections do not survive fork
+            null = os.open("/dev/null", os.O_RDWR)
+            for fd in (0, 1, 2):  # the caller's terminal or pipes are not ours
+                os.dup2(null, fd)
+            if c["config"].get("tty"):
+                container, options, out_r, err_r = self._start_with_pty(c, cdir)
+            else:
+                container, options, out_r, err_r = self._start_with_pipes(c, cdir, null)
+            os.set_inheritable(listen_fd, True)
+            argv = [_monitor_program(), *options, "--attach", str(listen_fd), os.path.join(cdir, EXIT_FILE),
+                    self.log_path(c), str(container.pid),
+                    str(out_r), str(err_r), "--", *_cli_argv(), "--data-root", self.store.root,
+                    "--state-root", self.runtime.store.root, "container", "cleanup", c["id"]]
+            os.write(report_w, json.dumps({"ok": True, "pid": container.pid}).encode())
+            os.execv(argv[0], argv)
+        except BaseException as e:
+            try:
+                os.write(report_w, json.dumps({"error": error_to_wire(e)}).encode())
+            except BaseException:
+                pass
+            status = getattr(e, "exit_code", 125)
+        os._exit(status if isinstance(status, int) else 125)
+
+    def _start_with_pipes(self, c, cdir, null):
+        """stdout and stderr (and stdin for -i) through pipes to the monitor."""
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        options, stdin = [], null
+        if c["config"].get("interactive"):
+            stdin, in_w = os.pipe()
+            os.set_inheritable(in_w, True)
+            options = ["--stdin", str(in_w)]
+        container = self._start_for_monitor(c, cdir, (stdin, out_w, err_w))
+        for fd in (out_w, err_w) + ((stdin,) if stdin != null else ()):
+            os.close(fd)
+        os.set_inheritable(out_r, True)
+        os.set_inheritable(err_r, True)
+        return container, options, out_r, err_r
+
+    def _start_with_pty(self, c, cdir):
+        """-t: the pty master (made in the container) goes to the monitor."""
+        from fastctr.engine import tty
+        ours, theirs = tty.console_pair()
+        try:
+            container = self._start_for_monitor(c, cdir, (-1, -1, -1), console_socket=theirs.fileno())
+            theirs.close()
+            master = tty.receive_master(ours)
+        finally:
+            ours.close()
+            theirs.close()
+        os.set_inheritable(master, True)
+        return container, ["--tty"], master, -1
+
+    def _start_for_monitor(self, c, cdir, stdio, console_socket=None):
+        mount = c["config"].get("rootfs_mount")
+        if c["config"].get("network_peer"):
+            self._join_peer_network(cdir, c["config"]["network_peer"])
+        attach = (lambda ct: self.net.attach(c, cdir, ct.pid)) if c["config"].get("networks") else None
+        self._set_status(c["id"], "running", started=now_seconds(), detached=True,
+                         starter=self._starter_identity())  # this process, soon the monitor
+        try:
+            return self.runtime.run(c["id"], cdir, stdio=stdio, detach=True, console_socket=console_socket,
+                                    rootfs_mount=tuple(mount) if mount else None, loopback_up=True,
+                                    prestart=attach, poststop=(lambda ct: self.net.detach(c)) if attach else None)
+        except BaseException as e:
+            self._set_status(c["id"], "exited", finished=now_seconds(), exit_code=getattr(e, "exit_code", 125))
+            raise
+
+    # ------------------------------------------------------------ attach
+    def attach(self, ref, *, stdin=True, detach_keys=None, stdio=(0, 1, 2), client=None):
+        """Our stdio to a detached container's, through its monitor, until
+        it exits (its exit code) or the detach keys are typed (None)."""
+        from fastctr.engine import attach as attach_mod
+        from fastctr.engine import tty
+        c = self.container(ref)
+        if client is None and self.live_status(c) != "running":
+            raise FastctrError(f"cannot attach to container {c['name']}: it is {self.live_status(c)}")
+        if client is None and not c["config"].get("detached"):
+            raise FastctrError(f"cannot attach to container {c['name']}: it runs in the foreground of "
+                               "another command (attach works with containers of run -d or -t)")
+        keys = tty.parse_detach_keys(tty.DEFAULT_DETACH_KEYS if detach_keys is None else detach_keys)
+        stdio = tuple(fd if fd >= 0 else i for i, fd in enumerate(stdio))  # -1: ours
+        cfg = c["config"]
+        outcome, code = attach_mod.attach(self.attach_path(c), tty=bool(cfg.get("tty")),
+                                          interactive=stdin and bool(cfg.get("interactive")), stdin_fd=stdio[0],
+                                          stdout_fd=stdio[1], stderr_fd=stdio[2], detach_keys=keys, client=client)
+        if outcome == attach_mod.DETACHED:
+            return None
+        if outcome == attach_mod.LOST:
+            code = self.wait(c["id"])
+        if cfg.get("rm"):
+            self._wait_removed(c["id"])  # Docker's `run --rm` returns once it is gone
+        return code
+
+    def _wait_removed(self, cid, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.store.db.execute("SELECT 1 FROM containers WHERE id = ?", (cid,)).fetchone():
+                return
+            time.sleep(0.01)
+
+    # ---------------------------------------------------------- clean-up
+    def cleanup(self, ref):
+        """After the container's process has ended: network, cgroup, state;
+        removal for --rm.  Safe to call any number of times."""
+        from fastctr.errors import ContainerNotFoundError
+        try:
+            c = self.container(ref)
+        except ContainerNotFoundError:
+            return None
+        with self.lock(c["id"]):
+            return self._cleanup_locked(c["id"])
+
+    def _cleanup_locked(self, cid):
+        from fastctr.errors import ContainerNotFoundError
+        from fastctr.errors import ContainerNotFound
+        try:
+            c = self._row(cid)
+        except ContainerNotFoundError:
+            return None  # removed meanwhile (rm -f)
+        if c["status"] == "running" and (self._runtime_alive(cid) or self._restarted_by_another(c)):
+            return c  # still running (or running again): nothing to clean
+        oom = self._oom_killed(cid)
+        if c["config"].get("networks") or c["config"].get("ports"):
+            self.net.detach(c)
+        try:
+            self.runtime.delete(cid, force=True)
+        except ContainerNotFound:
+            pass
+        if c["status"] == "running":
+            record = self.exit_record(c) or {}
+            finished = record.get("finished_at")
+            self._set_status(cid, "exited", exit_code=record.get("exit_code", -1),
+                             finished=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(finished))
+                             if finished else now_seconds())
+        if oom:
+            self._set_config(cid, oom_killed=True)
+        if c["config"].get("rm"):
+            self._remove_files(cid)
+            self._remove_volumes(c["config"].get("anonymous_volumes"))
+        return c
+
+    def _restarted_by_another(self, c):
+        """A monitor's late clean-up must not undo a restart: the container
+        then has a new starter, alive, that is not this process."""
+        starter = c["config"].get("starter")
+        return bool(starter) and starter[0] != os.getpid() and self._starter_alive(c)
+
+    def _runtime_alive(self, cid):
+        from fastctr.errors import ContainerNotFound
+        try:
+            return self.runtime.state(cid)["status"] in ("running", "created", "paused")
+        except ContainerNotFound:
+            return False
+
+    def _oom_killed(self, cid):
+        from fastctr.errors import ContainerNotFound
+        try:
+            cg = self.runtime.get(cid).cgroup
+        except (ContainerNotFound, OSError, ValueError):
+            return False
+        try:
+            return bool(cg and cg.oom_kills())
+        except (OSError, AttributeError):
+            return False
+
+    # ------------------------------------------------------ stop / wait
+    def stop(self, ref, timeout=None, sig=None):
+        """The stop signal, then SIGKILL after `timeout` seconds."""
+        c = self.container(ref)
+        if self._runtime_alive(c["id"]):
+            if timeout is None:
+                timeout = c["config"].get("stop_timeout")
+            timeout = 10 if timeout is None else float(timeout)
+            timeout = float("inf") if timeout < 0 else timeout
+            sig = sig or c["config"].get("stop_signal") or "SIGTERM"
+            self._signal(c, sig)
+            if not self._wait_gone(c["id"], timeout):
+                self._signal(c, "SIGKILL")
+                self._wait_gone(c["id"], 10)
+        self._wait_monitor(c)
+        self.cleanup(c["id"])
+        self._wait_monitor_gone(c)
+        return c
+
+    def _wait_monitor_gone(self, c, timeout=10.0):
+        """After stop, the monitor's own clean-up (its last act) has ended
+        too, so that a start right after (restart) races with nothing."""
+        from fastctr.runtime.state import process_start_time
+        starter = c["config"].get("starter") if c["config"].get("detached") else None
+        deadline = time.monotonic() + timeout
+        while starter and process_start_time(starter[0]) == starter[1] and time.monotonic() < deadline:
+            time.sleep(0.005)
+
+    def kill(self, ref, sig="SIGKILL"):
+        c = self.container(ref)
+        if not self._runtime_alive(c["id"]):
+            raise FastctrError(f"container {c['name']} is not running")
+        self._signal(c, sig)
+        return c
+
+    def _signal(self, c, sig):
+        """A paused container is thawed after the signal, as Docker does:
+        a frozen process cannot act on it (not even on SIGKILL)."""
+        from fastctr.errors import ContainerNotFound, InvalidState
+        try:
+            self.runtime.kill(c["id"], sig)
+            if self.runtime.state(c["id"])["status"] == "paused":
+                self.runtime.resume(c["id"])
+        except (ContainerNotFound, InvalidState, ProcessLookupError):
+            pass
+
+    def _wait_gone(self, cid, timeout):
+        """Until the container's init has exited (a pidfd becomes readable)."""
+        import select
+        from fastctr.errors import ContainerNotFound
+        try:
+            pid = self.runtime.state(cid)["pid"]
+            fd = os.pidfd_open(pid)
+        except (ContainerNotFound, ProcessLookupError, OSError):
+            return True
+        try:
+            if not self._runtime_alive(cid):
+                return True
+            p = select.poll()
+            p.register(fd, select.POLLIN)
+            return bool(p.poll(None if timeout == float("inf") else int(timeout * 1000)))
+        finally:
+            os.close(fd)
+
+    def _wait_monitor(self, c, timeout=5.0):
+        """A monitored container is over when its monitor wrote exit.json."""
+        if not c["config"].get("detached"):
+            return
+        deadline = time.monotonic() + timeout
+        while self.exit_record(c) is None and time.monotonic() < deadline:
+            if not self._starter_alive(c):  # the monitor is the process that started it
+                return
+            time.sleep(0.01)
+
+    def wait(self, ref):
+        """Block until the container has exited; its exit code."""
+        c = self.container(ref)
+        while self._runtime_alive(c["id"]):
+            self._wait_gone(c["id"], 3600)
+        self._wait_monitor(c)
+        record = self.exit_record(c)
+        try:
+            row = self._row(c["id"])
+        except LookupError:
+            row = c
+        if row["status"] == "exited" and row["exit_code"] is not None:
+            return row["exit_code"]
+        return record["exit_code"] if record else -1
+
+
+class _Locked:
+    """A held flock; leaving (more than once is fine) releases it."""
+
+    def __init__(self, fd):
+        self.fd = fd
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+def now_seconds():
+    from fastctr.image.store import now
+    return now()

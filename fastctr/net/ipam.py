@@ -1,0 +1,204 @@
+"""Networks and IP address management, persisted in the store.
+
+A network is a subnet with a gateway and a bridge name; an endpoint holds
+one address of it.  Allocation runs in one IMMEDIATE transaction, so
+concurrent `fastctr run`s never get the same address, and it refuses what
+the kernel would refuse later: a full subnet, or more endpoints than a
+Linux bridge has ports (1024)."""
+import ipaddress
+import os
+import time
+
+from fastctr import jsonfast as json
+from fastctr.errors import NetworkError  # defined there, exported here too
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS networks (
+    name TEXT PRIMARY KEY, id TEXT UNIQUE NOT NULL, subnet TEXT NOT NULL, gateway TEXT NOT NULL,
+    bridge TEXT UNIQUE NOT NULL, created TEXT, labels TEXT);
+CREATE TABLE IF NOT EXISTS addresses (
+    network TEXT NOT NULL, address TEXT NOT NULL, container TEXT NOT NULL,
+    PRIMARY KEY (network, address), UNIQUE (network, container));
+CREATE TABLE IF NOT EXISTS ports (
+    host_port INTEGER NOT NULL, proto TEXT NOT NULL, host_ip TEXT NOT NULL, container TEXT NOT NULL,
+    container_ip TEXT NOT NULL, container_port INTEGER NOT NULL, PRIMARY KEY (host_port, proto));
+"""
+DEFAULT_NETWORK = "bridge"
+DEFAULT_SUBNET = "172.17.0.0/16"
+BRIDGE_MAX_PORTS = 1024  # the kernel's BR_MAX_PORTS
+# Docker's pool for user-defined networks: 172.18.0.0/16 ... 172.31.0.0/16.
+AUTO_SUBNETS = [f"172.{n}.0.0/16" for n in range(18, 32)] + [f"192.168.{n}.0/20" for n in range(0, 256, 16)]
+
+
+def _network(text, what):
+    try:
+        net = ipaddress.ip_network(text, strict=True)
+    except ValueError as e:
+        raise NetworkError(f"invalid {what} {text!r}: {e}") from None
+    if net.version != 4:
+        raise NetworkError(f"invalid {what} {text!r}: only IPv4 networks are supported")
+    if net.prefixlen > 30:
+        raise NetworkError(f"{what} {text} is too small: it needs room for a gateway and containers")
+    return net
+
+
+def _valid_name(name):
+    if not name or not (name[0].isalnum() and all(c.isalnum() or c in "_.-" for c in name)):
+        raise NetworkError(f"invalid network name {name!r}: use [a-zA-Z0-9][a-zA-Z0-9_.-]*")
+    return name
+
+
+class Ipam:
+    def __init__(self, store):
+        self.store = store
+        store.db.executescript(SCHEMA)
+
+    # --------------------------------------------------------- networks
+    def create_network(self, name, subnet=None, gateway=None, bridge=None, labels=None):
+        _valid_name(name)
+        net = _network(subnet, "subnet") if subnet else None
+        gw = None
+        if gateway:
+            try:
+                gw = ipaddress.ip_address(gateway)
+            except ValueError:
+                raise NetworkError(f"invalid gateway {gateway!r}") from None
+            if net is None:
+                raise NetworkError("--gateway needs --subnet")
+            if gw not in net or gw in (net.network_address, net.broadcast_address):
+                raise NetworkError(f"gateway {gateway} is not a host address of {net}")
+        nid = os.urandom(32).hex()
+        with self.store.transaction() as db:
+            if db.execute("SELECT 1 FROM networks WHERE name = ?", (name,)).fetchone():
+                raise NetworkError(f"network with name {name} already exists")
+            taken = [ipaddress.ip_network(r[0]) for r in db.execute("SELECT subnet FROM networks")]
+            if net is None:
+                net = self._free_subnet(taken, name)
+            else:
+                for other in taken:
+                    if net.overlaps(other):
+                        raise NetworkError(f"subnet {net} overlaps with the subnet {other} of another network")
+            gw = gw or next(net.hosts())
+            bridge = bridge or ("fastctr0" if name == DEFAULT_NETWORK else "fctr-" + nid[:10])
+            db.execute("INSERT INTO networks (name, id, subnet, gateway, bridge, created, labels) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       (name, nid, str(net), str(gw), bridge,
+                        time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), json.dumps(labels or {})))
+        return self.network(name)
+
+    @staticmethod
+    def _free_subnet(taken, name):
+        pool = [DEFAULT_SUBNET] if name == DEFAULT_NETWORK else AUTO_SUBNETS
+        for text in pool:
+            candidate = ipaddress.ip_network(text)
+            if not any(candidate.overlaps(t) for t in taken):
+                return candidate
+        raise NetworkError("no free subnet left in the address pool: give one with --subnet")
+
+    def network(self, name):
+        """A network by name, full ID or unique ID prefix."""
+        cols = "SELECT name, id, subnet, gateway, bridge, created, labels FROM networks "
+        db = self.store.db
+        row = db.execute(cols + "WHERE name = ? OR id = ?", (name, name)).fetchone()
+        if row is None and name and all(c in "0123456789abcdef" for c in name):
+            rows = db.execute(cols + "WHERE id LIKE ?", (name + "%",)).fetchall()
+            if len(rows) > 1:
+                raise NetworkError(f"network ID prefix {name!r} is ambiguous")
+            row = rows[0] if rows else None
+        if row is None:
+            raise NetworkError(f"network {name} not found")
+        keys = ("name", "id", "subnet", "gateway", "bridge", "created", "labels")
+        out = dict(zip(keys, row))
+        out["labels"] = json.loads(out["labels"] or "{}")
+        out["endpoints"] = {c: a for a, c in self.store.db.execute(
+            "SELECT address, container FROM addresses WHERE network = ? ORDER BY address", (out["name"],))}
+        return out
+
+    def networks(self):
+        return [self.network(r[0]) for r in self.store.db.execute("SELECT name FROM networks ORDER BY name")]
+
+    def remove_network(self, name):
+        net = self.network(name)
+        with self.store.transaction() as db:
+            users = [r[0] for r in db.execute("SELECT container FROM addresses WHERE network = ?", (net["name"],))]
+            if users:
+                raise NetworkError(f"network {net['name']} has active endpoints ({len(users)} containers)")
+            db.execute("DELETE FROM networks WHERE name = ?", (net["name"],))
+        return net
+
+    # -------------------------------------------------------- addresses
+    def allocate(self, network, container, address=None):
+        """The container's address on the network: the lowest free host
+        address (or the one asked for).  Idempotent per container."""
+        net = self.network(network)
+        subnet = ipaddress.ip_network(net["subnet"])
+        gateway = ipaddress.ip_address(net["gateway"])
+        with self.store.transaction() as db:
+            row = db.execute("SELECT address FROM addresses WHERE network = ? AND container = ?",
+                             (net["name"], container)).fetchone()
+            if row:
+                return row[0]
+            used = {ipaddress.ip_address(r[0]) for r in
+                    db.execute("SELECT address FROM addresses WHERE network = ?", (net["name"],))}
+            if len(used) >= BRIDGE_MAX_PORTS:
+                raise NetworkError(f"network {net['name']} has {len(used)} containers: a Linux bridge holds "
+                                   f"at most {BRIDGE_MAX_PORTS} ports")
+            ip = self._pick(subnet, gateway, used, address, net["name"])
+            db.execute("INSERT INTO addresses (network, address, container) VALUES (?, ?, ?)",
+                       (net["name"], str(ip), container))
+        return str(ip)
+
+    @staticmethod
+    def _pick(subnet, gateway, used, address, name):
+        if address:
+            try:
+                ip = ipaddress.ip_address(address)
+            except ValueError:
+                raise NetworkError(f"invalid address {address!r}") from None
+            if ip not in subnet or ip in (subnet.network_address, subnet.broadcast_address, gateway):
+                raise NetworkError(f"address {address} is not a free host address of {subnet}")
+            if ip in used:
+                raise NetworkError(f"address {address} is already in use on network {name}")
+            return ip
+        for ip in subnet.hosts():
+            if ip != gateway and ip not in used:
+                return ip
+        raise NetworkError(f"subnet {subnet} of network {name} is full")
+
+    def release(self, network, container):
+        with self.store.transaction() as db:
+            db.execute("DELETE FROM addresses WHERE network = ? AND container = ?", (network, container))
+
+    # ------------------------------------------------------------ ports
+    def publish(self, container, container_ip, mappings):
+        """Record the container's published ports, each host port checked
+        free (no listener, no other container); returns the rows."""
+        from fastctr.net.ports import reserve_host_port
+        rows = []
+        with self.store.transaction() as db:
+            taken = {(p, proto) for p, proto in db.execute("SELECT host_port, proto FROM ports")}
+            for m in mappings:
+                port = reserve_host_port(m, taken)
+                taken.add((port, m.proto))
+                rows.append({"host_ip": m.host_ip, "host_port": port, "proto": m.proto,
+                             "container_ip": container_ip, "container_port": m.container_port})
+                db.execute("INSERT INTO ports (host_port, proto, host_ip, container, container_ip, container_port) "
+                           "VALUES (?, ?, ?, ?, ?, ?)",
+                           (port, m.proto, m.host_ip, container, container_ip, m.container_port))
+        return rows
+
+    def unpublish(self, container):
+        with self.store.transaction() as db:
+            db.execute("DELETE FROM ports WHERE container = ?", (container,))
+
+    def published(self, container=None):
+        q = "SELECT host_ip, host_port, proto, container_ip, container_port FROM ports"
+        args = ()
+        if container:
+            q, args = q + " WHERE container = ?", (container,)
+        keys = ("host_ip", "host_port", "proto", "container_ip", "container_port")
+        return [dict(zip(keys, r)) for r in self.store.db.execute(q + " ORDER BY host_port", args)]
+
+    def release_all(self, container):
+        with self.store.transaction() as db:
+            db.execute("DELETE FROM addresses WHERE container = ?", (container,))

@@ -1,0 +1,164 @@
+# cython: language_level=3
+"""The one call from Python into C: spawn a container process from a Plan.
+
+The Plan (fastctr.plan.Plan) is already validated; this module only lays it
+out as a C struct, keeping every string alive for the duration of the call.
+"""
+from libc.stdlib cimport calloc, free
+from libc.string cimport memset
+
+from fastctr.runtime._core cimport *
+
+from fastctr.errors import spawn_error
+
+
+cdef class _Arena:
+    """Owns the C memory and the bytes objects a fctr_plan points into."""
+    cdef list keep
+    cdef list blocks
+
+    def __cinit__(self):
+        self.keep = []
+        self.blocks = []
+
+    def __dealloc__(self):
+        cdef size_t p
+        for p in self.blocks:
+            free(<void *>p)
+
+    cdef const char *s(self, object value) except? NULL:
+        if value is None:
+            return NULL
+        if isinstance(value, str):
+            value = (<str>value).encode()
+        self.keep.append(value)
+        return <const char *>(<bytes>value)
+
+    cdef void *alloc(self, size_t n, size_t size) except NULL:
+        cdef void *p = calloc(n + 1, size)
+        if p == NULL:
+            raise MemoryError()
+        self.blocks.append(<size_t>p)
+        return p
+
+    cdef const char **strv(self, object items) except NULL:
+        cdef const char **v = <const char **>self.alloc(len(items), sizeof(char *))
+        for i, item in enumerate(items):
+            v[i] = self.s(item)
+        return v
+
+
+cdef void _fill_mounts(fctr_plan *c, object plan, _Arena arena) except *:
+    cdef fctr_mount_op *ops = <fctr_mount_op *>arena.alloc(len(plan.mounts), sizeof(fctr_mount_op))
+    for i, op in enumerate(plan.mounts):
+        ops[i].kind = op.kind
+        ops[i].source = arena.s(op.source)
+        ops[i].dest = arena.s(op.dest)
+        ops[i].fstype = arena.s(op.fstype)
+        ops[i].data = arena.s(op.data)
+        ops[i].flags = op.flags
+        ops[i].propagation = op.propagation
+        ops[i].source_is_dir = op.source_is_dir
+        ops[i].mode = op.mode
+        ops[i].dev = op.dev
+        ops[i].uid = op.uid
+        ops[i].gid = op.gid
+    c.mounts = ops
+    c.n_mounts = len(plan.mounts)
+
+
+cdef void _fill_process(fctr_plan *c, object plan, _Arena arena) except *:
+    cdef fctr_rlimit *rl = <fctr_rlimit *>arena.alloc(len(plan.rlimits), sizeof(fctr_rlimit))
+    for i, (res, soft, hard) in enumerate(plan.rlimits):
+        rl[i].resource = res
+        rl[i].soft = soft
+        rl[i].hard = hard
+    c.rlimits = rl
+    c.n_rlimits = len(plan.rlimits)
+    cdef gid_t *groups = <gid_t *>arena.alloc(len(plan.groups), sizeof(gid_t))
+    for i, g in enumerate(plan.groups):
+        groups[i] = g
+    c.groups = groups
+    c.n_groups = len(plan.groups)
+    c.hostname = arena.s(plan.hostname)
+    c.domainname = arena.s(plan.domainname)
+    c.loopback_up = plan.loopback_up
+    c.set_oom_score_adj = plan.oom_score_adj is not None
+    c.oom_score_adj = plan.oom_score_adj or 0
+    c.uid = plan.uid
+    c.gid = plan.gid
+    c.umask = -1 if plan.umask is None else plan.umask
+    c.set_caps = plan.caps is not None
+    if plan.caps is not None:
+        c.cap_bounding, c.cap_effective, c.cap_permitted, c.cap_inheritable, c.cap_ambient = plan.caps
+    c.no_new_privs = plan.no_new_privs
+    if plan.seccomp_bpf:
+        c.seccomp_bpf = <const void *>arena.s(plan.seccomp_bpf)
+        c.seccomp_len = len(plan.seccomp_bpf)
+    c.cwd = arena.s(plan.cwd)
+    c.exec_path = arena.s(plan.exec_path)
+    c.argv = arena.strv(plan.argv)
+    c.envp = arena.strv(plan.env)
+    c.exec_fd = plan.exec_fd
+    for i in range(3):
+        c.stdio_fds[i] = plan.stdio[i]
+    c.console_sock = plan.console_sock
+    if plan.console_size:
+        c.console_rows, c.console_cols = plan.console_size
+    c.preserve_fds = plan.preserve_fds
+    c.fifo_dirfd = plan.fifo_dirfd
+    c.fifo_name = arena.s(plan.fifo_name)
+    c.setsid = plan.setsid
+
+
+def spawn(plan):
+    """Spawn the process described by `plan`; return its pid.
+
+    Raises a fastctr.errors.SpawnError (an OSError subclass matching errno)
+    naming the stage and the syscall/path that failed."""
+    cdef fctr_plan c
+    cdef fctr_error err
+    cdef pid_t pid = 0
+    cdef _Arena arena = _Arena()
+    memset(&c, 0, sizeof(c))
+    if len(plan.joins) > FCTR_MAX_JOIN:
+        raise ValueError("too many namespaces to join")
+    c.new_ns_flags = plan.new_ns_flags
+    c.n_join = len(plan.joins)
+    for i, (nstype, path) in enumerate(plan.joins):
+        c.join_types[i] = nstype
+        c.join_paths[i] = arena.s(path)
+    c.uid_map = arena.s(plan.uid_map)
+    c.gid_map = arena.s(plan.gid_map)
+    c.cgroup_dirfd = plan.cgroup_dirfd
+    cdef int *procs = <int *>arena.alloc(len(plan.cgroup_procs_fds), sizeof(int))
+    for i, fd in enumerate(plan.cgroup_procs_fds):
+        procs[i] = fd
+    c.cgroup_procs_fds = procs
+    c.n_cgroup_procs = len(plan.cgroup_procs_fds)
+    c.rootfs = arena.s(plan.rootfs)
+    c.rootfs_fstype = arena.s(plan.rootfs_fstype)
+    c.rootfs_mount_data = arena.s(plan.rootfs_mount_data)
+    c.rootfs_mount_cwd = arena.s(plan.rootfs_mount_cwd)
+    c.root_propagation = plan.root_propagation
+    c.rootfs_propagation = plan.rootfs_propagation
+    c.rootfs_readonly = plan.rootfs_readonly
+    c.no_pivot = plan.no_pivot
+    _fill_mounts(&c, plan, arena)
+    c.masked_paths = arena.strv(plan.masked_paths)
+    c.n_masked = len(plan.masked_paths)
+    c.readonly_paths = arena.strv(plan.readonly_paths)
+    c.n_readonly = len(plan.readonly_paths)
+    cdef fctr_sysctl *sc = <fctr_sysctl *>arena.alloc(len(plan.sysctls), sizeof(fctr_sysctl))
+    for i, (path, value) in enumerate(plan.sysctls):
+        sc[i].path = arena.s(path)
+        sc[i].value = arena.s(value)
+    c.sysctls = sc
+    c.n_sysctls = len(plan.sysctls)
+    _fill_process(&c, plan, arena)
+    cdef int rc
+    with nogil:
+        rc = fctr_spawn(&c, &pid, &err)
+    if rc < 0:
+        raise spawn_error(fctr_stage_name(err.stage).decode(), err.err, err.msg.decode(errors="replace"))
+    return pid

@@ -1,0 +1,684 @@
+"""cgroups: one directory per container, on cgroup v1 or v2.
+
+`Cgroups.for_host()` picks the backend the machine uses; both implement
+create / apply / procs_fds / pids / freeze / kill / remove.  A container's
+path comes from linux.cgroupsPath; with a cgroup *parent* (the `self`
+parent nests below the caller's own cgroup, as tests must) every path,
+absolute or not, is placed under it.
+
+Longer than the house's 600 lines as one cohesive thing: the two backends
+share the resource checks and path rules above them, and the engine and
+the runtime see only their common interface."""
+import errno
+import os
+import _signal as signal  # constants only; `signal` imports enum
+import time
+
+from fastctr.errors import ConfigError
+
+CGROUP_ROOT = "/sys/fs/cgroup"
+
+# Devices every container may use whatever its rules say (runc's list).
+DEFAULT_ALLOWED_DEVICES = [
+    "c *:* m", "b *:* m", "c 1:3 rwm", "c 1:8 rwm", "c 1:7 rwm", "c 5:0 rwm", "c 1:5 rwm",
+    "c 1:9 rwm", "c 5:1 rwm", "c 136:* rwm", "c 5:2 rwm", "c 10:200 rwm",
+]
+
+
+def _write(path, value):
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, str(value).encode())
+    except OSError as e:
+        raise OSError(e.errno, f"write {value!r} to {path}: {e.strerror}") from None
+    finally:
+        os.close(fd)
+
+
+def _read(path):
+    with open(path) as f:
+        return f.read()
+
+
+def _oom_kill_count(path):
+    try:
+        for line in _read(path).splitlines():
+            key, _, value = line.partition(" ")
+            if key == "oom_kill":
+                return int(value)
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def _int_or_none(text):
+    try:
+        return int(text)
+    except (TypeError, ValueError):
+        return None  # missing file, or "max"
+
+
+def _stat_field(text, key):
+    for line in (text or "").splitlines():
+        name, _, value = line.partition(" ")
+        if name == key:
+            return int(value)
+    return None
+
+
+def _blkio_bytes(text):
+    read = write = 0
+    for line in (text or "").splitlines():
+        fields = line.split()
+        if len(fields) == 3 and fields[1] == "Read":
+            read += int(fields[2])
+        elif len(fields) == 3 and fields[1] == "Write":
+            write += int(fields[2])
+    return read, write
+
+
+def own_cgroups():
+    """{controller or '' for v2: path} of the calling process."""
+    out = {}
+    for line in _read("/proc/self/cgroup").splitlines():
+        _, controllers, path = line.split(":", 2)
+        for c in controllers.split(",") if controllers else [""]:
+            out[c] = path
+    return out
+
+
+def _num(res, key, where):
+    v = res.get(key)
+    if v is not None and (isinstance(v, bool) or not isinstance(v, int)):
+        raise ConfigError(f"linux.resources.{where}.{key} must be an integer")
+    return v
+
+
+def validate_resources(res):
+    """Type-check linux.resources before anything is created."""
+    if not isinstance(res, dict):
+        raise ConfigError("linux.resources must be an object")
+    for section, keys in (("cpu", ("shares", "quota", "period", "realtimeRuntime", "realtimePeriod")),
+                          ("memory", ("limit", "reservation", "swap", "kernel", "kernelTCP", "swappiness")),
+                          ("pids", ("limit",)), ("blockIO", ("weight", "leafWeight"))):
+        sub = res.get(section) or {}
+        if not isinstance(sub, dict):
+            raise ConfigError(f"linux.resources.{section} must be an object")
+        for k in keys:
+            _num(sub, k, section)
+    bio = res.get("blockIO") or {}
+    w = bio.get("weight")
+    if w is not None and w != 0 and not 10 <= w <= 1000:
+        raise ConfigError("linux.resources.blockIO.weight must be between 10 and 1000")
+    for i, d in enumerate(res.get("devices") or []):
+        if not isinstance(d, dict) or not isinstance(d.get("allow"), bool):
+            raise ConfigError(f"linux.resources.devices[{i}].allow must be a boolean")
+        if d.get("type", "a") not in ("a", "b", "c"):
+            raise ConfigError(f"linux.resources.devices[{i}].type must be a, b or c")
+        access = d.get("access", "rwm")
+        if not isinstance(access, str) or not access or set(access) - set("rwm"):
+            raise ConfigError(f"linux.resources.devices[{i}].access must be letters of rwm")
+
+
+def _container_relpath(cgroups_path, cid, parent):
+    if cgroups_path:
+        if ":" in cgroups_path and not cgroups_path.startswith("/"):
+            raise ConfigError(f"linux.cgroupsPath {cgroups_path!r}: systemd slices are not supported")
+        rel = cgroups_path.strip("/")
+    else:
+        rel = f"fastctr-{cid}"
+    if not rel or ".." in rel.split("/"):
+        raise ConfigError(f"linux.cgroupsPath {cgroups_path!r} is not a usable cgroup path")
+    return rel if parent is None else os.path.join(parent.strip("/"), rel)
+
+
+def _makedirs(path, on_new=None):
+    """mkdir -p that reports each directory it made, top first."""
+    try:  # the common case: only the leaf is missing
+        os.mkdir(path)
+    except FileNotFoundError:
+        pass
+    else:
+        if on_new:
+            on_new(path)
+        return [path]
+    made = []
+    missing = []
+    p = path
+    while not os.path.isdir(p):
+        missing.append(p)
+        p = os.path.dirname(p)
+    for d in reversed(missing):
+        try:
+            os.mkdir(d)
+        except FileExistsError:
+            continue
+        made.append(d)
+        if on_new:
+            on_new(d)
+    return made
+
+
+def _rmdir_retry(path, timeout=2.0):
+    """rmdir a cgroup; its last tasks may still be exiting (EBUSY)."""
+    deadline = time.monotonic() + timeout
+    delay = 0.001
+    while True:
+        try:
+            os.rmdir(path)
+            return
+        except FileNotFoundError:
+            return
+        except OSError as e:
+            if e.errno != errno.EBUSY or time.monotonic() > deadline:
+                raise OSError(e.errno, f"remove cgroup {path}: {e.strerror}") from None
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
+class CgroupV1:
+    version = 1
+
+    def __init__(self, hierarchies, paths, made=()):
+        self.hierarchies = hierarchies  # name -> mount point
+        self.paths = paths              # name -> container cgroup dir
+        self.made = list(made)          # dirs we created, top first
+
+    _hierarchies = None
+
+    @classmethod
+    def hierarchies_of_host(cls):
+        # Mounted hierarchies do not change under a running engine; parse
+        # mountinfo once per process (it grows with the host's mounts).
+        if cls._hierarchies is None:
+            cls._hierarchies = cls._read_hierarchies()
+        return dict(cls._hierarchies)
+
+    @staticmethod
+    def _read_hierarchies():
+        out = {}
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                fields = line.split()
+                sep = fields.index("-")
+                if fields[sep + 1] != "cgroup":
+                    continue
+                opts = [o for o in fields[sep + 3].split(",") if o not in ("rw", "ro")]
+                names = [o for o in opts if o in KNOWN_V1 or o.startswith("name=")]
+                if names:
+                    out[",".join(names)] = fields[4]
+        return out
+
+    @classmethod
+    def create(cls, cid, cgroups_path, parent, resources):
+        hierarchies = cls.hierarchies_of_host()
+        own = own_cgroups() if parent == "self" else {}
+        paths, made = {}, []
+        try:
+            for name, mnt in hierarchies.items():
+                base = own.get(name.split(",")[0], "/") if parent == "self" else parent
+                rel = _container_relpath(cgroups_path, cid, base)
+                path = os.path.join(mnt, rel)
+                hook = _copy_cpuset if "cpuset" in name.split(",") else None
+                made += _makedirs(path, hook)
+                paths[name] = path
+            unified = hybrid_unified_mount()
+            if unified:
+                # A hybrid host's cgroup2 tree (no controllers): runc joins the
+                # same relative path there, so the container's 0:: line names
+                # its own cgroup (systemd and containerd read it), not the root.
+                base = own.get("", "/") if parent == "self" else parent
+                path = os.path.join(unified, _container_relpath(cgroups_path, cid, base))
+                made += _makedirs(path)
+                paths["unified"] = path
+            cg = cls(hierarchies, paths, made)
+            cg.apply(resources)
+            return cg
+        except BaseException:
+            for d in reversed(made):
+                try:
+                    _rmdir_retry(d, timeout=0.5)
+                except OSError:
+                    pass
+            raise
+
+    def _dir(self, controller):
+        for name, path in self.paths.items():
+            if controller in name.split(","):
+                return path
+        return None
+
+    def _set(self, controller, file, value):
+        d = self._dir(controller)
+        if d is None:
+            raise ConfigError(f"cgroup controller {controller} is not available on this machine")
+        _write(os.path.join(d, file), value)
+
+    def apply(self, res):
+        cpu = res.get("cpu") or {}
+        if cpu.get("shares"):
+            self._set("cpu", "cpu.shares", cpu["shares"])
+        if cpu.get("period"):
+            self._set("cpu", "cpu.cfs_period_us", cpu["period"])
+        if cpu.get("quota") is not None:
+            self._set("cpu", "cpu.cfs_quota_us", cpu["quota"])
+        if cpu.get("realtimePeriod"):
+            self._set("cpu", "cpu.rt_period_us", cpu["realtimePeriod"])
+        if cpu.get("realtimeRuntime") is not None:
+            self._set("cpu", "cpu.rt_runtime_us", cpu["realtimeRuntime"])
+        if cpu.get("cpus"):
+            self._set("cpuset", "cpuset.cpus", cpu["cpus"])
+        if cpu.get("mems"):
+            self._set("cpuset", "cpuset.mems", cpu["mems"])
+        self._apply_memory(res.get("memory") or {})
+        pids = res.get("pids") or {}
+        if pids.get("limit") is not None:
+            self._set("pids", "pids.max", pids["limit"] if pids["limit"] > 0 else "max")
+        self._apply_blkio(res.get("blockIO") or {})
+        if res.get("devices") is not None:
+            self._apply_devices(res["devices"])
+        for hp in res.get("hugepageLimits") or []:
+            self._set("hugetlb", f"hugetlb.{hp['pageSize']}.limit_in_bytes", hp["limit"])
+        net = res.get("network") or {}
+        if net.get("classID") is not None:
+            self._set("net_cls", "net_cls.classid", net["classID"])
+        for prio in net.get("priorities") or []:
+            self._set("net_prio", "net_prio.ifpriomap", f"{prio['name']} {prio['priority']}")
+        if res.get("unified"):
+            raise ConfigError("linux.resources.unified needs cgroup v2")
+
+    def _apply_memory(self, mem):
+        limit, swap = mem.get("limit"), mem.get("swap")
+        if limit is not None:
+            limit = -1 if limit < 0 else limit
+        if swap is not None and limit is not None and swap != -1 and swap < limit:
+            raise ConfigError("linux.resources.memory.swap must not be below memory.limit")
+        if limit is not None:
+            try:
+                self._set("memory", "memory.limit_in_bytes", limit)
+            except OSError:
+                # Lowering below the current memsw limit is refused: swap first.
+                if swap is None:
+                    raise
+                self._set("memory", "memory.memsw.limit_in_bytes", swap)
+        if swap is not None:
+            path = os.path.join(self._dir("memory") or "", "memory.memsw.limit_in_bytes")
+            if os.path.exists(path):
+                _write(path, swap)
+        if mem.get("reservation") is not None:
+            self._set("memory", "memory.soft_limit_in_bytes", mem["reservation"])
+        if mem.get("swappiness") is not None:
+            sw = mem["swappiness"]
+            if not 0 <= sw <= 100:
+                raise ConfigError("linux.resources.memory.swappiness must be between 0 and 100")
+            self._set("memory", "memory.swappiness", sw)
+        if mem.get("kernel") is not None:
+            # Kernel >= 6.x accepts and ignores this; older ones enforce it.
+            self._set("memory", "memory.kmem.limit_in_bytes", mem["kernel"])
+        if mem.get("kernelTCP") is not None:
+            self._set("memory", "memory.kmem.tcp.limit_in_bytes", mem["kernelTCP"])
+        if mem.get("disableOOMKiller"):
+            self._set("memory", "memory.oom_control", 1)
+
+    def _apply_blkio(self, bio):
+        d = self._dir("blkio")
+        if bio.get("weight"):
+            if os.path.exists(os.path.join(d or "", "blkio.weight")):
+                self._set("blkio", "blkio.weight", bio["weight"])
+            else:
+                self._set("blkio", "blkio.bfq.weight", bio["weight"])
+        if bio.get("leafWeight"):
+            self._set("blkio", "blkio.leaf_weight", bio["leafWeight"])
+        for wd in bio.get("weightDevice") or []:
+            if wd.get("weight"):
+                self._set("blkio", "blkio.weight_device", f"{wd['major']}:{wd['minor']} {wd['weight']}")
+            if wd.get("leafWeight"):
+                self._set("blkio", "blkio.leaf_weight_device", f"{wd['major']}:{wd['minor']} {wd['leafWeight']}")
+        for key, file in (("throttleReadBpsDevice", "blkio.throttle.read_bps_device"),
+                          ("throttleWriteBpsDevice", "blkio.throttle.write_bps_device"),
+                          ("throttleReadIOPSDevice", "blkio.throttle.read_iops_device"),
+                          ("throttleWriteIOPSDevice", "blkio.throttle.write_iops_device")):
+            for t in bio.get(key) or []:
+                self._set("blkio", file, f"{t['major']}:{t['minor']} {t['rate']}")
+
+    def _apply_devices(self, rules):
+        for rule in rules:
+            kind = rule.get("type", "a")
+            major, minor = rule.get("major"), rule.get("minor")
+            maj = "*" if major is None or major < 0 else major
+            mnr = "*" if minor is None or minor < 0 else minor
+            access = rule.get("access", "rwm")
+            entry = "a" if kind == "a" and maj == "*" and mnr == "*" else f"{kind} {maj}:{mnr} {access}"
+            self._set("devices", "devices.allow" if rule["allow"] else "devices.deny", entry)
+        for entry in DEFAULT_ALLOWED_DEVICES:
+            self._set("devices", "devices.allow", entry)
+
+    def procs_fds(self):
+        return [os.open(os.path.join(p, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC) for p in self.paths.values()]
+
+    def dirfd(self):
+        return -1
+
+    def mounts_for_container(self):
+        """(host dir, name under /sys/fs/cgroup) binds for a `cgroup` mount."""
+        return [(path, name.replace("name=", "")) for name, path in self.paths.items()]
+
+    def oom_kills(self):
+        """Processes the OOM killer ended in this cgroup (kernel >= 4.13)."""
+        d = self._dir("memory")
+        return _oom_kill_count(os.path.join(d, "memory.oom_control")) if d else 0
+
+    def update(self, res):
+        """Change limits of a running container (`fastctr update`)."""
+        self.apply(res)
+
+    def stats(self):
+        """Usage counters for `fastctr stats`: cpu_ns, memory, memory_limit,
+        pids, io_read, io_write (bytes); None where a controller is missing."""
+        def read(controller, file):
+            d = self._dir(controller)
+            try:
+                return _read(os.path.join(d, file)) if d else None
+            except OSError:
+                return None
+        limit = _int_or_none(read("memory", "memory.limit_in_bytes"))
+        usage = _int_or_none(read("memory", "memory.usage_in_bytes"))
+        inactive = _stat_field(read("memory", "memory.stat"), "total_inactive_file") or 0
+        io = _blkio_bytes(read("blkio", "blkio.throttle.io_service_bytes"))
+        return {"cpu_ns": _int_or_none(read("cpuacct", "cpuacct.usage")),
+                "memory": None if usage is None else max(usage - inactive, 0),
+                "memory_limit": None if limit is None or limit >= 1 << 62 else limit,
+                "pids": _int_or_none(read("pids", "pids.current")), "io_read": io[0], "io_write": io[1]}
+
+    def pids(self):
+        d = self._dir("pids") or self._dir("memory") or next(iter(self.paths.values()))
+        try:
+            return [int(x) for x in _read(os.path.join(d, "cgroup.procs")).split()]
+        except FileNotFoundError:
+            return []
+
+    def freeze(self, frozen):
+        d = self._dir("freezer")
+        if d is None:
+            raise ConfigError("the freezer cgroup controller is not available")
+        state = "FROZEN" if frozen else "THAWED"
+        _write(os.path.join(d, "freezer.state"), state)
+        for _ in range(1000):
+            if _read(os.path.join(d, "freezer.state")).strip() == state:
+                return
+            time.sleep(0.001)
+
+    def is_frozen(self):
+        d = self._dir("freezer")
+        try:
+            return d is not None and _read(os.path.join(d, "freezer.state")).strip() == "FROZEN"
+        except OSError:
+            return False
+
+    def kill(self, sig=signal.SIGKILL):
+        """Signal every process; for SIGKILL freeze first so none can fork."""
+        frozen = False
+        if sig == signal.SIGKILL and self._dir("freezer"):
+            try:
+                self.freeze(True)
+                frozen = True
+            except OSError:
+                pass
+        for pid in self.pids():
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        if frozen:
+            self.freeze(False)
+
+    def remove(self):
+        for path in self.paths.values():
+            _rmdir_retry(path)
+        for d in reversed(self.made):
+            if d not in self.paths.values():
+                try:
+                    os.rmdir(d)
+                except OSError:
+                    pass  # shared with another container, or not empty
+
+    def to_json(self):
+        return {"version": 1, "paths": self.paths, "made": self.made}
+
+    @classmethod
+    def from_json(cls, d):
+        return cls({}, d["paths"], d.get("made", ()))
+
+
+KNOWN_V1 = {"cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids",
+            "hugetlb", "net_cls", "net_prio", "perf_event", "rdma", "misc"}
+
+
+def _copy_cpuset(path):
+    # A new v1 cpuset is empty and takes no tasks until cpus/mems are set.
+    parent = os.path.dirname(path)
+    for f in ("cpuset.cpus", "cpuset.mems"):
+        _write(os.path.join(path, f), _read(os.path.join(parent, f)).strip() or "\n")
+
+
+class CgroupV2:
+    version = 2
+
+    def __init__(self, root, path, made=()):
+        self.root = root
+        self.path = path
+        self.made = list(made)
+
+    @classmethod
+    def create(cls, cid, cgroups_path, parent, resources, root=CGROUP_ROOT):
+        base = own_cgroups().get("", "/") if parent == "self" else parent
+        rel = _container_relpath(cgroups_path, cid, base)
+        path = os.path.join(root, rel)
+        needed = _v2_controllers(resources)
+        made = []
+        try:
+            made = _makedirs(path)
+            cg = cls(root, path, made)
+            cg._enable(needed)
+            cg.apply(resources)
+            return cg
+        except BaseException:
+            for d in reversed(made):
+                try:
+                    os.rmdir(d)
+                except OSError:
+                    pass
+            raise
+
+    def _enable(self, needed):
+        """Enable the controllers the resources need in every ancestor."""
+        if not needed:
+            return
+        rel = os.path.relpath(self.path, self.root).split("/")
+        d = self.root
+        for part in rel:
+            available = set(_read(os.path.join(d, "cgroup.controllers")).split())
+            missing = needed - available
+            if missing:
+                raise ConfigError(f"cgroup v2 controllers {', '.join(sorted(missing))} are not available in {d}")
+            enabled = set(_read(os.path.join(d, "cgroup.subtree_control")).split())
+            todo = needed - enabled
+            if todo:
+                _write(os.path.join(d, "cgroup.subtree_control"), " ".join("+" + c for c in sorted(todo)))
+            d = os.path.join(d, part)
+
+    def _set(self, file, value):
+        _write(os.path.join(self.path, file), value)
+
+    def apply(self, res):
+        cpu = res.get("cpu") or {}
+        if cpu.get("shares"):
+            self._set("cpu.weight", 1 + ((cpu["shares"] - 2) * 9999) // 262142)
+        if cpu.get("quota") is not None or cpu.get("period"):
+            quota = cpu.get("quota")
+            quota = "max" if quota is None or quota < 0 else quota
+            self._set("cpu.max", f"{quota} {cpu.get('period') or 100000}")
+        if cpu.get("cpus"):
+            self._set("cpuset.cpus", cpu["cpus"])
+        if cpu.get("mems"):
+            self._set("cpuset.mems", cpu["mems"])
+        mem = res.get("memory") or {}
+        limit = mem.get("limit")
+        if limit is not None:
+            self._set("memory.max", "max" if limit < 0 else limit)
+        if mem.get("reservation") is not None:
+            self._set("memory.low", mem["reservation"])
+        if mem.get("swap") is not None:
+            swap = mem["swap"]
+            if swap == -1 or limit is None or limit < 0:
+                self._set("memory.swap.max", "max" if swap == -1 else swap)
+            elif swap < limit:
+                raise ConfigError("linux.resources.memory.swap must not be below memory.limit")
+            else:
+                self._set("memory.swap.max", swap - limit)
+        pids = res.get("pids") or {}
+        if pids.get("limit") is not None:
+            self._set("pids.max", pids["limit"] if pids["limit"] > 0 else "max")
+        bio = res.get("blockIO") or {}
+        if bio.get("weight"):
+            self._set("io.weight", 1 + (bio["weight"] - 10) * 9999 // 990)
+        for key, name in (("throttleReadBpsDevice", "rbps"), ("throttleWriteBpsDevice", "wbps"),
+                          ("throttleReadIOPSDevice", "riops"), ("throttleWriteIOPSDevice", "wiops")):
+            for t in bio.get(key) or []:
+                self._set("io.max", f"{t['major']}:{t['minor']} {name}={t['rate']}")
+        for key, value in (res.get("unified") or {}).items():
+            if "/" in key or key.startswith("cgroup."):
+                raise ConfigError(f"linux.resources.unified: {key!r} cannot be set")
+            self._set(key, value)
+
+    def procs_fds(self):
+        return []
+
+    def dirfd(self):
+        return os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+
+    def mounts_for_container(self):
+        return [(self.path, None)]  # None: the unified hierarchy, see spec._cgroup_ops
+
+    def oom_kills(self):
+        return _oom_kill_count(os.path.join(self.path, "memory.events"))
+
+    def update(self, res):
+        self._enable(_v2_controllers(res))  # a limit the container was made without
+        self.apply(res)
+
+    def stats(self):
+        def read(file):
+            try:
+                return _read(os.path.join(self.path, file))
+            except OSError:
+                return None
+        usec = _stat_field(read("cpu.stat"), "usage_usec")
+        usage = _int_or_none(read("memory.current"))
+        inactive = _stat_field(read("memory.stat"), "inactive_file") or 0
+        limit = _int_or_none(read("memory.max"))
+        rd = wr = 0
+        for line in (read("io.stat") or "").splitlines():
+            fields = dict(f.split("=", 1) for f in line.split()[1:] if "=" in f)
+            rd += int(fields.get("rbytes", 0))
+            wr += int(fields.get("wbytes", 0))
+        return {"cpu_ns": None if usec is None else usec * 1000,
+                "memory": None if usage is None else max(usage - inactive, 0), "memory_limit": limit,
+                "pids": _int_or_none(read("pids.current")), "io_read": rd, "io_write": wr}
+
+    def pids(self):
+        try:
+            return [int(x) for x in _read(os.path.join(self.path, "cgroup.procs")).split()]
+        except FileNotFoundError:
+            return []
+
+    def freeze(self, frozen):
+        self._set("cgroup.freeze", 1 if frozen else 0)
+        want = "frozen 1" if frozen else "frozen 0"
+        for _ in range(1000):
+            if want in _read(os.path.join(self.path, "cgroup.events")):
+                return
+            time.sleep(0.001)
+
+    def is_frozen(self):
+        try:
+            return _read(os.path.join(self.path, "cgroup.freeze")).strip() == "1"
+        except OSError:
+            return False
+
+    def kill(self, sig=signal.SIGKILL):
+        kill_file = os.path.join(self.path, "cgroup.kill")
+        if sig == signal.SIGKILL and os.path.exists(kill_file):
+            _write(kill_file, 1)
+            return
+        for pid in self.pids():
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def remove(self):
+        _rmdir_retry(self.path)
+        for d in reversed(self.made):
+            if d != self.path:
+                try:
+                    os.rmdir(d)
+                except OSError:
+                    pass
+
+    def to_json(self):
+        return {"version": 2, "root": self.root, "path": self.path, "made": self.made}
+
+    @classmethod
+    def from_json(cls, d):
+        return cls(d["root"], d["path"], d.get("made", ()))
+
+
+def _v2_controllers(res):
+    needed = set()
+    cpu = res.get("cpu") or {}
+    if cpu.get("shares") or cpu.get("quota") is not None or cpu.get("period"):
+        needed.add("cpu")
+    if cpu.get("cpus") or cpu.get("mems"):
+        needed.add("cpuset")
+    if any(v is not None for v in (res.get("memory") or {}).values()):
+        needed.add("memory")
+    if (res.get("pids") or {}).get("limit") is not None:
+        needed.add("pids")
+    if any((res.get("blockIO") or {}).values()):
+        needed.add("io")
+    for key in res.get("unified") or {}:
+        needed.add(key.split(".", 1)[0])
+    return needed
+
+
+_unified = []
+
+
+def hybrid_unified_mount():
+    """/sys/fs/cgroup/unified when the host is hybrid (v1 controllers plus
+    an empty cgroup2 tree there), else None; looked up once per process."""
+    if not _unified:
+        path = os.path.join(CGROUP_ROOT, "unified")
+        _unified.append(path if os.path.exists(os.path.join(path, "cgroup.procs")) else None)
+    return _unified[0]
+
+
+def host_version():
+    """2 when /sys/fs/cgroup is the unified hierarchy, else 1."""
+    return 2 if os.path.exists(os.path.join(CGROUP_ROOT, "cgroup.controllers")) else 1
+
+
+def create(cid, cgroups_path, parent, resources, v2_root=None):
+    """Create the container's cgroup with its resources applied.
+
+    v2_root forces the v2 backend at that mount (used for a hybrid host's
+    /sys/fs/cgroup/unified)."""
+    validate_resources(resources)
+    if v2_root or host_version() == 2:
+        return CgroupV2.create(cid, cgroups_path, parent, resources, root=v2_root or CGROUP_ROOT)
+    return CgroupV1.create(cid, cgroups_path, parent, resources)
+
+
+def from_json(d):
+    return CgroupV2.from_json(d) if d["version"] == 2 else CgroupV1.from_json(d)

@@ -1,0 +1,100 @@
+"""IPAM against a real SQLite store (no root, no network changes)."""
+import multiprocessing
+import os
+
+import pytest
+
+from fastctr.net.ipam import Ipam, NetworkError
+from fastctr.image.store import Store
+
+
+@pytest.fixture
+def ipam(tmp_path):
+    store = Store(str(tmp_path / "data"))
+    yield Ipam(store)
+    store.close()
+
+
+def test_default_and_user_networks(ipam):
+    default = ipam.create_network("bridge")
+    assert (default["subnet"], default["gateway"], default["bridge"]) == ("172.17.0.0/16", "172.17.0.1", "fastctr0")
+    user = ipam.create_network("app")
+    assert user["subnet"] == "172.18.0.0/16" and user["bridge"].startswith("fctr-") and len(user["bridge"]) <= 15
+    custom = ipam.create_network("custom", subnet="10.99.0.0/24", gateway="10.99.0.254")
+    assert custom["gateway"] == "10.99.0.254"
+    assert [n["name"] for n in ipam.networks()] == ["app", "bridge", "custom"]
+    assert ipam.network(user["id"][:12])["name"] == "app"
+    with pytest.raises(NetworkError, match="not found"):
+        ipam.network("nonexistent")
+    with pytest.raises(NetworkError, match="ambiguous|not found"):
+        ipam.network("")
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"subnet": "172.17.5.0/24"}, "overlaps"),
+    ({"subnet": "10.0.0.1/24"}, "invalid subnet"),
+    ({"subnet": "not-a-net"}, "invalid subnet"),
+    ({"subnet": "10.5.0.0/31"}, "too small"),
+    ({"subnet": "10.6.0.0/24", "gateway": "10.7.0.1"}, "not a host address"),
+    ({"gateway": "10.7.0.1"}, "needs --subnet"),
+])
+def test_bad_networks_refused(ipam, kw, message):
+    ipam.create_network("bridge")
+    with pytest.raises(NetworkError, match=message):
+        ipam.create_network("bad", **kw)
+    assert [n["name"] for n in ipam.networks()] == ["bridge"]
+
+
+def test_allocate_release_full_and_in_use(ipam):
+    ipam.create_network("small", subnet="10.1.0.0/29")  # hosts .1-.6, gateway .1
+    got = [ipam.allocate("small", f"c{i}") for i in range(5)]
+    assert got == ["10.1.0.2", "10.1.0.3", "10.1.0.4", "10.1.0.5", "10.1.0.6"]
+    assert ipam.allocate("small", "c0") == "10.1.0.2"  # idempotent
+    with pytest.raises(NetworkError, match="is full"):
+        ipam.allocate("small", "c5")
+    with pytest.raises(NetworkError, match="active endpoints"):
+        ipam.remove_network("small")
+    ipam.release("small", "c2")
+    assert ipam.allocate("small", "c9") == "10.1.0.4"  # freed address reused
+    with pytest.raises(NetworkError, match="already in use"):
+        ipam.allocate("small", "c10", address="10.1.0.4")
+    for i in (0, 1, 3, 4, 9):
+        ipam.release_all(f"c{i}")
+    ipam.remove_network("small")
+    with pytest.raises(NetworkError, match="not found"):
+        ipam.network("small")
+
+
+def test_bridge_port_limit(ipam, monkeypatch):
+    import fastctr.net.ipam as mod
+    monkeypatch.setattr(mod, "BRIDGE_MAX_PORTS", 3)
+    ipam.create_network("wide", subnet="10.2.0.0/24")
+    for i in range(3):
+        ipam.allocate("wide", f"c{i}")
+    with pytest.raises(NetworkError, match="at most 3 ports"):
+        ipam.allocate("wide", "c3")
+
+
+def _allocate_many(root, start, n, queue):
+    store = Store(root)
+    ipam = Ipam(store)
+    queue.put([ipam.allocate("busy", f"p{start + i}") for i in range(n)])
+    store.close()
+
+
+def test_concurrent_allocations_never_collide(tmp_path):
+    root = str(tmp_path / "data")
+    store = Store(root)
+    Ipam(store).create_network("busy", subnet="10.3.0.0/24")
+    queue = multiprocessing.get_context("fork").Queue()
+    procs = [multiprocessing.get_context("fork").Process(target=_allocate_many, args=(root, i * 5, 5, queue))
+             for i in range(10)]
+    for p in procs:
+        p.start()
+    results = [queue.get(timeout=60) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+    addresses = [a for r in results for a in r]
+    assert len(addresses) == 50 and len(set(addresses)) == 50
+    assert len(Ipam(store).network("busy")["endpoints"]) == 50
+    store.close()
