@@ -360,6 +360,12 @@ static void become_root_in_userns(void)
         fctr_child_fail(FCTR_STAGE_IDMAP, errno, "setresuid 0 in user namespace");
 }
 
+static void unshare_cgroup_namespace(const struct fctr_plan *plan)
+{
+    if ((plan->new_ns_flags & CLONE_NEWCGROUP) && unshare(CLONE_NEWCGROUP) < 0)
+        fctr_child_fail(FCTR_STAGE_NAMESPACE, errno, "unshare cgroup namespace");
+}
+
 __attribute__((noreturn))
 static void container_main(const struct fctr_plan *plan)
 {
@@ -368,18 +374,25 @@ static void container_main(const struct fctr_plan *plan)
         in_userns |= plan->join_types[i] == CLONE_NEWUSER;
 
     fctr_child_send(MSG_HELLO, 0);
-    fctr_child_wait(MSG_GO);
+    /* GO says whether we are in our cgroup already (cgroup v2).  Then the
+     * cgroup namespace is made now, before the root file system: a cgroup2
+     * mount shows the namespace's root, which must be our own cgroup, not
+     * the host's (a mount made outside shows up as "/.." and the host's
+     * tree).  On v1 the move overlaps the mounts and the namespace comes
+     * after it. */
+    int in_cgroup = fctr_child_wait(MSG_GO);
     if (plan->new_ns_flags & CLONE_NEWUSER)
         become_root_in_userns();
+    if (in_cgroup)
+        unshare_cgroup_namespace(plan);
     if (plan->set_oom_score_adj)
         write_proc_self("oom_score_adj", plan->oom_score_adj);
     umask(0);
     if (plan->rootfs)
         fctr_setup_rootfs(plan);
     fctr_child_wait(MSG_CGROUP);
-    /* Only now: the cgroup namespace's root is the cgroup we were put in. */
-    if ((plan->new_ns_flags & CLONE_NEWCGROUP) && unshare(CLONE_NEWCGROUP) < 0)
-        fctr_child_fail(FCTR_STAGE_NAMESPACE, errno, "unshare cgroup namespace");
+    if (!in_cgroup)  /* only now is the cgroup we were put in the namespace's root */
+        unshare_cgroup_namespace(plan);
     prepare_process(plan, in_userns);
 
     char exe[PATH_MAX];
@@ -525,12 +538,19 @@ static int release_child(const struct fctr_plan *plan, int sock, pid_t pid, int 
 {
     if (map_ids(plan, pid, err) < 0)
         return -1;
-    struct fctr_msg m = {.type = MSG_GO};
+    /* cgroup v2 (a cgroup dir fd): the child is in its cgroup before GO
+     * (clone3 put it there, or we do now), so that it can make its cgroup
+     * namespace and mount cgroup2 from inside.  v1: the move, whose first
+     * write waits for an RCU grace period, overlaps the child's mounts. */
+    int early = plan->cgroup_dirfd >= 0;
+    if (early && join_cgroups(plan, pid, in_cgroup, err) < 0)
+        return -1;
+    struct fctr_msg m = {.type = MSG_GO, .pid = early};
     if (send(sock, &m, sizeof m, MSG_NOSIGNAL) < 0) {
         fctr_set_error(err, FCTR_STAGE_CLONE, errno, "signal container process");
         return -1;
     }
-    if (join_cgroups(plan, pid, in_cgroup, err) < 0)
+    if (!early && join_cgroups(plan, pid, in_cgroup, err) < 0)
         return -1;
     /* If this fails the child already died: its ERROR (or EOF) follows. */
     m.type = MSG_CGROUP;

@@ -73,7 +73,7 @@ void fctr_child_send(int type, pid_t pid)
         _exit(1);
 }
 
-void fctr_child_wait(int type)
+int fctr_child_wait(int type)
 {
     struct fctr_msg m;
     ssize_t n;
@@ -82,4 +82,5 @@ void fctr_child_wait(int type)
     while (n < 0 && errno == EINTR);
     if (n != (ssize_t)sizeof m || m.type != type)
         _exit(1); /* the parent is gone or failed: give up silently */
+    return m.pid;
 }

@@ -26,8 +26,9 @@ void fctr_child_fail(int stage, int err, const char *fmt, ...);
 /* One message from the child; a failed send ends the child. */
 void fctr_child_send(int type, pid_t pid);
 
-/* Wait for the parent's message `type`; anything else ends the child. */
-void fctr_child_wait(int type);
+/* Wait for the parent's message `type` (anything else ends the child);
+ * returns the message's pid field, which GO uses as a flag. */
+int fctr_child_wait(int type);
 
 /* Fill an error for the parent's side of a spawn. */
 __attribute__((format(printf, 4, 5)))

@@ -322,13 +322,19 @@ class Engine(Supervisor, Operations):
             crash_point("start:running")
             if proxy:
                 proxy.target(container.pid)
+        oom = {}
+
+        def exited(container):  # before its cgroup goes: the kernel counted OOM kills there
+            cg = container.cgroup
+            if cg and cg.oom_kills():
+                oom["oom_killed"] = True
         try:
             status = self.runtime.run(c["id"], cdir, stdio=stdio, rootfs_mount=tuple(mount) if mount else None,
                                       loopback_up=True, new_session=bool(proxy),
                                       # Without one the process execs at once: no fifo round trip.
                                       prestart=prestart if attach or "FASTCTR_CRASH_AT" in os.environ else None,
                                       poststop=(lambda container: self.net.detach(c)) if attach else None,
-                                      started=started)
+                                      started=started, exited=exited)
             return status
         except Exception as e:
             status = getattr(e, "exit_code", 125)  # 126/127 when the command could not run
@@ -336,7 +342,7 @@ class Engine(Supervisor, Operations):
         finally:
             if proxy:
                 proxy.restore()
-            self._set_status(c["id"], "exited", finished=now(), exit_code=status)
+            self._set_status(c["id"], "exited", finished=now(), exit_code=status, **oom)
 
     def _join_peer_network(self, cdir, peer_id):
         """Point the bundle at the peer's network namespace as it is now."""

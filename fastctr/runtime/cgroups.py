@@ -176,6 +176,15 @@ def _rmdir_retry(path, timeout=2.0):
         delay = min(delay * 2, 0.05)
 
 
+def _rmdir_tree(path):
+    """rmdir a container's cgroup and the cgroups made below it (a privileged
+    container may make its own), deepest first."""
+    for dirpath, dirnames, _ in os.walk(path, topdown=False):
+        for d in dirnames:
+            _rmdir_retry(os.path.join(dirpath, d))
+    _rmdir_retry(path)
+
+
 class CgroupV1:
     version = 1
 
@@ -434,7 +443,7 @@ class CgroupV1:
 
     def remove(self):
         for path in self.paths.values():
-            _rmdir_retry(path)
+            _rmdir_tree(path)
         for d in reversed(self.made):
             if d not in self.paths.values():
                 try:
@@ -459,6 +468,41 @@ def _copy_cpuset(path):
     parent = os.path.dirname(path)
     for f in ("cpuset.cpus", "cpuset.mems"):
         _write(os.path.join(path, f), _read(os.path.join(parent, f)).strip() or "\n")
+
+
+LEAF = "leaf"  # where the processes of a parent cgroup move so that it can have children
+
+
+def _enable_below(d, controllers, may_move):
+    """+controllers in d's subtree_control.  cgroup v2 refuses (EBUSY) while
+    d itself holds processes ("no internal processes"): then they move into
+    a leaf child of d first, as engines do under systemd (our caller's own
+    cgroup, with --cgroup-parent self), and the write is tried again."""
+    path = os.path.join(d, "cgroup.subtree_control")
+    line = " ".join("+" + c for c in sorted(controllers))
+    try:
+        _write(path, line)
+        return
+    except OSError as e:
+        if e.errno != errno.EBUSY or not may_move:
+            raise
+    leaf = os.path.join(d, LEAF)
+    try:
+        os.makedirs(leaf, exist_ok=True)
+        for _ in range(10):  # processes may fork meanwhile: move until none is left
+            pids = _read(os.path.join(d, "cgroup.procs")).split()
+            if not pids:
+                break
+            for pid in pids:
+                try:
+                    _write(os.path.join(leaf, "cgroup.procs"), pid)
+                except ProcessLookupError:
+                    pass
+        _write(path, line)
+    except OSError as e:
+        raise ConfigError(f"cgroup {d} holds processes, so cgroup v2 cannot enable {', '.join(sorted(controllers))} "
+                          f"for containers below it, and moving them into {leaf} failed ({e.strerror}): "
+                          "give a --cgroup-parent whose cgroup has no processes of its own") from None
 
 
 class CgroupV2:
@@ -504,7 +548,7 @@ class CgroupV2:
             enabled = set(_read(os.path.join(d, "cgroup.subtree_control")).split())
             todo = needed - enabled
             if todo:
-                _write(os.path.join(d, "cgroup.subtree_control"), " ".join("+" + c for c in sorted(todo)))
+                _enable_below(d, todo, d != self.root)
             d = os.path.join(d, part)
 
     def _set(self, file, value):
@@ -618,7 +662,7 @@ class CgroupV2:
                 pass
 
     def remove(self):
-        _rmdir_retry(self.path)
+        _rmdir_tree(self.path)
         for d in reversed(self.made):
             if d != self.path:
                 try:

@@ -336,11 +336,13 @@ class Runtime:
     # --------------------------------------------------------------- run
     def run(self, cid, bundle, *, stdio=(-1, -1, -1), no_pivot=False, console_socket=None,
             detach=False, preserve_fds=0, pid_file=None, rootfs_mount=None, loopback_up=False,
-            prestart=None, poststop=None, started=None, new_session=False):
+            prestart=None, poststop=None, started=None, exited=None, new_session=False):
         """Create and start in one step; unless detached, wait for the exit
         and delete.  Returns the exit status (128+N for a signal), or the
         Container when detached.  new_session puts an attached process in a
-        session of its own, away from our terminal's signals."""
+        session of its own, away from our terminal's signals.  exited(c) is
+        called once the process has ended, before its cgroup goes (to read
+        what it recorded there, such as OOM kills)."""
         c = self.create(cid, bundle, stdio=stdio, no_pivot=no_pivot, console_socket=console_socket,
                         wait_for_start=True if prestart else None, detach=detach or new_session,
                         preserve_fds=preserve_fds,
@@ -363,6 +365,8 @@ class Runtime:
             return c
         try:
             status = wait_status(c.pid)
+            if exited:
+                exited(c)
         finally:
             lock = self.store.lock(cid)
             try:

@@ -1,0 +1,117 @@
+"""fastctr on a pure cgroup v2 host: the v2 lane (tests/v2vm/run.sh runs these
+in a VM booted with cgroup_no_v1=all; elsewhere they skip).
+
+Containers see their own cgroup at /sys/fs/cgroup (mounted from inside their
+cgroup namespace, so its root is theirs) with the limits they were given;
+flags map to the v2 files as runc and crun map them; pause, OOM, stats and
+teardown use the v2 interfaces."""
+import json
+import os
+import time
+
+import pytest
+
+PURE_V2 = os.path.exists("/sys/fs/cgroup/cgroup.controllers") and not os.path.exists("/sys/fs/cgroup/unified")
+pytestmark = pytest.mark.skipif(not PURE_V2 or os.geteuid() != 0, reason="needs root on a pure cgroup v2 host "
+                                "(bash tests/v2vm/run.sh pytest tests/integration/v2)")
+
+
+def sh(fcli, script, *flags):
+    p = fcli("run", "--rm", "--network", "none", *flags, "bb:1", "sh", "-c", script)
+    assert p.returncode == 0, p.stderr
+    return p.stdout
+
+
+def test_the_container_sees_its_own_cgroup_with_its_limits(fcli):
+    out = sh(fcli, "grep ' /sys/fs/cgroup ' /proc/self/mountinfo; cat /proc/self/cgroup; "
+                   "for f in memory.max pids.max cpu.max cpuset.cpus io.weight; do echo $f=$(cat /sys/fs/cgroup/$f); done",
+             "-m", "64m", "--pids-limit", "50", "--cpus", "0.5", "--cpuset-cpus", "0", "--blkio-weight", "300")
+    mount, cgroup, *files = out.splitlines()
+    assert mount.split()[3] == "/" and " ro," in mount and "cgroup2" in mount, mount
+    assert cgroup == "0::/"
+    values = dict(line.split("=", 1) for line in files)
+    assert values["memory.max"] == str(64 << 20)
+    assert values["pids.max"] == "50"
+    assert values["cpu.max"] == "50000 100000"
+    assert values["cpuset.cpus"] == "0"
+    assert values["io.weight"].split()[-1] == str(1 + (300 - 10) * 9999 // 990)
+
+
+def test_the_host_tree_is_not_visible_and_privileged_mounts_it_writable(fcli):
+    assert "fastctr-" not in sh(fcli, "ls /sys/fs/cgroup")
+    out = sh(fcli, "grep ' /sys/fs/cgroup ' /proc/self/mountinfo; mkdir /sys/fs/cgroup/sub && echo made",
+             "--privileged")
+    assert " rw," in out.splitlines()[0] and "made" in out
+
+
+def test_flags_map_to_the_v2_files_and_update_changes_them(fcli):
+    p = fcli("run", "-d", "--network", "none", "-c", "512", "-m", "64m", "--memory-swap", "96m",
+             "--memory-reservation", "32m", "bb:1", "sleep", "60")
+    assert p.returncode == 0, p.stderr
+    cid = p.stdout.strip()
+    try:
+        def read(f):
+            p = fcli("exec", cid, "cat", f"/sys/fs/cgroup/{f}")
+            assert p.returncode == 0, p.stderr
+            return p.stdout.strip()
+        assert read("cpu.weight") == str(1 + (512 - 2) * 9999 // 262142)  # crun's conversion
+        assert read("memory.swap.max") == str(32 << 20)  # --memory-swap is memory + swap
+        assert read("memory.low") == str(32 << 20)
+        assert fcli("update", "--pids-limit", "20", "-m", "128m", "--memory-swap", "128m", cid).returncode == 0
+        assert (read("pids.max"), read("memory.max"), read("memory.swap.max")) == ("20", str(128 << 20), "0")
+    finally:
+        fcli("rm", "-f", cid)
+
+
+def test_cloned_into_its_cgroup_paused_with_freeze_and_removed(fcli):
+    p = fcli("run", "-d", "--network", "none", "bb:1", "sleep", "60")
+    assert p.returncode == 0, p.stderr
+    cid = p.stdout.strip()
+    info = json.loads(fcli("inspect", cid).stdout)[0]
+    pid = info["State"]["Pid"]
+    with open(f"/proc/{pid}/cgroup") as f:
+        path = f.read().strip().split("::", 1)[1]
+    cg = "/sys/fs/cgroup" + path
+    assert os.path.isdir(cg) and str(pid) in open(f"{cg}/cgroup.procs").read().split()
+    assert fcli("pause", cid).returncode == 0
+    assert "frozen 1" in open(f"{cg}/cgroup.events").read()
+    assert fcli("unpause", cid).returncode == 0
+    assert "frozen 0" in open(f"{cg}/cgroup.events").read()
+    stats = fcli("stats", "--no-stream", "--format", "json", cid)
+    assert stats.returncode == 0 and json.loads(stats.stdout.splitlines()[0])["raw"]["pids"] == 1
+    assert fcli("rm", "-f", cid).returncode == 0
+    assert not os.path.exists(cg)
+
+
+def test_oom_kill_is_137_and_recorded(fcli):
+    p = fcli("run", "--name", "oom", "--network", "none", "-m", "16m", "--memory-swap", "16m", "bb:1",
+             "sh", "-c", "x=$(head -c 64000000 /dev/zero | tr '\\0' a); echo survived")
+    try:
+        assert p.returncode == 137, (p.returncode, p.stdout, p.stderr)
+        assert fcli("inspect", "--format", "{{.State.OOMKilled}}", "oom").stdout.strip() == "true"
+    finally:
+        fcli("rm", "-f", "oom")
+
+
+def test_below_a_parent_that_holds_processes(fcli, tmp_path):
+    """The "no internal processes" rule: with --cgroup-parent self, a caller
+    in a cgroup of its own must still get containers below it."""
+    parent = "/sys/fs/cgroup/fctr-test-caller"
+    os.mkdir(parent)
+    me = str(os.getpid())
+    try:
+        with open(f"{parent}/cgroup.procs", "w") as f:
+            f.write(me)
+        p = fcli("run", "--rm", "--network", "none", "-m", "32m", "bb:1", "cat", "/sys/fs/cgroup/memory.max",
+                 env=dict(fcli.env, FASTCTR_CGROUP_PARENT="self"))
+        assert (p.returncode, p.stdout.strip()) == (0, str(32 << 20)), p.stderr
+    finally:
+        with open("/sys/fs/cgroup/cgroup.procs", "w") as f:
+            f.write(me)
+        deadline = time.monotonic() + 5
+        for dirpath, dirnames, _ in sorted(os.walk(parent), reverse=True):
+            while os.path.isdir(dirpath) and time.monotonic() < deadline:
+                try:
+                    os.rmdir(dirpath)
+                except OSError:
+                    time.sleep(0.05)
