@@ -312,7 +312,7 @@ def cmd_rm(g, args):
 
 
 def cmd_ps(g, args):
-    from fastctr.engine import human_ago
+    from fastctr.cli.common import human_ago
     o, _ = parse(args, LISTS)
     engine = _engine(g)
     rows = engine.ps(all=bool(o.get("all")))

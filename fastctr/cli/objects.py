@@ -11,7 +11,7 @@ from fastctr.cliargs import UsageError
 
 
 def cmd_images(g, args):
-    from fastctr.engine import human_ago
+    from fastctr.cli.common import human_ago
     o, _ = parse(args, LISTS)
     store = _engine(g).store
     rows = [store.image(i) for i in store.image_ids()]

@@ -5,7 +5,7 @@ operations on running ones (operate), networking glue (networking), volumes,
 resource and security flags."""
 from fastctr.errors import ContainerNotFoundError, NameInUse
 from fastctr.engine.options import RunOptions, make_spec, merge_env, parse_env, resolve_user, validate_name
-from fastctr.engine.core import Engine, human_ago
+from fastctr.engine.core import Engine
 
-__all__ = ["ContainerNotFoundError", "Engine", "NameInUse", "RunOptions", "human_ago", "make_spec", "merge_env",
+__all__ = ["ContainerNotFoundError", "Engine", "NameInUse", "RunOptions", "make_spec", "merge_env",
            "parse_env", "resolve_user", "validate_name"]

@@ -4,7 +4,6 @@ An engine container is a row in the store, a writable layer from the storage
 driver and an OCI bundle (config.json) made from the image config merged
 with Docker's flags; fastctr.runtime runs that bundle."""
 import os
-import time
 
 from fastctr import jsonfast as json
 from fastctr.image import drivers as drivers_mod
@@ -589,15 +588,3 @@ class _SignalProxy:
         for signum, handler in self.saved.items():
             signal.signal(signum, handler)
         self.saved = {}
-
-
-def human_ago(ts):
-    try:
-        t = time.mktime(time.strptime(ts, "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
-    except (TypeError, ValueError):
-        return ""
-    secs = max(0, int(time.time() - t))
-    for unit, n in (("days", 86400), ("hours", 3600), ("minutes", 60)):
-        if secs >= n:
-            return f"{secs // n} {unit} ago"
-    return f"{secs} seconds ago"

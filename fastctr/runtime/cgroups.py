@@ -594,6 +594,9 @@ class CgroupV2:
             if "/" in key or key.startswith("cgroup."):
                 raise ConfigError(f"linux.resources.unified: {key!r} cannot be set")
             self._set(key, value)
+        if res.get("devices") is not None:
+            from fastctr.runtime import devices  # an eBPF program: v2 has no devices.allow
+            devices.attach(self.path, res["devices"])
 
     def procs_fds(self):
         return []

@@ -115,3 +115,15 @@ def test_below_a_parent_that_holds_processes(fcli, tmp_path):
                     os.rmdir(dirpath)
                 except OSError:
                     time.sleep(0.05)
+
+
+def test_devices_are_limited_by_an_ebpf_program(fcli):
+    """mknod may succeed (Docker's rules allow it for every device), opening
+    what is not allowed fails; --device opens only what it names.  (/dev/kmsg
+    opened for writing needs no capability, so only the cgroup refuses it.)"""
+    out = sh(fcli, "mknod /tmp/kmsg c 1 11 && echo made; (: > /tmp/kmsg) 2>/dev/null && echo opened || echo refused; "
+                   "echo x > /dev/null && echo null-ok")
+    assert "made" in out and "refused" in out and "null-ok" in out, out
+    out = sh(fcli, "(: > /dev/kmsg) && echo opened; mknod /tmp/tty c 4 64; (: > /tmp/tty) 2>/dev/null || echo tty-refused",
+             "--device", "/dev/kmsg")
+    assert "opened" in out and "tty-refused" in out, out
