@@ -586,6 +586,10 @@ class CgroupV2:
         bio = res.get("blockIO") or {}
         if bio.get("weight"):
             self._set("io.weight", 1 + (bio["weight"] - 10) * 9999 // 990)
+            if os.path.exists(os.path.join(self.path, "io.bfq.weight")):  # BFQ takes blkio's own scale, as runc
+                self._set("io.bfq.weight", bio["weight"])
+        for hp in res.get("hugepageLimits") or []:
+            self._set(f"hugetlb.{hp['pageSize']}.max", hp["limit"])
         for key, name in (("throttleReadBpsDevice", "rbps"), ("throttleWriteBpsDevice", "wbps"),
                           ("throttleReadIOPSDevice", "riops"), ("throttleWriteIOPSDevice", "wiops")):
             for t in bio.get(key) or []:
@@ -694,6 +698,8 @@ def _v2_controllers(res):
         needed.add("pids")
     if any((res.get("blockIO") or {}).values()):
         needed.add("io")
+    if res.get("hugepageLimits"):
+        needed.add("hugetlb")
     for key in res.get("unified") or {}:
         needed.add(key.split(".", 1)[0])
     return needed

@@ -127,3 +127,20 @@ def test_devices_are_limited_by_an_ebpf_program(fcli):
     out = sh(fcli, "(: > /dev/kmsg) && echo opened; mknod /tmp/tty c 4 64; (: > /tmp/tty) 2>/dev/null || echo tty-refused",
              "--device", "/dev/kmsg")
     assert "opened" in out and "tty-refused" in out, out
+
+
+def test_runtime_hugetlb_and_io_limits_land_in_the_v2_files(rt, bundle):
+    """The OCI runtime's resources beyond Docker's flags: hugepageLimits ->
+    hugetlb.<size>.max, blockIO.weight -> io.weight (and io.bfq.weight)."""
+    def edit(spec):
+        spec["linux"]["resources"] = {"hugepageLimits": [{"pageSize": "2MB", "limit": 4 << 20}],
+                                      "blockIO": {"weight": 500}}
+    c = rt.create("v2-hugetlb", bundle(["sleep", "30"], edit=edit))
+    try:
+        path = c.cgroup.path
+        assert open(f"{path}/hugetlb.2MB.max").read().strip() == str(4 << 20)
+        assert open(f"{path}/io.weight").read().split()[-1] == str(1 + (500 - 10) * 9999 // 990)
+        if os.path.exists(f"{path}/io.bfq.weight"):
+            assert open(f"{path}/io.bfq.weight").read().split()[-1] == "500"
+    finally:
+        rt.delete("v2-hugetlb", force=True)
