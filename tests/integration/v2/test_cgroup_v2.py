@@ -64,7 +64,8 @@ def test_flags_map_to_the_v2_files_and_update_changes_them(fcli):
 
 
 def test_cloned_into_its_cgroup_paused_with_freeze_and_removed(fcli):
-    p = fcli("run", "-d", "--network", "none", "bb:1", "sleep", "60")
+    # A child of its own too: teardown (cgroup.kill) must end every process.
+    p = fcli("run", "-d", "--network", "none", "bb:1", "sh", "-c", "sleep 60 & exec sleep 61")
     assert p.returncode == 0, p.stderr
     cid = p.stdout.strip()
     info = json.loads(fcli("inspect", cid).stdout)[0]
@@ -78,9 +79,12 @@ def test_cloned_into_its_cgroup_paused_with_freeze_and_removed(fcli):
     assert fcli("unpause", cid).returncode == 0
     assert "frozen 0" in open(f"{cg}/cgroup.events").read()
     stats = fcli("stats", "--no-stream", "--format", "json", cid)
-    assert stats.returncode == 0 and json.loads(stats.stdout.splitlines()[0])["raw"]["pids"] == 1
+    raw = json.loads(stats.stdout.splitlines()[0])["raw"]
+    assert raw["pids"] == 2 and raw["memory"] > 0 and raw["cpu_ns"] > 0, raw  # pids/memory.current/cpu.stat
+    procs = open(f"{cg}/cgroup.procs").read().split()
     assert fcli("rm", "-f", cid).returncode == 0
     assert not os.path.exists(cg)
+    assert not [p for p in procs if os.path.exists(f"/proc/{p}")]
 
 
 def test_oom_kill_is_137_and_recorded(fcli):
