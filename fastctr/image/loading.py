@@ -41,38 +41,37 @@ def install_image(store, driver, config_bytes, layer_blobs, manifest=None, names
     names = [validate_name(n) for n in names]
     chain = chain_ids(diff_ids)
     made, new_blobs = [], []
-    lock = tmpwork.ImportLock(store.root)
-    lock.acquire()  # until the image row refers to the new layers and blobs
-    try:
-        blob_digests, size = [], 0
-        for i, blob in enumerate(layer_blobs):
-            parent = chain[i - 1] if i else None
-            if driver.ensure_layer(chain[i], diff_ids[i], parent, blob):
-                made.append(chain[i])
-            digest = sha256_file(blob)
-            if not store.has_blob(digest):
-                new_blobs.append(digest)
-            store.put_blob_file(blob, digest)
-            blob_digests.append(digest)
-            row = store.layer_row(driver.name, chain[i])
-            size += row[3] or 0
-        image_id = store.put_blob_bytes(config_bytes)
-        crash_point("image:layers")
-        store.add_image(image_id, config_bytes, manifest, blob_digests, size, names)
-        lock.release()
-        return image_id
-    except BaseException:
-        lock.release()
-        keep = store.referenced_chain_ids()
-        for chain_id in reversed(made):
-            if chain_id not in keep:
-                driver.remove_layer(chain_id)
-        used = store.referenced_blobs()
-        for digest in new_blobs:
-            if digest not in used:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(store.blob_path(digest))
-        raise
+    # Shared until the image row refers to the new layers and blobs (or they
+    # are rolled back): a prune meanwhile would take them as unreferenced.
+    with tmpwork.ImportLock(store.root):
+        try:
+            blob_digests, size = [], 0
+            for i, blob in enumerate(layer_blobs):
+                parent = chain[i - 1] if i else None
+                if driver.ensure_layer(chain[i], diff_ids[i], parent, blob):
+                    made.append(chain[i])
+                digest = sha256_file(blob)
+                if not store.has_blob(digest):
+                    new_blobs.append(digest)
+                store.put_blob_file(blob, digest)
+                blob_digests.append(digest)
+                row = store.layer_row(driver.name, chain[i])
+                size += row[3] or 0
+            image_id = store.put_blob_bytes(config_bytes)
+            crash_point("image:layers")
+            store.add_image(image_id, config_bytes, manifest, blob_digests, size, names)
+            return image_id
+        except BaseException:
+            keep = store.referenced_chain_ids()
+            for chain_id in reversed(made):
+                if chain_id not in keep:
+                    driver.remove_layer(chain_id)
+            used = store.referenced_blobs()
+            for digest in new_blobs:
+                if digest not in used:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(store.blob_path(digest))
+            raise
 
 
 # The image config fields containers are made from, and their JSON types:
