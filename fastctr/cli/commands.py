@@ -27,7 +27,7 @@ commands:
   rename CONTAINER NEW_NAME
   top CONTAINER                             its processes
   stats [--no-stream] [-a] [--format F] [CONTAINER...]   CPU %, memory, net and block I/O, pids
-  update [--cpus N] [-m SIZE] [--pids-limit N] ... CONTAINER...   change limits, also while running
+  update [--cpus N] [-m SIZE] [--pids-limit N] [--cpu-rt-runtime N] ... CONTAINER...   change limits, also while running
   stop [-t SECONDS] [-s SIGNAL] CONTAINER...  stop signal, then SIGKILL after -t (10)
   restart [-t SECONDS] CONTAINER...         stop, then start again
   kill [-s SIGNAL] CONTAINER...             send a signal (SIGKILL)
@@ -63,6 +63,9 @@ run/create options: --name N, --rm, -e/--env K=V, --env-file F, -w/--workdir D,
   --stop-timeout SECONDS, --cpus N, --cpu-period, --cpu-quota, -c/--cpu-shares,
   --cpuset-cpus, --cpuset-mems, -m/--memory, --memory-swap, --memory-reservation,
   --pids-limit, --blkio-weight, --ulimit NAME=SOFT[:HARD], --shm-size, --sysctl K=V, --oom-score-adj,
+  --oom-kill-disable, --memory-swappiness 0..100, --device-read-bps/--device-write-bps DEV:RATE,
+  --device-read-iops/--device-write-iops DEV:N, --blkio-weight-device DEV:W, --device-cgroup-rule 'c 1:3 rwm',
+  --cpu-rt-period, --cpu-rt-runtime, --cgroup-parent PATH,
   --network none|host|container:NAME|bridge|NETWORK (default: bridge; FASTCTR_DEFAULT_NETWORK),
   -p [HOST-IP:]HOST-PORT:CONTAINER-PORT[/udp], -P (publishing implies --network bridge)
 """
@@ -290,7 +293,7 @@ def cmd_update(g, args):
 
 
 _UPDATABLE = {"cpus", "cpu_period", "cpu_quota", "cpu_shares", "cpuset_cpus", "cpuset_mems", "memory",
-              "memory_swap", "memory_reservation", "pids_limit", "blkio_weight"}
+              "memory_swap", "memory_reservation", "pids_limit", "blkio_weight", "cpu_rt_period", "cpu_rt_runtime"}
 
 
 def cmd_rm(g, args):

@@ -158,7 +158,7 @@ class Engine(Supervisor, Operations):
                       "stop_timeout": stop_timeout, "network_mode": opts.network, "tty": bool(opts.tty), "interactive": bool(opts.interactive),
                       "init": bool(opts.init), "privileged": bool(opts.privileged), "cap_add": opts.cap_add,
                       "cap_drop": opts.cap_drop, "security_opt": opts.security_opt,
-                      "volumes": used_volumes, "anonymous_volumes": anonymous}
+                      "volumes": used_volumes, "anonymous_volumes": anonymous, "cgroup_parent": opts.cgroup_parent}
             with self.store.transaction() as db:
                 db.execute("UPDATE containers SET status = 'created', config = ? WHERE id = ?",
                            (json.dumps(record), cid))
@@ -328,7 +328,7 @@ class Engine(Supervisor, Operations):
             if cg and cg.oom_kills():
                 oom["oom_killed"] = True
         try:
-            status = self.runtime.run(c["id"], cdir, stdio=stdio, rootfs_mount=tuple(mount) if mount else None,
+            status = self.runtime_for(c).run(c["id"], cdir, stdio=stdio, rootfs_mount=tuple(mount) if mount else None,
                                       loopback_up=True, new_session=bool(proxy),
                                       # Without one the process execs at once: no fifo round trip.
                                       prestart=prestart if attach or "FASTCTR_CRASH_AT" in os.environ else None,

@@ -11,6 +11,18 @@ from fastctr.errors import ContainerNotRunning as NotRunning  # defined there, e
 
 
 class Operations:
+    # ------------------------------------------------- the runtime of one
+    def runtime_for(self, c):
+        """The runtime that makes c's cgroup: one with its own --cgroup-parent
+        is placed there, not below the engine's parent (as Docker's
+        HostConfig.CgroupParent overrides dockerd's)."""
+        parent = c["config"].get("cgroup_parent")
+        if not parent:
+            return self.runtime
+        from fastctr.engine.cgroupflags import runtime_parent
+        from fastctr.runtime.lifecycle import Runtime
+        return Runtime(root=self.state_root, cgroup_parent=runtime_parent(parent))
+
     # -------------------------------------------------------------- exec
     def exec(self, ref, cmd, *, detach=False, interactive=False, tty=False, env=(), workdir=None, user=None,
              privileged=False, stdio=(0, 1, 2)):

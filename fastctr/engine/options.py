@@ -43,8 +43,12 @@ class RunOptions:
         self.detach = kw.get("detach", False)
         for name in ("cpus", "cpu_period", "cpu_quota", "cpu_shares", "cpuset_cpus", "cpuset_mems", "memory",
                      "memory_swap", "memory_reservation", "pids_limit", "blkio_weight", "shm_size",
-                     "oom_score_adj"):
+                     "oom_score_adj", "oom_kill_disable", "memory_swappiness", "cpu_rt_period", "cpu_rt_runtime",
+                     "cgroup_parent"):
             setattr(self, name, kw.get(name))  # resource flags: fastctr.resources
+        for name in ("device_read_bps", "device_write_bps", "device_read_iops", "device_write_iops",
+                     "blkio_weight_device", "device_cgroup_rules"):
+            setattr(self, name, list(kw.get(name) or []))  # fastctr.engine.cgroupflags
         self.ulimits = list(kw.get("ulimits") or [])
         self.sysctls = list(kw.get("sysctls") or [])
         self.stop_signal = kw.get("stop_signal")
@@ -295,6 +299,9 @@ def make_spec(image_config, opts, cid, read_file):
     from fastctr.engine import resources, security
     resources.apply(spec, opts)
     security.apply(spec, opts)
+    if opts.cgroup_parent:
+        from fastctr.engine import cgroupflags
+        spec["linux"]["cgroupsPath"] = cgroupflags.container_path(opts.cgroup_parent, cid)
     return spec
 
 

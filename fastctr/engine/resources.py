@@ -11,8 +11,17 @@ FLAGS = {"--cpus": ("cpus", True), "--cpu-period": ("cpu_period", True), "--cpu-
          "--memory-swap": ("memory_swap", True), "--memory-reservation": ("memory_reservation", True),
          "--pids-limit": ("pids_limit", True), "--blkio-weight": ("blkio_weight", True),
          "--ulimit": ("ulimits", True), "--shm-size": ("shm_size", True), "--sysctl": ("sysctls", True),
-         "--oom-score-adj": ("oom_score_adj", True)}
-MULTI = {"ulimits", "sysctls"}
+         "--oom-score-adj": ("oom_score_adj", True), "--oom-kill-disable": ("oom_kill_disable", False),
+         "--memory-swappiness": ("memory_swappiness", True), "--device-read-bps": ("device_read_bps", True),
+         "--device-write-bps": ("device_write_bps", True), "--device-read-iops": ("device_read_iops", True),
+         "--device-write-iops": ("device_write_iops", True), "--blkio-weight-device": ("blkio_weight_device", True),
+         "--device-cgroup-rule": ("device_cgroup_rules", True), "--cpu-rt-period": ("cpu_rt_period", True),
+         "--cpu-rt-runtime": ("cpu_rt_runtime", True), "--cgroup-parent": ("cgroup_parent", True)}
+# Applied by fastctr.engine.cgroupflags, imported only when one is used.
+DEVICE_LIMITS = ("device_read_bps", "device_write_bps", "device_read_iops", "device_write_iops")
+MULTI = {"ulimits", "sysctls", "blkio_weight_device", "device_cgroup_rules"} | set(DEVICE_LIMITS)
+CGROUP_FLAGS = ("oom_kill_disable", "memory_swappiness", "blkio_weight_device", "device_cgroup_rules",
+                "cpu_rt_period", "cpu_rt_runtime", "cgroup_parent") + DEVICE_LIMITS
 MIN_MEMORY = 6 * 1024 * 1024  # Docker's minimum for -m
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 RLIMITS = {"core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc", "rss",
@@ -102,6 +111,9 @@ def apply(spec, opts):
             res["pids"] = {"limit": limit}
     if opts.blkio_weight is not None:
         res["blockIO"] = {"weight": parse_int(opts.blkio_weight, "--blkio-weight", 10, 1000)}
+    if any(getattr(opts, name, None) for name in CGROUP_FLAGS):
+        from fastctr.engine import cgroupflags  # rarely used: not on the start path
+        cgroupflags.apply(spec, opts, parse_int, parse_size)
     if opts.oom_score_adj is not None:
         spec["process"]["oomScoreAdj"] = parse_int(opts.oom_score_adj, "--oom-score-adj", -1000, 1000)
     if opts.ulimits:

@@ -236,7 +236,7 @@ class Supervisor:
         self._set_status(c["id"], "running", started=now_seconds(), detached=True,
                          starter=self._starter_identity())  # this process, soon the monitor
         try:
-            return self.runtime.run(c["id"], cdir, stdio=stdio, detach=True, console_socket=console_socket,
+            return self.runtime_for(c).run(c["id"], cdir, stdio=stdio, detach=True, console_socket=console_socket,
                                     rootfs_mount=tuple(mount) if mount else None, loopback_up=True,
                                     prestart=attach, poststop=(lambda ct: self.net.detach(c)) if attach else None)
         except BaseException as e:

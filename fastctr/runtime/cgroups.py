@@ -271,10 +271,8 @@ class CgroupV1:
             self._set("cpu", "cpu.cfs_period_us", cpu["period"])
         if cpu.get("quota") is not None:
             self._set("cpu", "cpu.cfs_quota_us", cpu["quota"])
-        if cpu.get("realtimePeriod"):
-            self._set("cpu", "cpu.rt_period_us", cpu["realtimePeriod"])
-        if cpu.get("realtimeRuntime") is not None:
-            self._set("cpu", "cpu.rt_runtime_us", cpu["realtimeRuntime"])
+        if cpu.get("realtimePeriod") or cpu.get("realtimeRuntime") is not None:
+            self._apply_realtime(cpu.get("realtimePeriod"), cpu.get("realtimeRuntime"))
         if cpu.get("cpus"):
             self._set("cpuset", "cpuset.cpus", cpu["cpus"])
         if cpu.get("mems"):
@@ -295,6 +293,27 @@ class CgroupV1:
             self._set("net_prio", "net_prio.ifpriomap", f"{prio['name']} {prio['priority']}")
         if res.get("unified"):
             raise ConfigError("linux.resources.unified needs cgroup v2")
+
+    def _apply_realtime(self, period, runtime):
+        """cpu.rt_period_us/rt_runtime_us.  A cgroup can give its children no
+        more real-time runtime than it has itself, and a new one has none:
+        the parents made here for this container get the same budget first
+        (what dockerd --cpu-rt-runtime does for its parent cgroups).  A
+        parent that existed already must have it."""
+        d = self._dir("cpu")
+        if d is None:
+            raise ConfigError("cgroup controller cpu is not available on this machine")
+        if not os.path.exists(os.path.join(d, "cpu.rt_runtime_us")):
+            raise ConfigError("the kernel does not support CPU real-time scheduler (no cpu.rt_runtime_us: "
+                              "CONFIG_RT_GROUP_SCHED is off)")
+        parents = [p for p in self.made if p != d and d.startswith(p + "/")]
+        for path in parents + [d]:
+            if period:
+                _write_rt(path, "cpu.rt_period_us", period, runtime is not None)
+            if runtime is not None:
+                _write_rt(path, "cpu.rt_runtime_us", runtime)
+            if period and runtime is not None:  # the period again, refused before the runtime fitted in it
+                _write_rt(path, "cpu.rt_period_us", period)
 
     def _apply_memory(self, mem):
         limit, swap = mem.get("limit"), mem.get("swap")
@@ -338,9 +357,12 @@ class CgroupV1:
                 self._set("blkio", "blkio.bfq.weight", bio["weight"])
         if bio.get("leafWeight"):
             self._set("blkio", "blkio.leaf_weight", bio["leafWeight"])
+        # CFQ's file, else BFQ's (kernels >= 5.0 have only BFQ), as runc picks them.
+        weight_device = "blkio.weight_device" if os.path.exists(os.path.join(d or "", "blkio.weight_device")) \
+            else "blkio.bfq.weight_device"
         for wd in bio.get("weightDevice") or []:
             if wd.get("weight"):
-                self._set("blkio", "blkio.weight_device", f"{wd['major']}:{wd['minor']} {wd['weight']}")
+                _set_device_weight(lambda line: self._set("blkio", weight_device, line), wd)
             if wd.get("leafWeight"):
                 self._set("blkio", "blkio.leaf_weight_device", f"{wd['major']}:{wd['minor']} {wd['leafWeight']}")
         for key, file in (("throttleReadBpsDevice", "blkio.throttle.read_bps_device"),
@@ -457,6 +479,35 @@ class CgroupV1:
     @classmethod
     def from_json(cls, d):
         return cls({}, d["paths"], d.get("made", ()))
+
+
+def _write_rt(path, file, value, may_fail=False):
+    try:
+        _write(os.path.join(path, file), value)
+    except OSError as e:
+        if may_fail:
+            return
+        if e.errno != errno.EINVAL:
+            raise
+        parent = os.path.dirname(path)
+        try:
+            budget = _read(os.path.join(parent, "cpu.rt_runtime_us")).strip()
+        except OSError:
+            budget = "?"
+        raise ConfigError(f"cannot set {file} {value} in {path}: more real-time runtime than its parent cgroup "
+                          f"{parent} grants (its cpu.rt_runtime_us is {budget}, shared by its children)") from None
+
+
+def _set_device_weight(write, wd):
+    line = f"{wd['major']}:{wd['minor']} {wd['weight']}"
+    try:
+        write(line)
+    except OSError as e:
+        if e.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOENT):
+            raise
+        raise ConfigError(f"cannot set the I/O weight of device {wd['major']}:{wd['minor']}: "
+                          f"{os.strerror(e.errno)} (only the bfq I/O scheduler keeps per-cgroup device weights; "
+                          f"see /sys/dev/block/{wd['major']}:{wd['minor']}/queue/scheduler)") from None
 
 
 KNOWN_V1 = {"cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids",
@@ -588,6 +639,12 @@ class CgroupV2:
             self._set("io.weight", 1 + (bio["weight"] - 10) * 9999 // 990)
             if os.path.exists(os.path.join(self.path, "io.bfq.weight")):  # BFQ takes blkio's own scale, as runc
                 self._set("io.bfq.weight", bio["weight"])
+        for wd in bio.get("weightDevice") or []:
+            if wd.get("weight"):  # per device: BFQ's io.bfq.weight takes "MAJ:MIN WEIGHT" lines (>= 5.4)
+                _set_device_weight(lambda line: self._set("io.bfq.weight", line), wd)
+        if cpu.get("realtimePeriod") or cpu.get("realtimeRuntime") is not None:
+            raise ConfigError("linux.resources.cpu.realtimePeriod/realtimeRuntime: cgroup v2 has no real-time "
+                              "group scheduling")
         for hp in res.get("hugepageLimits") or []:
             self._set(f"hugetlb.{hp['pageSize']}.max", hp["limit"])
         for key, name in (("throttleReadBpsDevice", "rbps"), ("throttleWriteBpsDevice", "wbps"),
