@@ -29,7 +29,8 @@ def _cgroup_dirs():
                 if "fastctr" in d or "fctr-test" in d:
                     found.add(os.path.join(dirpath, d))
     unified = "/sys/fs/cgroup/unified" if os.path.exists("/sys/fs/cgroup/unified/cgroup.procs") else "/sys/fs/cgroup"
-    for dirpath, dirnames, _ in os.walk(unified):
+    # Below our own cgroup only, as for v1: others' containers are not ours to judge (or to kill).
+    for dirpath, dirnames, _ in os.walk(os.path.join(unified, own.get("", "/").lstrip("/"))):
         for d in dirnames:
             if "fastctr" in d or "fctr-test" in d:
                 found.add(os.path.join(dirpath, d))
