@@ -84,7 +84,7 @@ class ImageNotFound(FastctrError, LookupError):
     exit_code = 125
 
     def __init__(self, ref):
-        super().__init__(f"no such image: {ref}")
+        super().__init__(f"No such image: {ref}")
 
 
 class AmbiguousImage(FastctrError, LookupError):
@@ -93,6 +93,11 @@ class AmbiguousImage(FastctrError, LookupError):
 
 class StoreError(FastctrError):
     exit_code = 125
+
+
+class InvalidReference(StoreError, ValueError):
+    """Not an image reference Docker would accept; the message is Docker's
+    (fastctr.image.reference)."""
 
 
 class LayerError(FastctrError, ValueError):

@@ -46,14 +46,26 @@ class Engine(Supervisor, Operations):
         return Runtime(root=self.state_root, cgroup_parent=self.cgroup_parent)
 
     # ----------------------------------------------------------- images
-    def resolve_image(self, ref):
-        try:
-            return self.store.resolve(ref)
-        except LookupError:
-            if ref not in ("hello-world", "hello-world:latest"):
-                raise
-        from fastctr.image import loading as images  # made on first use from the installed program
-        return images.ensure_hello_world(self.store, self.driver)
+    def resolve_image(self, ref, pull="missing"):
+        """The image `run`/`create` use; pulled first when --pull says so
+        (the registry code is imported only then)."""
+        if pull not in ("missing", "always", "never"):
+            raise ConfigError(f"invalid pull option: '{pull}': must be one of \"always\", \"missing\" or \"never\"")
+        if pull != "always":
+            try:
+                return self.store.resolve(ref)
+            except LookupError:
+                pass
+        if self._hello_world(ref):
+            from fastctr.image import loading as images  # made on first use from the installed program
+            return images.ensure_hello_world(self.store, self.driver)
+        from fastctr.engine import imagepull
+        return imagepull.for_run(self, ref, pull)
+
+    @staticmethod
+    def _hello_world(ref):
+        return ref in ("hello-world", "hello-world:latest", "library/hello-world", "docker.io/library/hello-world",
+                       "docker.io/library/hello-world:latest")
 
     def _chain(self, image):
         return chain_ids(image["config"].get("rootfs", {}).get("diff_ids", []))
@@ -115,7 +127,7 @@ class Engine(Supervisor, Operations):
             return self._create(image_ref, opts, cid)
 
     def _create(self, image_ref, opts, cid):
-        image_id = self.resolve_image(image_ref)
+        image_id = self.resolve_image(image_ref, getattr(opts, "pull", "missing"))
         image = self.store.image(image_id)
         if opts.name:
             validate_name(opts.name)
@@ -527,30 +539,24 @@ class Engine(Supervisor, Operations):
 
     # ----------------------------------------------------------- images
     def rmi(self, ref, force=False):
-        image_id = self.store.resolve(ref)
-        image = self.store.image(image_id)
-        users = self.store.containers_using(image_id)
-        if users and not force:
-            raise FastctrError(f"image {ref} is used by container(s) {', '.join(users)}: remove them or use -f")
-        if users:
-            # As Docker: a forced rmi of an image in use drops its names but
-            # keeps the layers the containers are built on.
-            for tag in image["tags"]:
-                self.store.untag(tag)
-            return [f"Untagged: {t}" for t in image["tags"]]
-        by_name = ref in image["tags"] or (":" not in ref and ref + ":latest" in image["tags"])
-        if by_name and len(image["tags"]) > 1:
-            self.store.untag(ref)  # like Docker: drop one name, keep the image
-            return [f"Untagged: {ref if ':' in ref else ref + ':latest'}"]
-        out = [f"Untagged: {t}" for t in image["tags"]]
-        self.store.delete_image_row(image_id)
+        """Docker's image delete: a name drops that name (and the repository's
+        digests with its last tag), the image goes with its last name; an ID
+        drops every name of one repository.  Returns Docker's
+        "Untagged: busybox:latest" / "Deleted: sha256:..." lines."""
+        from fastctr.engine import imagerm
+        return imagerm.remove(self, ref, force)
+
+    def delete_image(self, image, out):
+        """Drop an image with no names left, and the layers only it used."""
+        self.store.delete_image_row(image["id"])
+        out.append(f"Deleted: {image['id']}")
         keep = self.store.referenced_chain_ids()
-        for name in drivers_mod.DRIVERS:
-            driver = drivers_mod.DRIVERS[name](self.store)
-            for chain_id in reversed(self._chain(image)):
+        for chain_id in reversed(self._chain(image)):
+            for name in drivers_mod.DRIVERS:
                 if chain_id not in keep and self.store.layer_row(name, chain_id):
-                    driver.remove_layer(chain_id)
-        out.append(f"Deleted: {image_id}")
+                    drivers_mod.DRIVERS[name](self.store).remove_layer(chain_id)
+                    if f"Deleted: {chain_id}" not in out:
+                        out.append(f"Deleted: {chain_id}")
         return out
 
 

@@ -71,20 +71,44 @@ def chain_ids(diff_ids):
     return out
 
 
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789._-")
+_TAG_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
+TAG_FORM = "familiar-1"  # meta key tag_form: every stored name is reference.canonical() of itself
+
+
+def _simple_key(ref):
+    """The store key of an official image named plainly ('busybox',
+    'debian:12'), without the reference module (the start path does not
+    import re); None when the full grammar is needed."""
+    name, colon, tag = ref.partition(":")
+    if not name or not set(name) <= _NAME_CHARS or not name[0].isalnum() or not name[-1].isalnum():
+        return None
+    if "._" in name or "_." in name or ".." in name or "-." in name or ".-" in name or "-_" in name \
+            or "_-" in name or "___" in name or (len(name) == 64 and all(c in "0123456789abcdef" for c in name)):
+        return None
+    if not colon:
+        return name + ":latest"
+    if not tag or len(tag) > 128 or not set(tag) <= _TAG_CHARS or tag[0] in ".-":
+        return None
+    return ref
+
+
 def normalize_name(name):
-    """'busybox' -> 'busybox:latest'; a digest reference is kept as it is."""
-    if "@" in name:
-        return name
-    last = name.rsplit("/", 1)[-1]
-    return name if ":" in last else name + ":latest"
+    """Any way of writing a reference -> the store's key, the familiar form
+    Docker shows: 'docker.io/library/busybox' -> 'busybox:latest'
+    (fastctr.image.reference.canonical).  InvalidReference if it is none."""
+    key = _simple_key(name)
+    if key is not None:
+        return key
+    from fastctr.image import reference
+    return reference.canonical(name)
 
 
 def validate_name(name):
-    if not name or any(c.isspace() for c in name) or name.startswith(("-", "sha256:")) or name != name.strip("/:"):
-        raise StoreError(f"invalid image name {name!r}")
-    repo = name.rsplit(":", 1)[0] if ":" in name.rsplit("/", 1)[-1] else name
-    if repo != repo.lower():
-        raise StoreError(f"invalid image name {name!r}: repository names must be lowercase")
+    """A name to give an image (tag, load, commit): its store key."""
+    if isinstance(name, str) and name.startswith("sha256:"):
+        from fastctr.errors import InvalidReference
+        raise InvalidReference(f"invalid reference format: {name!r} is an image ID, not a name")
     return normalize_name(name)
 
 
@@ -105,6 +129,8 @@ class Store:
                 db.execute("PRAGMA journal_mode = WAL")
             db.execute("PRAGMA synchronous = NORMAL")
             db.executescript(SCHEMA)
+            if db.execute("SELECT value FROM meta WHERE key = 'tag_form'").fetchone() != (TAG_FORM,):
+                _migrate_tags(db)
             self._dbs[_thread.get_ident()] = db
         return db
 
@@ -181,24 +207,36 @@ class Store:
         return [r[0] for r in self.db.execute("SELECT id FROM images ORDER BY loaded DESC")]
 
     def image(self, image_id):
+        """The image row; "tags" are its names (RepoTags), "digests" its
+        repository digests (RepoDigests: busybox@sha256:...)."""
         row = self.db.execute("SELECT id, config, manifest, layer_blobs, size, created, loaded FROM images "
                               "WHERE id = ?", (image_id,)).fetchone()
         if row is None:
             raise ImageNotFound(image_id)
-        tags = [r[0] for r in self.db.execute("SELECT name FROM tags WHERE image_id = ? ORDER BY name", (image_id,))]
+        names = [r[0] for r in self.db.execute("SELECT name FROM tags WHERE image_id = ? ORDER BY name", (image_id,))]
         return {"id": row[0], "config": json.loads(row[1]), "manifest": json.loads(row[2]) if row[2] else None,
                 "layer_blobs": json.loads(row[3]) if row[3] else [], "size": row[4], "created": row[5],
-                "loaded": row[6], "tags": tags}
+                "loaded": row[6], "tags": [n for n in names if "@" not in n],
+                "digests": [n for n in names if "@" in n]}
 
     def resolve(self, ref):
-        """A name, a full ID or a unique ID prefix -> image ID."""
-        if not ref:
+        """A name (any form of it), a full ID or a unique ID prefix
+        ("sha256:" optional) -> image ID, as Docker looks images up."""
+        if not ref or not isinstance(ref, str):
             raise ImageNotFound(ref)
-        row = self.db.execute("SELECT image_id FROM tags WHERE name = ?", (normalize_name(ref),)).fetchone()
-        if row:
-            return row[0]
         hexref = ref[7:] if ref.startswith("sha256:") else ref
-        if hexref and all(c in "0123456789abcdef" for c in hexref):
+        is_hex = bool(hexref) and len(hexref) <= 64 and all(c in "0123456789abcdef" for c in hexref)
+        if not ref.startswith("sha256:") and not (is_hex and len(hexref) == 64):
+            try:
+                key = normalize_name(ref)
+            except ValueError:  # InvalidReference
+                if not is_hex:
+                    raise
+                key = None
+            row = self.db.execute("SELECT image_id FROM tags WHERE name = ?", (key,)).fetchone() if key else None
+            if row:
+                return row[0]
+        if is_hex:
             rows = self.db.execute("SELECT id FROM images WHERE id LIKE ?", ("sha256:" + hexref + "%",)).fetchall()
             if len(rows) == 1:
                 return rows[0][0]
@@ -223,8 +261,16 @@ class Store:
         return name
 
     def untag(self, name):
+        try:
+            key = normalize_name(name)
+        except ValueError:  # a name stored before names were checked: by its text
+            key = name
         with self.transaction() as db:
-            return db.execute("DELETE FROM tags WHERE name = ?", (normalize_name(name),)).rowcount
+            return db.execute("DELETE FROM tags WHERE name = ?", (key,)).rowcount
+
+    def names(self):
+        """Every (name, image ID): tags and repository digests."""
+        return self.db.execute("SELECT name, image_id FROM tags ORDER BY name").fetchall()
 
     def containers_using(self, image_id):
         return [r[0] for r in self.db.execute("SELECT name FROM containers WHERE image_id = ?", (image_id,))]
@@ -265,6 +311,25 @@ class Store:
     def layer_rows(self, driver):
         return self.db.execute("SELECT chain_id, diff_id, parent, size, link FROM layers WHERE driver = ?",
                                (driver,)).fetchall()
+
+
+def _migrate_tags(db):
+    """Stores written before names were kept in their familiar form may hold
+    'docker.io/library/busybox:latest' or a bare 'busybox': rename each to
+    its key (a clash keeps the name already in that form)."""
+    from fastctr.errors import InvalidReference
+    with _Transaction(db):
+        if db.execute("SELECT value FROM meta WHERE key = 'tag_form'").fetchone() == (TAG_FORM,):
+            return  # another process did it meanwhile
+        for name, image_id in db.execute("SELECT name, image_id FROM tags").fetchall():
+            try:
+                key = normalize_name(name)
+            except InvalidReference:
+                continue  # unreachable by any reference: left as it is, still listed
+            if key != name:
+                db.execute("INSERT OR IGNORE INTO tags (name, image_id) VALUES (?, ?)", (key, image_id))
+                db.execute("DELETE FROM tags WHERE name = ?", (name,))
+        db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('tag_form', ?)", (TAG_FORM,))
 
 
 class _Transaction:

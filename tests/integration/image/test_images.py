@@ -324,7 +324,8 @@ def test_forced_rmi_of_an_image_in_use_keeps_its_layers(engine, tmp_path):
     load_layout(engine, tmp_path, [it.busybox_layer()], ref_name="inuse:1")
     c = engine.create("inuse:1", RunOptions(cmd=["true"]))
     from fastctr.errors import FastctrError
-    with pytest.raises(FastctrError, match="used by"):
+    with pytest.raises(FastctrError, match='^conflict: unable to remove repository reference "inuse:1" '
+                                           r'\(must force\) - container .* is using its referenced image'):
         engine.rmi("inuse:1")
     assert engine.rmi("inuse:1", force=True) == ["Untagged: inuse:1"]
     with open(os.devnull, "w") as null:
