@@ -81,7 +81,8 @@ RUN = {"--name": ("name", True), "--rm": ("rm", False), "-e": ("env", True), "--
        "-d": ("detach", False), "--detach": ("detach", False), "--stop-signal": ("stop_signal", True),
        "-i": ("interactive", False), "--interactive": ("interactive", False), "-t": ("tty", False),
        "--tty": ("tty", False), "--init": ("init", False), "--sig-proxy": ("sig_proxy", False),
-       "--detach-keys": ("detach_keys", True), "--stop-timeout": ("stop_timeout", True)}
+       "--detach-keys": ("detach_keys", True), "--stop-timeout": ("stop_timeout", True),
+       "--pull": ("pull", True)}
 RUN.update(resource_flags.FLAGS)  # --cpus, -m, --ulimit...: fastctr.resources
 RUN.update(security_flags.FLAGS)  # --cap-add, --privileged, --security-opt, --device
 def main(argv=None):

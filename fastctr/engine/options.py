@@ -59,6 +59,7 @@ class RunOptions:
         self.sig_proxy = kw.get("sig_proxy", True)
         self.detach_keys = kw.get("detach_keys")
         self.stop_timeout = kw.get("stop_timeout")
+        self.pull = kw.get("pull") or "missing"  # --pull missing|always|never
         for name in ("cap_add", "cap_drop", "security_opt", "devices"):
             setattr(self, name, list(kw.get(name) or []))  # fastctr.security
 

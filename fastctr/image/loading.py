@@ -167,6 +167,22 @@ def load(store, driver, path):
         return _load_dir(store, driver, tmp)
 
 
+def load_stream(store, driver, stream):
+    """`load` from standard input: the archive is spooled to temporary work
+    (tar members must be read in any order), then loaded as a file."""
+    tmpwork.sweep(store.root)
+    fd, spool = tmpwork.make_file(store.tmp_dir(), "stdin")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            shutil.copyfileobj(stream, out, 1 << 20)
+        if os.path.getsize(spool) == 0:
+            raise StoreError("requested load from stdin, but stdin is empty")
+        return load(store, driver, spool)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(spool)
+
+
 def _load_dir(store, driver, path):
     if os.path.exists(os.path.join(path, "manifest.json")):
         return _load_docker_archive(store, driver, path)
@@ -333,33 +349,65 @@ def _load_oci_layout(store, driver, path):
 
 # ------------------------------------------------------------------- pull
 
-def pull(store, driver, text, auth=None, progress=None, platform=None):
+def pull(store, driver, text, auth=None, progress=None, platform=None, report=None, insecure=None):
     """Pull a reference from a registry into the store; returns the image ID.
-    Blobs the store already has are not downloaded again."""
-    from fastctr.image import registry
-    ref = registry.Reference.parse(text)
+    Blobs the store already has are not downloaded again.  `report`: a
+    fastctr.image.progress.PullReport (Docker's lines); `auth`: (user,
+    password), else the credentials `fastctr login` saved for the registry."""
+    from fastctr.image import reference, registry
+    ref = reference.parse_normalized(text).with_default_tag()
+    wire = registry.Reference.parse(str(ref))
+    if auth is None:
+        from fastctr.image import credentials
+        auth = credentials.lookup(wire.netloc)
+    if report:
+        report.begin(ref)
+        progress = report
+    before = _image_of(store, ref)
     tmpwork.sweep(store.root)
     tmp = tmpwork.make_dir(store.tmp_dir(), "pull")
     try:
         layout = os.path.join(tmp, "layout")
-        registry.pull_to_layout(ref, layout, auth=auth, platform=platform, have_blob=store.has_blob,
-                                progress=progress)
+        result = registry.pull_to_layout(wire, layout, auth=auth, platform=platform, insecure=insecure,
+                                         have_blob=store.has_blob, have_layer=_have_blob(store, report),
+                                         progress=progress)
         crash_point("pull:downloaded")
         (image_id, _), = _load_oci_layout(store, driver, layout)
-        store.tag(image_id, _pull_name(ref))
+        names = [f"{ref.familiar_name}@{result['index_digest'] or result['manifest_digest']}"]
+        if ref.tag:
+            names.insert(0, ref.familiar())
+        for name in names:
+            store.tag(image_id, name)
+        if report:
+            report.installed(result["index_digest"] or result["manifest_digest"], ref.familiar(), str(ref),
+                             new=before != image_id)
         return image_id
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _image_of(store, ref):
+    try:
+        return store.resolve(ref.familiar())
+    except LookupError:
+        return None
+
+
+def _have_blob(store, report):
+    def have(digest):
+        path = store.has_blob(digest)
+        if path and report:
+            report.exists(digest)
+        return path
+    return have
+
+
 def _pull_name(ref):
     """docker.io/library/busybox:latest is known as busybox:latest, as in Docker."""
-    name = ref.repository
-    if ref.host != "docker.io":
-        name = f"{ref.netloc}/{name}"
-    elif name.startswith("library/"):
-        name = name[len("library/"):]
-    return f"{name}:{ref.tag}" if ref.tag else f"{name}@{ref.digest}"
+    from fastctr.image import reference
+    text = f"{ref.netloc}/{ref.repository}" + (f":{ref.tag}" if ref.tag else "") + \
+        (f"@{ref.digest}" if ref.digest else "")
+    return reference.canonical(text)
 
 
 # ----------------------------------------------------------------- import

@@ -335,6 +335,7 @@ class _Client:
         self.ref = ref
         self.auth = auth
         self.authorization = None
+        self.actions = "pull"  # what a token asks for when the challenge names no scope
         self._tls = None
 
     @contextlib.contextmanager
@@ -377,7 +378,37 @@ class _Client:
             url = urllib.parse.urljoin(url, location)
         raise RegistryError(f"{what}: too many redirects from {self.ref.netloc}")
 
-    def _request(self, url, headers):
+    def send(self, method, url, what, headers=None, body=None, ok=(200, 201, 202, 204)):
+        """One request to the registry (url: a path or a full URL), a 401
+        answered once with our credentials; returns the response, its body
+        read.  `body`: bytes or the path of a file (reopened for a retry)."""
+        url = url if "://" in url else self.base + url
+        refreshed = False
+        while True:
+            send = dict(headers or {})
+            if self.authorization:
+                send["Authorization"] = self.authorization
+            conn, resp = self._request(url, send, method, body)
+            try:
+                data = _read(resp, MAX_MANIFEST, what)
+            finally:
+                conn.close()
+            if resp.status in ok:
+                resp.body = data
+                return resp
+            if resp.status != 401 or refreshed:
+                if resp.status == 401:
+                    raise self._denied(data)
+                message = _registry_message(data) or f"HTTP {resp.status} {resp.reason}"
+                if resp.status == 404:
+                    raise NotFound(f"{what}: {message}")
+                if resp.status == 403:
+                    raise AuthError(f"{what}: denied: {message}")
+                raise RegistryError(f"{what}: {self.ref.netloc} answered {message}")
+            self.authorization = self._answer(resp.getheader("WWW-Authenticate", ""), data)
+            refreshed = True
+
+    def _request(self, url, headers, method="GET", body=None):
         parts = urllib.parse.urlsplit(url)
         try:
             port = parts.port
@@ -393,7 +424,13 @@ class _Client:
             conn = http.client.HTTPConnection(parts.hostname, port or 80, timeout=TIMEOUT)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         try:
-            conn.request("GET", target, headers={"User-Agent": "fastctr", **headers})
+            if isinstance(body, str):  # a file: streamed, with its length
+                with open(body, "rb") as f:
+                    conn.request(method, target, body=f, headers={"User-Agent": "fastctr",
+                                                                  "Content-Length": str(os.fstat(f.fileno()).st_size),
+                                                                  **headers})
+            else:
+                conn.request(method, target, body=body, headers={"User-Agent": "fastctr", **headers})
             return conn, conn.getresponse()
         except (OSError, http.client.HTTPException) as e:
             conn.close()
@@ -418,7 +455,8 @@ class _Client:
     def _denied(self, body):
         message = _registry_message(body) or "HTTP 401"
         who = f"as {self.auth[0]!r}" if self.auth else "anonymously"
-        return AuthError(f"cannot pull {self.ref} {who}: {message}")
+        verb = {"pull": "pull", "pull,push": "push to"}.get(self.actions, "log in to")
+        return AuthError(f"cannot {verb} {self.ref if self.ref.repository else self.ref.netloc} {who}: {message}")
 
     def _answer(self, challenge, body):
         """The Authorization header that answers a 401's WWW-Authenticate."""
@@ -433,8 +471,8 @@ class _Client:
 
     def _token(self, params):
         """GET a token from the challenge's realm (Docker's token protocol)."""
-        query = {"service": params.get("service"),
-                 "scope": params.get("scope") or f"repository:{self.ref.repository}:pull"}
+        default_scope = f"repository:{self.ref.repository}:{self.actions}" if self.ref.repository else None
+        query = {"service": params.get("service"), "scope": params.get("scope") or default_scope}
         realm = params["realm"]
         sep = "&" if urllib.parse.urlsplit(realm).query else "?"
         url = realm + sep + urllib.parse.urlencode({k: v for k, v in query.items() if v})
@@ -660,7 +698,8 @@ def _resolve(client, ref, platform):
     return (*child, entry.get("platform"), digest)
 
 
-def pull_to_layout(ref, layout_dir, *, auth=None, insecure=None, platform=None, have_blob=None, progress=None):
+def pull_to_layout(ref, layout_dir, *, auth=None, insecure=None, platform=None, have_blob=None, progress=None,
+                   have_layer=None):
     """Pull `ref` (a Reference or its text) into an OCI image layout at layout_dir.
 
     Returns {"reference", "manifest_digest", "config_digest", "layers",
@@ -673,7 +712,7 @@ def pull_to_layout(ref, layout_dir, *, auth=None, insecure=None, platform=None, 
     layout = _Layout(layout_dir)
     try:
         config_digest = _get_blob(client, layout, manifest.get("config"), f"config of {ref}", have_blob, None)
-        layers = [_get_blob(client, layout, desc, f"layer of {ref}", have_blob, progress)
+        layers = [_get_blob(client, layout, desc, f"layer of {ref}", have_layer or have_blob, progress)
                   for desc in _layer_list(manifest, ref)]
         _write_manifest(layout, body, digest)
         descriptor = {"mediaType": media_type, "digest": digest, "size": len(body)}
