@@ -12,22 +12,65 @@ from fastctr.cliargs import UsageError
 
 def cmd_images(g, args):
     from fastctr.cli.common import human_ago
-    o, _ = parse(args, LISTS)
+    o, pos = parse(args, dict(LISTS, **{"--filter": ("filter", True)}))
+    if len(pos) > 1:
+        raise UsageError("images takes at most one REPOSITORY[:TAG]")
     store = _engine(g).store
     rows = [store.image(i) for i in store.image_ids()]
+    patterns = _reference_patterns(pos, o.get("filter"))
+    if patterns is not None:
+        rows = [dict(im, tags=[t for t in im["tags"] if _matches(patterns, t)]) for im in rows]
+        rows = [im for im in rows if im["tags"]]
     if o.get("quiet"):
         for im in rows:
             print(im["id"][7:19])
         return
     if o.get("format") == "json":
         for im in rows:
-            print(json.dumps({"ID": im["id"], "RepoTags": im["tags"], "Size": im["size"], "Created": im["created"]}))
+            print(json.dumps({"ID": im["id"], "RepoTags": im["tags"], "RepoDigests": im["digests"],
+                              "Size": im["size"], "Created": im["created"]}))
         return
     print(f"{'REPOSITORY':<30}{'TAG':<12}{'IMAGE ID':<15}{'CREATED':<18}SIZE")
     for im in rows:
-        for tag in im["tags"] or ["<none>:<none>"]:
-            repo, _, t = tag.rpartition(":")
+        for repo, t in _repo_tag_rows(im):
             print(f"{repo:<30}{t:<12}{im['id'][7:19]:<15}{human_ago(im['created']):<18}{_size(im['size'])}")
+
+
+def _repo_tag_rows(im):
+    """(REPOSITORY, TAG) rows of an image, as `docker images` shows them: one
+    per tag; an image known only by digest shows its repository, tag <none>."""
+    if im["tags"]:
+        return [tuple(t.rsplit(":", 1)) for t in im["tags"]]
+    repos = sorted({d.split("@", 1)[0] for d in im["digests"]})
+    return [(r, "<none>") for r in repos] or [("<none>", "<none>")]
+
+
+def _reference_patterns(pos, filters):
+    """`images REPO[:TAG]` and `--filter reference=PATTERN` (one or more)."""
+    patterns = []
+    for f in ([filters] if isinstance(filters, str) else filters or []):
+        key, eq, value = f.partition("=")
+        if key != "reference" or not eq:
+            raise UsageError(f"images --filter {f!r} is not supported (reference=PATTERN is)")
+        patterns.append(value)
+    patterns += pos
+    if not patterns:
+        return None
+    return [_normal_pattern(p) for p in patterns]
+
+
+def _normal_pattern(pattern):
+    """A pattern with no wildcard is a reference: any spelling of it works."""
+    if any(c in pattern for c in "*?["):
+        return pattern
+    from fastctr.image import reference
+    ref = reference.parse_normalized(pattern)
+    return ref.familiar()
+
+
+def _matches(patterns, name):
+    from fastctr.image import reference
+    return any(reference.match_familiar(p, name) for p in patterns)
 
 
 def cmd_rmi(g, args):
@@ -75,7 +118,7 @@ def _inspect_one(engine, ref, kind):
     if kind != "container":
         try:
             return _inspect_image(engine, engine.store.resolve(ref))
-        except LookupError:
+        except (LookupError, ValueError):  # not an image, or not even an image name
             if kind == "image":
                 raise
     return engine.inspect_container(engine.container(ref))
@@ -84,7 +127,8 @@ def _inspect_one(engine, ref, kind):
 def _inspect_image(engine, image_id):
     im = engine.store.image(image_id)
     cfg = im["config"]
-    return {"Id": im["id"], "RepoTags": im["tags"], "Created": im["created"], "Size": im["size"],
+    return {"Id": im["id"], "RepoTags": im["tags"], "RepoDigests": im["digests"], "Created": im["created"],
+            "Size": im["size"],
             "Architecture": cfg.get("architecture"), "Os": cfg.get("os"), "Config": cfg.get("config") or {},
             "RootFS": cfg.get("rootfs"), "History": cfg.get("history") or [],
             "GraphDriver": {"Name": engine.driver.name}}
@@ -115,16 +159,21 @@ def cmd_image_history(g, args):
 
 def cmd_load(g, args):
     o, pos = parse(args, LISTS)
-    path = o.get("input") or (pos[0] if pos else None)
-    if not path:
-        raise UsageError("load needs -i PATH")
+    if pos:
+        raise UsageError("load takes no arguments: use -i FILE or standard input")
+    path = o.get("input") or "-"
     from fastctr.image import loading as images
     engine = _engine(g)
-    for image_id, names in images.load(engine.store, engine.driver, path):
-        if names:
-            for n in names:
-                print(f"Loaded image: {n}")
-        else:
+    if path == "-":
+        if sys.stdin.isatty():
+            raise UsageError("requested load from stdin, but stdin is empty")
+        loaded = images.load_stream(engine.store, engine.driver, sys.stdin.buffer)
+    else:
+        loaded = images.load(engine.store, engine.driver, path)
+    for image_id, names in loaded:
+        for n in names:
+            print(f"Loaded image: {n}")
+        if not names:
             print(f"Loaded image ID: {image_id}")
 
 
@@ -134,15 +183,13 @@ def cmd_pull(g, args):
                           "-p": ("password", True), "--password": ("password", True)})
     if len(pos) != 1:
         raise UsageError("pull needs one image reference")
-    from fastctr.image import loading as images, registry
+    from fastctr.image import loading as images, progress, reference
+    ref = reference.parse_normalized(pos[0]).with_default_tag()
     auth = (o["user"], o.get("password", "")) if o.get("user") else None
-    progress = None if o.get("quiet") else registry.progress_bar(sys.stdout)
     engine = _engine(g)
-    image_id = images.pull(engine.store, engine.driver, pos[0], auth=auth, progress=progress,
-                           platform=o.get("platform"))
-    if not o.get("quiet"):
-        print(f"Digest: {image_id}")
-    print(images._pull_name(registry.Reference.parse(pos[0])))
+    images.pull(engine.store, engine.driver, pos[0], auth=auth, platform=o.get("platform"),
+                report=progress.PullReport(sys.stdout, quiet=bool(o.get("quiet"))))
+    print(ref)
 
 
 def cmd_import(g, args):
@@ -254,7 +301,7 @@ def cmd_image_prune(g, args):
     store = engine.store
     for image_id in store.image_ids():
         im = store.image(image_id)
-        if not im["tags"] and not store.containers_using(image_id):
+        if not im["tags"] and not im["digests"] and not store.containers_using(image_id):
             for line in engine.rmi(image_id):
                 print(line)
     freed = images.prune_unreferenced(store)  # what killed loads and pulls left
@@ -379,4 +426,39 @@ def cmd_network_disconnect(g, args):
     _engine(g).disconnect(pos[0], pos[1])
 
 
+# Docker's management forms: `fastctr image ls` is `fastctr images`, and so on.
+def cmd_image_ls(g, args):
+    return cmd_images(g, args)
+
+
+def cmd_image_list(g, args):
+    return cmd_images(g, args)
+
+
+def cmd_image_rm(g, args):
+    return cmd_rmi(g, args)
+
+
+def cmd_image_remove(g, args):
+    return cmd_rmi(g, args)
+
+
+def cmd_image_tag(g, args):
+    return cmd_tag(g, args)
+
+
+def cmd_image_pull(g, args):
+    return cmd_pull(g, args)
+
+
+def cmd_image_load(g, args):
+    return cmd_load(g, args)
+
+
+def cmd_image_import(g, args):
+    return cmd_import(g, args)
+
+
 COMMANDS = {name[4:]: fn for name, fn in globals().items() if name.startswith("cmd_")}
+from fastctr.cli import imagecmds  # noqa: E402  save, push, login, logout, the image management forms
+COMMANDS.update(imagecmds.COMMANDS)
