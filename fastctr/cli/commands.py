@@ -51,6 +51,7 @@ commands:
   network create [--subnet CIDR] [--gateway IP] NAME | ls | inspect NAME | rm NAME
   network connect NETWORK CONTAINER | disconnect NETWORK CONTAINER
   export [-o FILE] CONTAINER                the container's file system as a tar
+  diff CONTAINER                            its changed files: A added, C changed, D deleted
   commit [-m MSG] CONTAINER [NAME[:TAG]]    image from a container's changes
   info                                      storage driver, cgroups, kernel, features
   version
@@ -100,6 +101,9 @@ def main(argv=None):
         if handler is None:
             from fastctr.cli import objects  # images, volumes, networks, system
             handler = objects.COMMANDS.get(cmd)
+        if handler is None and cmd in ("cp", "diff", "container_cp", "container_diff"):
+            from fastctr.cli import files
+            handler = files.COMMANDS[cmd]
         if handler is None:
             raise UsageError(f"unknown command {cmd!r} (see fastctr --help)")
         return handler(g, args) or 0

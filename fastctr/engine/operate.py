@@ -215,6 +215,20 @@ class Operations:
         _write_json(os.path.join(self._cdir(c), "config.json"), spec)
         return c
 
+    # -------------------------------------------------------------- diff
+    def diff(self, ref):
+        """[(A|C|D, path)]: the container's changes to its image's files."""
+        from fastctr.engine import changes
+        from fastctr.image.drivers import Overlay2
+        c = self.container(ref)
+        driver = self.driver_for_container(c)
+        chain = self._chain(self.store.image(c["image_id"]))
+        if isinstance(driver, Overlay2):
+            layers = [os.path.join(driver.layer_dir(chain_id), "diff") for chain_id in reversed(chain)]
+            return changes.overlay_changes(driver.upper(c["id"]), changes.ImageView(layers))
+        return changes.tree_changes(os.path.join(driver.container_dir(c["id"]), "rootfs"),
+                                    driver.layer_dir(chain[-1]) if chain else None)
+
     # ----------------------------------------------------------- inspect
     def inspect_container(self, c):
         """Docker's `inspect` document, with the fields its users script
