@@ -13,6 +13,7 @@ from fastctr.cli.common import GLOBAL, LISTS, _each, _engine, _number, parse
 from fastctr.cliargs import UsageError
 from fastctr.engine import resources as resource_flags
 from fastctr.engine import security as security_flags
+from fastctr.engine import options as environment_flags
 
 USAGE = """usage: fastctr [--data-root DIR] [--state-root DIR] [--storage-driver overlay2|vfs]
                [--cgroup-parent PATH] COMMAND [OPTIONS]
@@ -86,6 +87,7 @@ RUN = {"--name": ("name", True), "--rm": ("rm", False), "-e": ("env", True), "--
        "--pull": ("pull", True)}
 RUN.update(resource_flags.FLAGS)  # --cpus, -m, --ulimit...: fastctr.resources
 RUN.update(security_flags.FLAGS)  # --cap-add, --privileged, --security-opt, --device
+RUN.update(environment_flags.FLAGS)  # --group-add, --pid, --ipc, --cidfile, -a...: fastctr.engine.options
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     from fastctr.errors import CommandNotExecutable, CommandNotFound
@@ -140,11 +142,31 @@ def cmd_run(g, args):
         print(_engine(g).run(image, opts)["id"])
         return 0
     if opts.tty:
-        status = _engine(g).run(image, opts)
+        stdio = _attached_stdio(opts.attach, True, (0, 1, 2)) if opts.attach else (0, 1, 2)
+        status = _engine(g).run(image, opts, stdio=stdio)
         return 0 if status is None else status  # None: detached with the detach keys
     # Docker: without -i the container's stdin is empty, not our terminal.
-    stdin = 0 if opts.interactive else os.open("/dev/null", os.O_RDONLY)
-    return _engine(g).run(image, opts, stdio=(stdin, -1, -1), sig_proxy=opts.sig_proxy is not False)
+    stdio = _attached_stdio(opts.attach, opts.interactive, (0, -1, -1))
+    return _engine(g).run(image, opts, stdio=stdio, sig_proxy=opts.sig_proxy is not False)
+
+
+def _attached_stdio(attach, interactive, attached):
+    """-a/--attach: the streams not attached are /dev/null (all are without
+    -a, stdin only with -i); `attached` are the fds of the attached ones."""
+    streams = ("stdin", "stdout", "stderr")
+    if attach:
+        from fastctr.engine.runflags import attach_streams
+        streams = attach_streams(attach)
+    null = -1
+    stdio = []
+    for fd, name in enumerate(("stdin", "stdout", "stderr")):
+        if name in streams and (fd or interactive):
+            stdio.append(attached[fd])
+        else:
+            if null < 0:
+                null = os.open("/dev/null", os.O_RDWR)
+            stdio.append(null)
+    return tuple(stdio)
 
 
 def cmd_create(g, args):
@@ -235,7 +257,8 @@ def cmd_logs(g, args):
 EXEC = {"-d": ("detach", False), "--detach": ("detach", False), "-i": ("interactive", False),
         "--interactive": ("interactive", False), "-t": ("tty", False), "--tty": ("tty", False),
         "-e": ("env", True), "--env": ("env", True), "-w": ("workdir", True), "--workdir": ("workdir", True),
-        "-u": ("user", True), "--user": ("user", True), "--privileged": ("privileged", False)}
+        "-u": ("user", True), "--user": ("user", True), "--privileged": ("privileged", False),
+        "--env-file": ("env_files", True)}
 
 
 def cmd_exec(g, args):
@@ -243,7 +266,8 @@ def cmd_exec(g, args):
     if len(pos) < 2:
         raise UsageError("exec needs a CONTAINER and a COMMAND")
     status = _engine(g).exec(pos[0], pos[1:], detach=bool(o.get("detach")), interactive=bool(o.get("interactive")),
-                             tty=bool(o.get("tty")), env=o.get("env") or [], workdir=o.get("workdir"),
+                             tty=bool(o.get("tty")), env=o.get("env") or [], env_files=o.get("env_files") or [],
+                             workdir=o.get("workdir"),
                              user=o.get("user"), privileged=bool(o.get("privileged")))
     return status or 0
 

@@ -9,11 +9,12 @@ from fastctr import cliargs
 from fastctr.cliargs import UsageError
 from fastctr.engine import resources as resource_flags
 from fastctr.engine import security as security_flags
+from fastctr.engine import options as environment_flags
 
 GLOBAL = {"--data-root": ("data_root", True), "--state-root": ("state_root", True),
           "--storage-driver": ("driver", True), "--cgroup-parent": ("cgroup_parent", True)}
 MULTI = {"env", "env_files", "volumes", "mounts", "tmpfs", "labels", "publish"} | resource_flags.MULTI \
-    | security_flags.MULTI
+    | security_flags.MULTI | environment_flags.MULTI
 LISTS = {"-a": ("all", False), "--all": ("all", False), "-q": ("quiet", False), "--quiet": ("quiet", False),
          "--format": ("format", True), "-f": ("force", False), "--force": ("force", False),
          "-i": ("input", True), "--input": ("input", True), "--no-trunc": ("no_trunc", False)}

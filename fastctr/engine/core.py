@@ -11,8 +11,8 @@ from fastctr.errors import ConfigError, ContainerNotFoundError, FastctrError, Na
 from fastctr.image.store import Store, chain_ids, now
 from fastctr.engine.operate import Operations
 from fastctr.engine.options import (generate_name, make_spec, parse_env, parse_labels, parse_mount, parse_network,
-                                    validate_name, _read_text)
-from fastctr.engine.supervise import Supervisor
+                                    run_flag_record, validate_name, _read_text)
+from fastctr.engine.supervise import SignalProxy, Supervisor
 
 NAME_ATTEMPTS = 20  # generated names drawn before a run gives up (35,000 to draw from)
 
@@ -123,14 +123,27 @@ class Engine(Supervisor, Operations):
         a row whose lock is free, which `ps -a` shows as dead and prune
         removes."""
         cid = os.urandom(32).hex()
-        with self.lock(cid):
-            return self._create(image_ref, opts, cid)
+        cidfile = None
+        if opts.cidfile:  # before anything, as the docker CLI: refused when it exists
+            from fastctr.engine.runflags import CidFile
+            cidfile = CidFile(opts.cidfile)
+        try:
+            with self.lock(cid):
+                c = self._create(image_ref, opts, cid)
+        except BaseException:
+            if cidfile:
+                cidfile.discard()
+            raise
+        if cidfile:
+            cidfile.write(cid)
+        return c
 
     def _create(self, image_ref, opts, cid):
         image_id = self.resolve_image(image_ref, getattr(opts, "pull", "missing"))
         image = self.store.image(image_id)
         if opts.name:
             validate_name(opts.name)
+        extra = run_flag_record(self, image_ref, image, opts)  # issue 14 flags, checked before anything exists
         chain = self._ensure_layers(image)
         parse_env(opts)  # flag errors before anything exists
         from fastctr.engine.resources import parse_int  # --stop-timeout: seconds before SIGKILL, -1 = forever
@@ -155,6 +168,9 @@ class Engine(Supervisor, Operations):
             crash_point("create:layer")
             used_volumes, anonymous = self._resolve_volumes(opts, image["config"], cid, chain)
             spec = make_spec(image["config"], opts, cid, self._image_file_reader(chain, rootfs))
+            if spec["process"]["cwd"] != "/":
+                from fastctr.engine.runflags import make_workdir
+                make_workdir(self.driver, cid, chain, rootfs, spec["process"]["cwd"])
             cdir = self.driver.container_dir(cid)
             if peer:
                 spec["hostname"] = peer["config"].get("hostname", spec["hostname"])
@@ -171,6 +187,7 @@ class Engine(Supervisor, Operations):
                       "init": bool(opts.init), "privileged": bool(opts.privileged), "cap_add": opts.cap_add,
                       "cap_drop": opts.cap_drop, "security_opt": opts.security_opt,
                       "volumes": used_volumes, "anonymous_volumes": anonymous, "cgroup_parent": opts.cgroup_parent}
+            record.update(extra)  # issue 14's process environment and namespace flags: options.run_flag_record
             with self.store.transaction() as db:
                 db.execute("UPDATE containers SET status = 'created', config = ? WHERE id = ?",
                            (json.dumps(record), cid))
@@ -315,8 +332,7 @@ class Engine(Supervisor, Operations):
             raise FastctrError(f"container {c['name']} is {c['status']}")
         cdir = self._cdir(c)
         mount = c["config"].get("rootfs_mount")
-        if c["config"].get("network_peer"):
-            self._join_peer_network(cdir, c["config"]["network_peer"])
+        self._join_peers(cdir, c["config"])
         # The starter, for `dead` if it is killed before the process runs.
         self._set_status(c["id"], "running", started=now(), starter=self._starter_identity())
         status = 125
@@ -327,7 +343,7 @@ class Engine(Supervisor, Operations):
             if attach:
                 attach(container)
 
-        proxy = _SignalProxy() if sig_proxy else None
+        proxy = SignalProxy() if sig_proxy else None
 
         def started(container):
             crash_point("start:running")
@@ -355,18 +371,11 @@ class Engine(Supervisor, Operations):
                 proxy.restore()
             self._set_status(c["id"], "exited", finished=now(), exit_code=status, **oom)
 
-    def _join_peer_network(self, cdir, peer_id):
-        """Point the bundle at the peer's network namespace as it is now."""
-        peer = self._network_peer(peer_id)
-        pid = self.runtime.state(peer["id"])["pid"]
-        path = os.path.join(cdir, "config.json")
-        with open(path) as f:
-            spec = json.load(f)
-        namespaces = [n for n in spec["linux"]["namespaces"] if n["type"] != "network"]
-        namespaces.append({"type": "network", "path": f"/proc/{pid}/ns/net"})
-        spec["linux"]["namespaces"] = namespaces
-        with open(path, "w") as f:
-            json.dump(spec, f)
+    def _join_peers(self, cdir, config):
+        """--network/--pid/--ipc container:X: X's namespaces as they are now."""
+        if config.get("network_peer") or config.get("namespace_peers"):
+            from fastctr.engine.runflags import join_peers
+            join_peers(self, cdir, config)
 
     def run(self, image_ref, opts, stdio=(-1, -1, -1), sig_proxy=False):
         """Attached: the exit status.  Detached (opts.detach): the container
@@ -558,39 +567,3 @@ class Engine(Supervisor, Operations):
                     if f"Deleted: {chain_id}" not in out:
                         out.append(f"Deleted: {chain_id}")
         return out
-
-
-class _SignalProxy:
-    """Docker's --sig-proxy: what the command receives goes to the container.
-    Installed before the spawn: a signal that comes before the process
-    exists is held and delivered once it does."""
-    SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM")
-
-    def __init__(self):
-        import _signal as signal  # `signal` imports enum: ~1.5 ms of every run
-        self.pid = None
-        self.pending = []
-        self.saved = {}
-        for name in self.SIGNALS:
-            signum = getattr(signal, name)
-            self.saved[signum] = signal.signal(signum, self._forward)
-
-    def _forward(self, signum, frame):
-        if self.pid is None:
-            self.pending.append(signum)
-            return
-        try:
-            os.kill(self.pid, signum)
-        except ProcessLookupError:
-            pass
-
-    def target(self, pid):
-        self.pid = pid
-        while self.pending:
-            self._forward(self.pending.pop(0), None)
-
-    def restore(self):
-        import _signal as signal
-        for signum, handler in self.saved.items():
-            signal.signal(signum, handler)
-        self.saved = {}

@@ -24,8 +24,8 @@ class Operations:
         return Runtime(root=self.state_root, cgroup_parent=runtime_parent(parent))
 
     # -------------------------------------------------------------- exec
-    def exec(self, ref, cmd, *, detach=False, interactive=False, tty=False, env=(), workdir=None, user=None,
-             privileged=False, stdio=(0, 1, 2)):
+    def exec(self, ref, cmd, *, detach=False, interactive=False, tty=False, env=(), env_files=(), workdir=None,
+             user=None, privileged=False, stdio=(0, 1, 2)):
         """Run `cmd` in every namespace and the cgroup of a running
         container.  Returns its exit status (None when detached)."""
         from fastctr.engine.options import merge_env, parse_env, RunOptions
@@ -33,9 +33,15 @@ class Operations:
         spec = self.bundle_spec(c)
         proc = spec["process"]
         pid = self.runtime.state(c["id"])["pid"]
+        if workdir is not None and not workdir.startswith("/"):
+            raise FastctrError(f"the working directory '{workdir}' is invalid, it needs to be an absolute path")
+        extra_env = parse_env(RunOptions(env=env, env_files=env_files))
+        process_user, home = self._exec_user(c, proc, user, pid)
+        if home and c["config"].get("auto_home") and not any(e.startswith("HOME=") for e in extra_env):
+            extra_env.insert(0, f"HOME={home}")  # the -u user's, as runc fills it in
         process = {"args": list(cmd), "cwd": workdir or proc.get("cwd", "/"), "terminal": bool(tty),
-                   "env": merge_env(proc.get("env") or [], parse_env(RunOptions(env=env))),
-                   "user": self._exec_user(proc, user, pid), "rlimits": proc.get("rlimits") or [],
+                   "env": merge_env(proc.get("env") or [], extra_env),
+                   "user": process_user, "rlimits": proc.get("rlimits") or [],
                    "noNewPrivileges": bool(proc.get("noNewPrivileges")),
                    "capabilities": proc.get("capabilities")}
         if tty:
@@ -104,12 +110,18 @@ class Operations:
                     os.close(fd)
         return wait_status(pid)
 
-    def _exec_user(self, proc, user, pid):
+    def _exec_user(self, c, proc, user, pid):
+        """(process.user, $HOME or None) of exec [-u USER]: USER looked up in
+        the container's files as they are now, with the container's
+        --group-add, as the daemon's getUser does."""
         if not user:
-            return proc.get("user") or {"uid": 0, "gid": 0}
-        from fastctr.engine.options import resolve_user, _read_text
-        uid, gid, extra = resolve_user(user, lambda rel: _read_text(f"/proc/{pid}/root/{rel}"))
-        return {"uid": uid, "gid": gid, "additionalGids": extra}
+            return proc.get("user") or {"uid": 0, "gid": 0}, None
+        from fastctr.engine.options import group_add_ids, lookup_user, _read_text
+
+        def read(rel):
+            return _read_text(f"/proc/{pid}/root/{rel}")
+        found = lookup_user(user, read)
+        return found.spec(group_add_ids(c["config"].get("group_add") or [], read)), found.home
 
     def _running(self, ref, what):
         c = self.container(ref)

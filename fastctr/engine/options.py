@@ -62,6 +62,23 @@ class RunOptions:
         self.pull = kw.get("pull") or "missing"  # --pull missing|always|never
         for name in ("cap_add", "cap_drop", "security_opt", "devices"):
             setattr(self, name, list(kw.get(name) or []))  # fastctr.security
+        # The process environment and namespace flags (see FLAGS below).
+        for name in ("pid", "ipc", "uts", "cgroupns", "userns", "cidfile", "domainname", "platform"):
+            setattr(self, name, kw.get(name))
+        for name in ("group_add", "label_files", "volumes_from", "attach"):
+            setattr(self, name, list(kw.get(name) or []))
+        self.quiet = kw.get("quiet", False)
+
+
+# Docker's run/create flags of the process environment, namespaces and
+# files, for the CLI's table (MULTI: the ones that may be repeated).
+FLAGS = {"--group-add": ("group_add", True), "--pid": ("pid", True), "--ipc": ("ipc", True),
+         "--uts": ("uts", True), "--cgroupns": ("cgroupns", True), "--userns": ("userns", True),
+         "--cidfile": ("cidfile", True), "--label-file": ("label_files", True),
+         "--volumes-from": ("volumes_from", True), "--domainname": ("domainname", True),
+         "--platform": ("platform", True), "-q": ("quiet", False), "--quiet": ("quiet", False),
+         "-a": ("attach", True), "--attach": ("attach", True)}
+MULTI = {"group_add", "label_files", "volumes_from", "attach"}
 
 
 # ----------------------------------------------------------- flag parsing
@@ -183,6 +200,63 @@ def parse_network(opts):
     return ("net", mode)  # `bridge` or a user-defined network
 
 
+def _cgroup_v2():
+    """Whether containers get v2 cgroups (FASTCTR_CGROUP_V2_ROOT: the runtime's v2 lane on a hybrid host)."""
+    return bool(os.environ.get("FASTCTR_CGROUP_V2_ROOT")) or os.path.exists("/sys/fs/cgroup/cgroup.controllers")
+
+
+def parse_namespaces(opts, network):
+    """linux.namespaces for --network, --pid, --ipc, --uts, --cgroupns and
+    --userns, checked as Docker's CLI and daemon check them.  A
+    `container:X` namespace is a new one here: the engine points it at X's
+    process when it starts the container."""
+    pid, ipc, uts = opts.pid or "", opts.ipc or "private", opts.uts or ""
+    if pid not in ("", "host") and not (pid.startswith("container:") and len(pid) > 10):
+        raise ConfigError("--pid: invalid PID mode")
+    if ipc not in ("none", "private", "shareable", "host") and not (ipc.startswith("container:") and len(ipc) > 10):
+        raise ConfigError(f"invalid IPC mode: {ipc}")
+    if uts not in ("", "host"):
+        raise ConfigError("--uts: invalid UTS mode")
+    if uts == "host" and opts.hostname:
+        raise ConfigError("conflicting options: hostname and the UTS mode")
+    if opts.userns not in (None, "", "host"):
+        # No daemon-wide remapping (dockerd --userns-remap) here: `host` is all Docker accepts per container.
+        raise ConfigError("--userns: invalid USER mode")
+    # Docker's default: a private cgroup namespace on cgroup v2, the host's on v1.
+    cgroupns = opts.cgroupns or ("private" if _cgroup_v2() else "host")
+    if cgroupns not in ("host", "private"):
+        raise ConfigError("--cgroupns: invalid CGROUP mode")
+    host = {"pid": pid == "host", "network": network[0] == "host", "ipc": ipc == "host", "uts": uts == "host",
+            "cgroup": cgroupns == "host"}
+    return [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount", "cgroup") if not host.get(t)]
+
+
+def namespace_peers(opts):
+    """{namespace type: container reference} of --pid/--ipc container:X."""
+    return {kind: mode.split(":", 1)[1] for kind, mode in (("pid", opts.pid), ("ipc", opts.ipc))
+            if mode and mode.startswith("container:")}
+
+
+def run_flag_record(engine, image_ref, image, opts):
+    """What the process environment and namespace flags add to the
+    container's record, checked before anything exists."""
+    cfg = image["config"].get("config") or {}
+    env = list(cfg.get("Env") or []) + parse_env(opts)
+    extra = {"auto_home": not any(e.startswith("HOME=") for e in env), "group_add": opts.group_add,
+             "ipc_mode": opts.ipc or "private", "pid_mode": opts.pid or "", "uts_mode": opts.uts or "",
+             "domainname": opts.domainname or ""}
+    if not (opts.label_files or opts.platform or opts.attach or namespace_peers(opts)):
+        return extra  # the start path imports nothing more
+    from fastctr.engine import runflags
+    if opts.platform:
+        runflags.check_platform(image["config"], opts.platform, image_ref)
+    if opts.label_files:
+        opts.labels = runflags.read_label_files(opts.label_files) + opts.labels
+    extra["attach"] = sorted(runflags.attach_streams(opts.attach, opts.detach))
+    extra["namespace_peers"] = runflags.resolve_peers(engine, namespace_peers(opts))
+    return extra
+
+
 def validate_name(name):
     ok = name and name[0].isalnum() and all(c.isalnum() or c in "_.-" for c in name)
     if not ok:
@@ -191,42 +265,106 @@ def validate_name(name):
 
 
 # --------------------------------------------------------- user lookup
+# As Docker (moby/sys/user GetExecUser, then the daemon's getUser): a
+# numeric user or group matches by id only, a name by name; the
+# supplementary groups of /etc/group come only with the implicit form
+# (no `:GROUP`), for the name of the passwd entry matched (so `-u 1000`
+# gets the groups of the entry with uid 1000); --group-add comes on top.
 
 def _read_passwd_like(text):
     return [line.split(":") for line in text.splitlines() if line and not line.startswith("#")]
 
 
-def resolve_user(spec, read_file):
-    """'name', 'uid', 'name:group', 'uid:gid' -> (uid, gid, extra gids),
-    names looked up in the image's /etc/passwd and /etc/group."""
+def _id_or_none(text, what, spec):
+    if not text.isdigit():
+        return None
+    n = int(text)
+    if n > 0x7FFFFFFF:
+        raise ConfigError(f"unable to find {what} {spec}: numerical result out of range")
+    return n
+
+
+class ExecUser:
+    """What the user of a container's process is: ids, groups and $HOME."""
+
+    def __init__(self, uid, gid, sgids, home):
+        self.uid, self.gid, self.sgids, self.home = uid, gid, sgids, home
+
+    def spec(self, group_add=()):
+        """The OCI process.user: the primary group first, as the daemon
+        puts it, then /etc/group's and --group-add's."""
+        return {"uid": self.uid, "gid": self.gid, "additionalGids": [self.gid] + self.sgids + list(group_add)}
+
+
+def lookup_user(spec, read_file):
+    """'' / 'name' / 'uid' / 'name:group' / 'uid:gid' -> ExecUser, looked
+    up in the image's /etc/passwd and /etc/group (read_file('etc/passwd'))."""
     user, _, group = (spec or "").partition(":")
     passwd = _read_passwd_like(read_file("etc/passwd") or "")
-    groups = _read_passwd_like(read_file("etc/group") or "")
-    uid, gid, username = 0, None, None
-    if user:
-        if user.isdigit():
-            uid = int(user)
-            match = [p for p in passwd if len(p) > 3 and p[2] == user]
-        else:
-            match = [p for p in passwd if p[0] == user]
-            if not match:
-                raise ConfigError(f"unable to find user {user}: no matching entries in passwd file")
-            uid = int(match[0][2])
-        if match:
-            username, gid = match[0][0], int(match[0][3])
+    uid, gid, home, name = 0, 0, "/", None
+    wanted = _id_or_none(user, "user", user) if user else 0
+    entries = [p for p in passwd if len(p) > 5 and p[2].isdigit() and p[3].isdigit()]
+    match = [p for p in entries if (int(p[2]) == wanted if wanted is not None else p[0] == user)]
+    if match:
+        name, uid, gid, home = match[0][0], int(match[0][2]), int(match[0][3]), match[0][5] or "/"
+    elif wanted is None:
+        raise ConfigError(f"unable to find user {user}: no matching entries in passwd file")
     else:
-        username = next((p[0] for p in passwd if len(p) > 3 and p[2] == "0"), "root")
+        uid = wanted
+    groups = _groups(read_file) if group or name else []
+    sgids = []
     if group:
-        if group.isdigit():
-            gid = int(group)
-        else:
-            match = [g for g in groups if g[0] == group]
-            if not match:
-                raise ConfigError(f"unable to find group {group}: no matching entries in group file")
-            gid = int(match[0][2])
-    gid = 0 if gid is None else gid
-    extra = sorted({int(g[2]) for g in groups if len(g) > 3 and username and username in g[3].split(",")} - {gid})
-    return uid, gid, extra
+        gid = _group_id(group, groups)
+    elif name:
+        sgids = [g[1] for g in groups if name in g[2]]
+    return ExecUser(uid, gid, sgids, home)
+
+
+def _groups(read_file):
+    """(name, gid, members) of the image's /etc/group."""
+    out = []
+    for g in _read_passwd_like(read_file("etc/group") or ""):
+        if len(g) > 2 and g[2].isdigit():
+            out.append((g[0], int(g[2]), g[3].split(",") if len(g) > 3 and g[3] else []))
+    return out
+
+
+def _group_id(group, groups):
+    wanted = _id_or_none(group, "group", group)
+    for name, gid, _ in groups:
+        if (gid == wanted) if wanted is not None else (name == group):
+            return gid
+    if wanted is None:
+        raise ConfigError(f"unable to find group {group}: no matching entries in group file")
+    return wanted
+
+
+def group_add_ids(names, read_file):
+    """--group-add GROUP|GID: names from the image's /etc/group, numbers as
+    they are; each once, in order."""
+    if not names:
+        return []
+    groups = _groups(read_file)
+    out = []
+    for group in names:
+        gid = _group_id(group, groups)
+        if gid not in out:
+            out.append(gid)
+    return out
+
+
+def resolve_user(spec, read_file):
+    """'name', 'uid', 'name:group', 'uid:gid' -> (uid, gid, extra gids)."""
+    u = lookup_user(spec, read_file)
+    return u.uid, u.gid, u.sgids
+
+
+def with_home(env, home):
+    """$HOME from the passwd entry unless the image or -e set it (runc's
+    rule: HOME is only filled in when missing)."""
+    if any(e.startswith("HOME=") for e in env):
+        return env
+    return env + [f"HOME={home}"]
 
 # ------------------------------------------------------------ the spec
 
@@ -248,7 +386,9 @@ def make_spec(image_config, opts, cid, read_file):
     if not args:
         raise ConfigError("no command specified: the image has no Entrypoint or Cmd")
     network = parse_network(opts)
-    hostname = opts.hostname or (os.uname().nodename if network[0] == "host" else cid[:12])
+    namespaces = parse_namespaces(opts, network)
+    host_uts = not any(n["type"] == "uts" for n in namespaces)
+    hostname = opts.hostname or (os.uname().nodename if network[0] == "host" or host_uts else cid[:12])
     env = list(cfg.get("Env") or [])
     if not any(e.startswith("PATH=") for e in env):
         env.insert(0, DEFAULT_PATH)
@@ -256,7 +396,11 @@ def make_spec(image_config, opts, cid, read_file):
     if opts.tty:
         env.append("TERM=xterm")  # Docker's, for a -t container
     env = merge_env(env, parse_env(opts))
-    uid, gid, extra = resolve_user(opts.user or cfg.get("User"), read_file)
+    user = lookup_user(opts.user or cfg.get("User"), read_file)
+    env = with_home(env, user.home)
+    workdir = opts.workdir or cfg.get("WorkingDir") or "/"
+    if not workdir.startswith("/"):
+        raise ConfigError(f"the working directory '{workdir}' is invalid, it needs to be an absolute path")
     mounts = [
         {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
         {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
@@ -267,6 +411,10 @@ def make_spec(image_config, opts, cid, read_file):
         {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
         {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=67108864"]},
     ]
+    if opts.ipc == "none":  # Docker's none: a private namespace and no /dev/shm
+        mounts.pop()
+    elif opts.ipc == "host":
+        mounts[-1] = {"destination": "/dev/shm", "type": "bind", "source": "/dev/shm", "options": ["rbind", "rprivate"]}
     mounts += [parse_volume(v) for v in opts.volumes]
     mounts += [parse_mount(m) for m in opts.mounts]
     mounts += [parse_tmpfs(t) for t in opts.tmpfs]
@@ -278,8 +426,8 @@ def make_spec(image_config, opts, cid, read_file):
     spec = {
         "ociVersion": "1.0.2",
         "process": {
-            "terminal": bool(opts.tty), "user": {"uid": uid, "gid": gid, "additionalGids": extra},
-            "args": args, "env": env, "cwd": opts.workdir or cfg.get("WorkingDir") or "/",
+            "terminal": bool(opts.tty), "user": user.spec(group_add_ids(opts.group_add, read_file)),
+            "args": args, "env": env, "cwd": workdir,
         },
         "root": {"path": "rootfs", "readonly": bool(opts.read_only)},
         "hostname": hostname,
@@ -287,11 +435,16 @@ def make_spec(image_config, opts, cid, read_file):
         "annotations": parse_labels(opts.labels),
         "linux": {
             "resources": {"devices": [{"allow": False, "access": "rwm"}]},
-            "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount", "cgroup")
-                           if t != "network" or parse_network(opts)[0] != "host"],
+            "namespaces": namespaces,
             "maskedPaths": list(DOCKER_MASKED), "readonlyPaths": list(DOCKER_READONLY),
         },
     }
+    if host_uts:
+        del spec["hostname"]  # the host's own
+    if opts.domainname:
+        if host_uts:
+            raise ConfigError("conflicting options: --domainname and --uts host")
+        spec["domainname"] = opts.domainname
     if opts.tty:
         from fastctr.engine.tty import terminal_size
         size = terminal_size()
