@@ -11,7 +11,7 @@ from fastctr.errors import ConfigError, ContainerNotFoundError, FastctrError, Na
 from fastctr.image.store import Store, chain_ids, now
 from fastctr.engine.operate import Operations
 from fastctr.engine.options import (generate_name, make_spec, parse_env, parse_labels, parse_mount, parse_network,
-                                    run_flag_record, validate_name, _read_text)
+                                    run_flag_record, validate_name, bundle_document, _read_text)
 from fastctr.engine.supervise import SignalProxy, Supervisor
 
 NAME_ATTEMPTS = 20  # generated names drawn before a run gives up (35,000 to draw from)
@@ -46,7 +46,7 @@ class Engine(Supervisor, Operations):
         return Runtime(root=self.state_root, cgroup_parent=self.cgroup_parent)
 
     # ----------------------------------------------------------- images
-    def resolve_image(self, ref, pull="missing"):
+    def resolve_image(self, ref, pull="missing", quiet=False, platform=None):
         """The image `run`/`create` use; pulled first when --pull says so
         (the registry code is imported only then)."""
         if pull not in ("missing", "always", "never"):
@@ -60,7 +60,7 @@ class Engine(Supervisor, Operations):
             from fastctr.image import loading as images  # made on first use from the installed program
             return images.ensure_hello_world(self.store, self.driver)
         from fastctr.engine import imagepull
-        return imagepull.for_run(self, ref, pull)
+        return imagepull.for_run(self, ref, pull, quiet=quiet, platform=platform)
 
     @staticmethod
     def _hello_world(ref):
@@ -139,7 +139,8 @@ class Engine(Supervisor, Operations):
         return c
 
     def _create(self, image_ref, opts, cid):
-        image_id = self.resolve_image(image_ref, getattr(opts, "pull", "missing"))
+        image_id = self.resolve_image(image_ref, getattr(opts, "pull", "missing"), quiet=opts.quiet,
+                                      platform=opts.platform)
         image = self.store.image(image_id)
         if opts.name:
             validate_name(opts.name)
@@ -175,8 +176,11 @@ class Engine(Supervisor, Operations):
             if peer:
                 spec["hostname"] = peer["config"].get("hostname", spec["hostname"])
             self._write_etc_files(cdir, spec, network, peer)
+            if opts.ipc == "shareable":
+                from fastctr.engine.runflags import shareable_shm
+                shareable_shm(spec, cdir)
             with open(os.path.join(cdir, "config.json"), "w") as f:
-                json.dump(spec, f)
+                json.dump(bundle_document(spec), f)
             record = {"rootfs_mount": rootfs_mount, "rm": opts.rm, "image": image_ref,
                       "command": spec["process"]["args"],
                       "hostname": spec["hostname"], "network_peer": peer["id"] if peer else None,

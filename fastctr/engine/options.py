@@ -200,6 +200,14 @@ def parse_network(opts):
     return ("net", mode)  # `bridge` or a user-defined network
 
 
+def bundle_document(spec):
+    """The spec as config.json holds it: with the host's UTS namespace
+    (--uts host) the hostname is the host's own, not one to set."""
+    if any(n["type"] == "uts" for n in spec["linux"]["namespaces"]):
+        return spec
+    return {k: v for k, v in spec.items() if k != "hostname"}
+
+
 def _cgroup_v2():
     """Whether containers get v2 cgroups (FASTCTR_CGROUP_V2_ROOT: the runtime's v2 lane on a hybrid host)."""
     return bool(os.environ.get("FASTCTR_CGROUP_V2_ROOT")) or os.path.exists("/sys/fs/cgroup/cgroup.controllers")
@@ -439,8 +447,6 @@ def make_spec(image_config, opts, cid, read_file):
             "maskedPaths": list(DOCKER_MASKED), "readonlyPaths": list(DOCKER_READONLY),
         },
     }
-    if host_uts:
-        del spec["hostname"]  # the host's own
     if opts.domainname:
         if host_uts:
             raise ConfigError("conflicting options: --domainname and --uts host")

@@ -128,7 +128,7 @@ def join_peers(engine, cdir, config):
         pid = engine.runtime.state(peer["id"])["pid"]
         joins[kind] = f"/proc/{pid}/ns/{'net' if kind == 'network' else kind}"
         if kind == "ipc":
-            _share_ipc(spec, peer, pid)
+            _share_ipc(engine, spec, peer)
     spec["linux"]["namespaces"] = [n for n in spec["linux"]["namespaces"] if n["type"] not in joins] + \
         [{"type": kind, "path": p} for kind, p in joins.items()]
     with open(path, "w") as f:
@@ -139,18 +139,37 @@ def _running_peer(engine, ref, kind):
     flag = {"network": "--network", "pid": "--pid", "ipc": "--ipc"}[kind]
     peer = engine.container(ref)
     if engine.live_status(peer) != "running":
-        raise ConfigError(f"{flag} container:{ref}: container {peer['name']} is not running")
+        raise ConfigError(f"{flag} container:{peer['name']}: container {peer['name']} is not running")
     return peer
 
 
-def _share_ipc(spec, peer, pid):
+def _share_ipc(engine, spec, peer):
     mode = peer["config"].get("ipc_mode")
     if mode not in ("shareable", "host"):
         raise ConfigError(f"container {peer['id']}: non-shareable IPC (hint: use IpcMode:shareable for the donor "
                           "container)")
-    shm = "/dev/shm" if mode == "host" else f"/proc/{pid}/root/dev/shm"
+    shm = "/dev/shm" if mode == "host" else _shm_dir(engine.driver_for_container(peer).container_dir(peer["id"]))
+    _bind_shm(spec, shm)
+
+
+def _shm_dir(cdir):
+    return os.path.join(cdir, "shm")
+
+
+def _bind_shm(spec, source):
     spec["mounts"] = [m for m in spec["mounts"] if m["destination"] != "/dev/shm"] + \
-        [{"destination": "/dev/shm", "type": "bind", "source": shm, "options": ["rbind", "rprivate"]}]
+        [{"destination": "/dev/shm", "type": "bind", "source": source, "options": ["rbind", "rprivate"]}]
+
+
+def shareable_shm(spec, cdir):
+    """--ipc shareable: /dev/shm is a directory of the container's, outside
+    its mount namespace, that the containers joining its IPC namespace bind
+    too (Docker mounts a tmpfs there; a directory needs no unmount that a
+    killed command could miss, at the price of --shm-size's limit)."""
+    path = _shm_dir(cdir)
+    os.makedirs(path, exist_ok=True)
+    os.chmod(path, 0o1777)
+    _bind_shm(spec, path)
 
 
 # ------------------------------------------------------------- files
