@@ -5,10 +5,26 @@ A table maps each option to (destination, takes a value); destinations in
 from fastctr.errors import UsageError  # defined there, exported here too
 
 
-def parse(argv, table, stop_at_positional=False, multi=()):
+class ArgumentCountError(UsageError):
+    """Too few or too many positional arguments: Docker's CLI exits 1 for
+    these (not 125 as for a flag error); the message is Docker's phrase,
+    e.g. "requires at least 1 argument"."""
+
+
+class HelpRequested(Exception):
+    """--help (or -h where -h means nothing else) among a command's flags:
+    the CLI prints that command's usage with the option table parsed."""
+
+    def __init__(self, table):
+        super().__init__("help")
+        self.table = table
+
+
+def parse(argv, table, stop_at_positional=False, multi=(), help=False):
     """Parse --opt value / --opt=value / -o value; returns (opts, positionals).
     With stop_at_positional everything from the first positional on is
-    positional (a command and its own arguments)."""
+    positional (a command and its own arguments).  With help, --help and a
+    -h the table does not define raise HelpRequested."""
     opts, pos = {}, []
     i = 0
     while i < len(argv):
@@ -16,6 +32,8 @@ def parse(argv, table, stop_at_positional=False, multi=()):
         if arg == "--":
             pos.extend(argv[i + 1:])
             break
+        if help and (arg == "--help" or arg == "-h" and arg not in table):
+            raise HelpRequested(table)
         if not arg.startswith("-") or arg == "-":
             pos.append(arg)
             if stop_at_positional:

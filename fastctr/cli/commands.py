@@ -9,68 +9,11 @@ import os
 import sys
 
 from fastctr import __version__
-from fastctr.cli.common import GLOBAL, LISTS, _each, _engine, _number, parse
-from fastctr.cliargs import UsageError
+from fastctr.cli.common import GLOBAL, _each, _engine, _number, flags, nargs, parse
+from fastctr.cliargs import ArgumentCountError, HelpRequested, UsageError
 from fastctr.engine import resources as resource_flags
 from fastctr.engine import security as security_flags
 from fastctr.engine import options as environment_flags
-
-USAGE = """usage: fastctr [--data-root DIR] [--state-root DIR] [--storage-driver overlay2|vfs]
-               [--cgroup-parent PATH] COMMAND [OPTIONS]
-
-commands:
-  run [OPTIONS] IMAGE [COMMAND [ARG...]]   create and run a container
-  create [OPTIONS] IMAGE [COMMAND...]      create a container
-  start [-a] [-i] CONTAINER...              start containers in the background (-a: attached)
-  attach [--no-stdin] [--detach-keys K] CONTAINER   to a running container (Ctrl-P Ctrl-Q detaches)
-  exec [-d] [-i] [-t] [-e K=V] [-w DIR] [-u USER] [--privileged] CONTAINER CMD...
-  pause | unpause CONTAINER...              freeze / thaw every process (freezer cgroup)
-  rename CONTAINER NEW_NAME
-  top CONTAINER                             its processes
-  stats [--no-stream] [-a] [--format F] [CONTAINER...]   CPU %, memory, net and block I/O, pids
-  update [--cpus N] [-m SIZE] [--pids-limit N] [--cpu-rt-runtime N] ... CONTAINER...   change limits, also while running
-  stop [-t SECONDS] [-s SIGNAL] CONTAINER...  stop signal, then SIGKILL after -t (10)
-  restart [-t SECONDS] CONTAINER...         stop, then start again
-  kill [-s SIGNAL] CONTAINER...             send a signal (SIGKILL)
-  wait CONTAINER...                         block until they exit; print exit codes
-  logs [-f] [--tail N] [-t] [--since T] [--until T] CONTAINER   output of a detached container
-  rm [-f] [-v] CONTAINER...                 remove containers (-v: and their anonymous volumes)
-  container prune                           remove stopped and half-made containers
-  system prune                              containers, unused networks, unnamed images
-  ps [-a] [-q] [--format json|table|TEMPLATE]   list containers ({{.ID}}, {{.Names}}, ...)
-  images [-q] [--format json|table]         list images
-  rmi [-f] IMAGE...                         remove images
-  tag IMAGE NAME[:TAG]                      name an image
-  inspect [-f TEMPLATE] IMAGE|CONTAINER...  JSON description, or -f '{{.State.OOMKilled}}'
-  volume create [NAME] | ls | rm NAME... | prune
-  system df                                 disk use of images, containers and volumes
-  history IMAGE                             layers of an image
-  load -i PATH                              docker save / OCI archive or OCI layout
-  pull [-q] [--platform P] [-u USER -p PASSWORD] REF   from a registry (v2)
-  import ROOTFS.tar [NAME[:TAG]]            image from a root filesystem tar
-  image prune                               remove unnamed images no container uses
-  network create [--subnet CIDR] [--gateway IP] NAME | ls | inspect NAME | rm NAME
-  network connect NETWORK CONTAINER | disconnect NETWORK CONTAINER
-  export [-o FILE] CONTAINER                the container's file system as a tar
-  diff CONTAINER                            its changed files: A added, C changed, D deleted
-  commit [-m MSG] CONTAINER [NAME[:TAG]]    image from a container's changes
-  info                                      storage driver, cgroups, kernel, features
-  version
-run/create options: --name N, --rm, -e/--env K=V, --env-file F, -w/--workdir D,
-  -u/--user U[:G], --entrypoint CMD, -h/--hostname H, -v/--volume [SRC|NAME:]DST[:ro],
-  --mount type=bind|tmpfs,..., --tmpfs DST[:OPTS], --read-only, -l/--label K=V,
-  -d/--detach, -i/--interactive, -t/--tty, --detach-keys K, --sig-proxy=false, --init,
-  --cap-add CAP, --cap-drop CAP, --privileged, --device HOST[:CONTAINER][:rwm],
-  --security-opt no-new-privileges|seccomp=unconfined|seccomp=PROFILE.json, --stop-signal SIG,
-  --stop-timeout SECONDS, --cpus N, --cpu-period, --cpu-quota, -c/--cpu-shares,
-  --cpuset-cpus, --cpuset-mems, -m/--memory, --memory-swap, --memory-reservation,
-  --pids-limit, --blkio-weight, --ulimit NAME=SOFT[:HARD], --shm-size, --sysctl K=V, --oom-score-adj,
-  --oom-kill-disable, --memory-swappiness 0..100, --device-read-bps/--device-write-bps DEV:RATE,
-  --device-read-iops/--device-write-iops DEV:N, --blkio-weight-device DEV:W, --device-cgroup-rule 'c 1:3 rwm',
-  --cpu-rt-period, --cpu-rt-runtime, --cgroup-parent PATH,
-  --network none|host|container:NAME|bridge|NETWORK (default: bridge; FASTCTR_DEFAULT_NETWORK),
-  -p [HOST-IP:]HOST-PORT:CONTAINER-PORT[/udp], -P (publishing implies --network bridge)
-"""
 
 RUN = {"--name": ("name", True), "--rm": ("rm", False), "-e": ("env", True), "--env": ("env", True),
        "--env-file": ("env_files", True), "-w": ("workdir", True), "--workdir": ("workdir", True),
@@ -88,30 +31,27 @@ RUN = {"--name": ("name", True), "--rm": ("rm", False), "-e": ("env", True), "--
 RUN.update(resource_flags.FLAGS)  # --cpus, -m, --ulimit...: fastctr.resources
 RUN.update(security_flags.FLAGS)  # --cap-add, --privileged, --security-opt, --device
 RUN.update(environment_flags.FLAGS)  # --group-add, --pid, --ipc, --cidfile, -a...: fastctr.engine.options
+GROUPS = ("container", "image", "network", "system", "volume")  # Docker's management commands
+HANDLER_MODULES = ("fastctr.cli.objects", "fastctr.cli.files")  # where else `cmd_NAME` handlers live (imported on demand)
+RUN_LIKE = ("run", "create", "exec")  # their failures exit 125 (Docker's CLI), the others' 1
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     from fastctr.errors import CommandNotExecutable, CommandNotFound
+    words, name, args = [], "", []
     try:
         g, rest = parse(argv, GLOBAL, stop_at_positional=True)
-        if not rest or rest[0] in ("-h", "--help", "help"):
-            print(USAGE)
-            return 0 if rest else 125
-        cmd, args = rest[0], rest[1:]
-        if cmd in ("image", "network", "container", "system", "volume") and args:
-            cmd, args = f"{cmd}_{args[0]}", args[1:]
-        handler = COMMANDS.get(cmd)
-        if handler is None:
-            from fastctr.cli import objects  # images, volumes, networks, system
-            handler = objects.COMMANDS.get(cmd)
-        if handler is None and cmd in ("cp", "diff", "container_cp", "container_diff"):
-            from fastctr.cli import files
-            handler = files.COMMANDS[cmd]
-        if handler is None:
-            raise UsageError(f"unknown command {cmd!r} (see fastctr --help)")
-        return handler(g, args) or 0
+        if g.get("version"):
+            return _print_version()
+        words, name, args = _resolve(rest)
+        if name is None or args == ["--help"] and rest[:1] == ["help"]:
+            return _help(words, name)
+        return handler(name)(g, args) or 0
+    except HelpRequested as e:
+        return _help(words, name, e.table)
     except UsageError as e:
-        print(f"fastctr: {e}", file=sys.stderr)
-        return 125
+        return _usage_error(e, words)
     except CommandNotFound as e:
         print(f"fastctr: {e.strerror}: executable file not found", file=sys.stderr)
         return 127
@@ -125,14 +65,109 @@ def main(argv=None):
         if not isinstance(e, (FastctrError, OSError, ValueError)):
             raise
         print(f"fastctr: {e}", file=sys.stderr)
-        return 125
+        return 125 if _run_like(name, args) else 1
+
+
+def _resolve(rest):
+    """(the command words as typed, the handler's name, its arguments);
+    a None name: help for the words (`fastctr`, `fastctr help X`, `fastctr container`)."""
+    if not rest:
+        return [], None, []
+    if rest[0] == "help":  # `fastctr help [GROUP] [COMMAND]`
+        words, name, _ = _resolve([w for w in rest[1:] if not w.startswith("-")][:2])
+        return words, name, ["--help"]
+    cmd, args = rest[0], rest[1:]
+    if cmd not in GROUPS:
+        if "_" in cmd or handler(cmd) is None:  # image_prune: a handler's name, not a command
+            raise UnknownCommand([cmd])
+        return [cmd], cmd, args
+    from fastctr.cli import groups
+    if not args or args[0] in ("--help", "-h"):
+        return [cmd], None, []
+    target = groups.GROUPS[cmd].get(args[0])
+    if target is None or handler(target) is None:
+        raise UnknownCommand([cmd, args[0]])
+    return [cmd, args[0]], target, args[1:]
+
+
+class UnknownCommand(UsageError):
+    def __init__(self, words):
+        super().__init__("unknown command: " + " ".join(["fastctr"] + words))
+        self.words = words
+
+
+def handler(name):
+    """The `cmd_NAME` function of a command, or None."""
+    fn = COMMANDS.get(name)
+    if fn is None:
+        import importlib
+        for module in HANDLER_MODULES:
+            fn = importlib.import_module(module).COMMANDS.get(name)
+            if fn:
+                break
+    return fn
+
+
+def handlers():
+    names = set(COMMANDS)
+    import importlib
+    for module in HANDLER_MODULES:
+        names |= set(importlib.import_module(module).COMMANDS)
+    return names
+
+
+def _help(words, name, table=None):
+    """Usage on stdout, exit 0: of fastctr, of a group, or of one command
+    (`fastctr help CMD` asks the command for its option table)."""
+    from fastctr.cli import usage
+    if not words:
+        usage.top(handlers())
+    elif name is None:
+        usage.group(words[0], handlers())
+    else:
+        if table is None:
+            try:
+                handler(name)({}, ["--help"])
+            except HelpRequested as e:
+                table = e.table
+        usage.command(words, name, table or {})
+    return 0
+
+
+def _usage_error(e, words):
+    """Docker's CLI: a flag error exits 125, a wrong number of arguments or an
+    unknown command 1; the second line says where the usage is."""
+    path = " ".join(["fastctr"] + words)
+    if isinstance(e, UnknownCommand):
+        hint = " ".join(["fastctr"] + e.words[:-1])
+        print(f"fastctr: {e}\nSee '{hint} --help'.", file=sys.stderr)
+        return 1
+    if isinstance(e, ArgumentCountError):
+        print(f"fastctr: '{path}' {e}\nSee '{path} --help'.", file=sys.stderr)
+        return 1
+    print(f"fastctr: {e}\nSee '{path} --help'.", file=sys.stderr)
+    return 125
+
+
+def _run_like(name, args):
+    """run, create, exec and an attached start: Docker's CLI exits 125 for
+    their own failures (the container's status otherwise)."""
+    if name in RUN_LIKE:
+        return True
+    attach = ("-a", "--attach", "-i", "--interactive")
+    return name == "start" and any(a in attach or a[:1] == "-" != a[1:2] and set(a[1:]) & {"a", "i"} for a in args)
+
+
+def _print_version():
+    from fastctr.cli import version
+    print(version.line())
+    return 0
 
 
 def _run_options(args):
     from fastctr.engine import RunOptions
     opts, pos = parse(args, RUN, stop_at_positional=True)
-    if not pos:
-        raise UsageError("requires an IMAGE argument")
+    nargs(pos, 1)
     return pos[0], RunOptions(cmd=pos[1:], **opts)
 
 
@@ -178,21 +213,18 @@ def cmd_start(g, args):
     o, pos = parse(args, {"-a": ("attach", False), "--attach": ("attach", False), "-i": ("interactive", False),
                           "--interactive": ("interactive", False), "--detach-keys": ("detach_keys", True)})
     if o.get("attach") or o.get("interactive"):
-        if len(pos) != 1:
-            raise UsageError("start -a needs one container")
+        nargs(pos, 1, 1)
         status = _engine(g).start(pos[0], sig_proxy=True, stdin=bool(o.get("interactive")),
                                   detach_keys=o.get("detach_keys"))
         return 0 if status is None else status  # None: detached with the detach keys
-    if not pos:
-        raise UsageError("start needs at least one container")
+    nargs(pos, 1)
     return _each(g, pos, lambda engine, ref: engine.start_detached(ref))
 
 
 def cmd_attach(g, args):
     o, pos = parse(args, {"--no-stdin": ("no_stdin", False), "--detach-keys": ("detach_keys", True),
                           "--sig-proxy": ("sig_proxy", False)})
-    if len(pos) != 1:
-        raise UsageError("attach needs one container")
+    nargs(pos, 1, 1)
     status = _engine(g).attach(pos[0], stdin=not o.get("no_stdin"), detach_keys=o.get("detach_keys"))
     return 0 if status is None else status
 
@@ -200,16 +232,14 @@ def cmd_attach(g, args):
 def cmd_stop(g, args):
     o, pos = parse(args, {"-t": ("time", True), "--time": ("time", True), "-s": ("signal", True),
                           "--signal": ("signal", True)})
-    if not pos:
-        raise UsageError("stop needs at least one container")
+    nargs(pos, 1)
     timeout = _number(o.get("time"), "-t")
     return _each(g, pos, lambda engine, ref: engine.stop(ref, timeout=timeout, sig=o.get("signal")))
 
 
 def cmd_restart(g, args):
     o, pos = parse(args, {"-t": ("time", True), "--time": ("time", True)})
-    if not pos:
-        raise UsageError("restart needs at least one container")
+    nargs(pos, 1)
     timeout = _number(o.get("time"), "-t")
 
     def restart(engine, ref):
@@ -220,23 +250,20 @@ def cmd_restart(g, args):
 
 def cmd_kill(g, args):
     o, pos = parse(args, {"-s": ("signal", True), "--signal": ("signal", True)})
-    if not pos:
-        raise UsageError("kill needs at least one container")
+    nargs(pos, 1)
     return _each(g, pos, lambda engine, ref: engine.kill(ref, o.get("signal") or "SIGKILL"))
 
 
 def cmd_wait(g, args):
     _, pos = parse(args, {})
-    if not pos:
-        raise UsageError("wait needs at least one container")
+    nargs(pos, 1)
     return _each(g, pos, lambda engine, ref: str(engine.wait(ref)))
 
 
 def cmd_container_cleanup(g, args):
     """Called by a container's monitor when its process has exited."""
     _, pos = parse(args, {})
-    if len(pos) != 1:
-        raise UsageError("container cleanup needs one container")
+    nargs(pos, 1, 1)
     _engine(g).cleanup(pos[0])
 
 
@@ -244,8 +271,7 @@ def cmd_logs(g, args):
     o, pos = parse(args, {"-f": ("follow", False), "--follow": ("follow", False), "--tail": ("tail", True),
                           "-n": ("tail", True), "-t": ("timestamps", False), "--timestamps": ("timestamps", False),
                           "--since": ("since", True), "--until": ("until", True)})
-    if len(pos) != 1:
-        raise UsageError("logs needs one container")
+    nargs(pos, 1, 1)
     from fastctr.engine import logs
     engine = _engine(g)
     c = engine.container(pos[0])
@@ -263,8 +289,7 @@ EXEC = {"-d": ("detach", False), "--detach": ("detach", False), "-i": ("interact
 
 def cmd_exec(g, args):
     o, pos = parse(args, EXEC, stop_at_positional=True)
-    if len(pos) < 2:
-        raise UsageError("exec needs a CONTAINER and a COMMAND")
+    nargs(pos, 2)
     status = _engine(g).exec(pos[0], pos[1:], detach=bool(o.get("detach")), interactive=bool(o.get("interactive")),
                              tty=bool(o.get("tty")), env=o.get("env") or [], env_files=o.get("env_files") or [],
                              workdir=o.get("workdir"),
@@ -274,29 +299,25 @@ def cmd_exec(g, args):
 
 def cmd_pause(g, args):
     _, pos = parse(args, {})
-    if not pos:
-        raise UsageError("pause needs at least one container")
+    nargs(pos, 1)
     return _each(g, pos, lambda engine, ref: engine.pause(ref) and ref)
 
 
 def cmd_unpause(g, args):
     _, pos = parse(args, {})
-    if not pos:
-        raise UsageError("unpause needs at least one container")
+    nargs(pos, 1)
     return _each(g, pos, lambda engine, ref: engine.unpause(ref) and ref)
 
 
 def cmd_rename(g, args):
     _, pos = parse(args, {})
-    if len(pos) != 2:
-        raise UsageError("rename needs CONTAINER and NEW_NAME")
+    nargs(pos, 2, 2)
     _engine(g).rename(pos[0], pos[1])
 
 
 def cmd_top(g, args):
     _, pos = parse(args, {})
-    if len(pos) != 1:
-        raise UsageError("top needs one container")
+    nargs(pos, 1, 1)
     header, rows = _engine(g).top(pos[0])
     from fastctr.cli import template
     for line in template._align(["\t".join(header)] + ["\t".join(r) for r in rows]):
@@ -315,8 +336,7 @@ def cmd_update(g, args):
     from fastctr.engine import RunOptions
     table = {k: v for k, v in resource_flags.FLAGS.items() if v[0] in _UPDATABLE}
     o, pos = parse(args, table)
-    if not pos:
-        raise UsageError("update needs at least one container")
+    nargs(pos, 1)
     opts = RunOptions(**o)
     return _each(g, pos, lambda engine, ref: engine.update(ref, opts) and ref)
 
@@ -326,26 +346,32 @@ _UPDATABLE = {"cpus", "cpu_period", "cpu_quota", "cpu_shares", "cpuset_cpus", "c
 
 
 def cmd_rm(g, args):
-    o, pos = parse(args, dict(LISTS, **{"-v": ("volumes", False), "--volumes": ("volumes", False)}))
-    if not pos:
-        raise UsageError("rm needs at least one container")
+    o, pos = parse(args, flags("-f/--force", "-v/--volumes"))
+    nargs(pos, 1)
+    from fastctr.engine import ContainerNotFoundError
     engine, status = _engine(g), 0
     for ref in pos:
         try:
             engine.rm(ref, force=bool(o.get("force")), volumes=bool(o.get("volumes")))
             print(ref)
+        except ContainerNotFoundError as e:
+            if o.get("force") and "ambiguous" not in str(e):  # Docker: rm -f of a missing one is no error
+                continue
+            print(f"fastctr: {e}", file=sys.stderr)
+            status = 1
         except Exception as e:
             from fastctr.errors import FastctrError
             if not isinstance(e, (FastctrError, OSError)):
                 raise
             print(f"fastctr: {e}", file=sys.stderr)
-            status = 125
+            status = 1
     return status
 
 
 def cmd_ps(g, args):
     from fastctr.cli.common import human_ago
-    o, _ = parse(args, LISTS)
+    o, pos = parse(args, flags("-a/--all", "-q/--quiet", "--format="))
+    nargs(pos, 0, 0)
     engine = _engine(g)
     rows = engine.ps(all=bool(o.get("all")))
     if o.get("quiet"):
@@ -378,6 +404,8 @@ def _ps_row(c, human_ago):
 
 
 def cmd_version(g, args):
+    _, pos = parse(args, {})
+    nargs(pos, 0, 0)
     print(f"fastctr version {__version__}")
 
 

@@ -6,22 +6,51 @@ import sys
 import time
 
 from fastctr import cliargs
-from fastctr.cliargs import UsageError
+from fastctr.cliargs import ArgumentCountError, UsageError
 from fastctr.engine import resources as resource_flags
 from fastctr.engine import security as security_flags
 from fastctr.engine import options as environment_flags
 
 GLOBAL = {"--data-root": ("data_root", True), "--state-root": ("state_root", True),
-          "--storage-driver": ("driver", True), "--cgroup-parent": ("cgroup_parent", True)}
-MULTI = {"env", "env_files", "volumes", "mounts", "tmpfs", "labels", "publish"} | resource_flags.MULTI \
+          "--storage-driver": ("driver", True), "--cgroup-parent": ("cgroup_parent", True),
+          "-v": ("version", False), "--version": ("version", False)}
+MULTI = {"env", "env_files", "volumes", "mounts", "tmpfs", "labels", "publish", "filter"} | resource_flags.MULTI \
     | security_flags.MULTI | environment_flags.MULTI
-LISTS = {"-a": ("all", False), "--all": ("all", False), "-q": ("quiet", False), "--quiet": ("quiet", False),
-         "--format": ("format", True), "-f": ("force", False), "--force": ("force", False),
-         "-i": ("input", True), "--input": ("input", True), "--no-trunc": ("no_trunc", False)}
+
+
+def flags(*specs):
+    """An option table from Docker-style names: "-a/--all" is a switch,
+    "--format=" takes a value; the destination is the long name."""
+    table = {}
+    for spec in specs:
+        names = spec.rstrip("=").split("/")
+        for name in names:
+            table[name] = (names[-1].lstrip("-").replace("-", "_"), spec.endswith("="))
+    return table
 
 
 def parse(argv, table, stop_at_positional=False):
-    return cliargs.parse(argv, table, stop_at_positional, multi=MULTI)
+    return cliargs.parse(argv, table, stop_at_positional, multi=MULTI, help=True)
+
+
+def nargs(pos, least, most=None):
+    """Docker's check of a command's positional arguments (cli/required.go):
+    `most` None is no upper bound; the CLI prefixes 'fastctr COMMAND'."""
+    if least <= len(pos) and (most is None or len(pos) <= most):
+        return pos
+    if most == 0:
+        raise ArgumentCountError("accepts no arguments")
+    if most is None:
+        raise ArgumentCountError(f"requires at least {least} {plural(least)}")
+    if least == most:
+        raise ArgumentCountError(f"requires {least} {plural(least)}")
+    if least == 0:
+        raise ArgumentCountError(f"requires at most {most} {plural(most)}")
+    raise ArgumentCountError(f"requires at least {least} and at most {most} {plural(most)}")
+
+
+def plural(n):
+    return "argument" if n == 1 else "arguments"
 
 
 def _engine(g):
@@ -32,7 +61,7 @@ def _engine(g):
 
 def _each(g, refs, action):
     """Docker's multi-container commands: go on after a failure, print each
-    container that worked; 125 if any failed."""
+    container that worked; 1 if any failed (Docker's CLI)."""
     from fastctr.errors import FastctrError
     engine, status = _engine(g), 0
     for ref in refs:
@@ -41,7 +70,7 @@ def _each(g, refs, action):
             print(result if isinstance(result, str) else ref)
         except (FastctrError, OSError) as e:
             print(f"fastctr: {e}", file=sys.stderr)
-            status = 125
+            status = 1
     return status
 
 

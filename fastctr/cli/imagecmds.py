@@ -3,15 +3,15 @@ logout (and `image save|push`).
 Imported (through fastctr.cli.objects) only for them."""
 import sys
 
-from fastctr.cli.common import _engine, parse
+from fastctr.cli.common import _engine, nargs, parse
 from fastctr.cliargs import UsageError
+from fastctr.errors import FastctrError  # Docker's CLI exits 1 for these, 125 for flag errors
 
 
 def cmd_save(g, args):
     o, pos = parse(args, {"-o": ("output", True), "--output": ("output", True), "--format": ("format", True),
                           "--platform": ("platform", True)})
-    if not pos:
-        raise UsageError("save needs at least one image")
+    nargs(pos, 1)
     if o.get("platform"):
         raise UsageError("save --platform is not supported: fastctr stores one platform per image")
     from fastctr.image import saving
@@ -22,7 +22,7 @@ def cmd_save(g, args):
     if o.get("output"):
         saving.save_to_file(store, pos, o["output"], fmt)
     elif sys.stdout.isatty():
-        raise UsageError("cowardly refusing to save to a terminal. Use the -o flag or redirect")
+        raise FastctrError("cowardly refusing to save to a terminal. Use the -o flag or redirect")
     else:
         sys.stdout.flush()
         saving.save(store, pos, sys.stdout.buffer, fmt)
@@ -32,17 +32,16 @@ def cmd_save(g, args):
 def cmd_push(g, args):
     o, pos = parse(args, {"-q": ("quiet", False), "--quiet": ("quiet", False),
                           "-a": ("all_tags", False), "--all-tags": ("all_tags", False)})
-    if len(pos) != 1:
-        raise UsageError("push needs one image NAME[:TAG]")
+    nargs(pos, 1, 1)
     from fastctr.image import progress, push, reference
     engine = _engine(g)
     if o.get("all_tags"):
         repo = reference.parse_normalized(pos[0])
         if repo.tag or repo.digest:
-            raise UsageError("tag can't be used with --all-tags/-a")
+            raise FastctrError("tag can't be used with --all-tags/-a")
         names = [n for n, _ in engine.store.names() if "@" not in n and n.rsplit(":", 1)[0] == repo.familiar_name]
         if not names:
-            raise UsageError(f"An image does not exist locally with the tag: {repo.familiar_name}")
+            raise FastctrError(f"An image does not exist locally with the tag: {repo.familiar_name}")
     else:
         names = [pos[0]]
     for name in names:
@@ -56,16 +55,15 @@ def cmd_login(g, args):
     o, pos = parse(args, {"-u": ("user", True), "--username": ("user", True),
                           "-p": ("password", True), "--password": ("password", True),
                           "--password-stdin": ("password_stdin", False)})
-    if len(pos) > 1:
-        raise UsageError("login takes at most one SERVER")
+    nargs(pos, 0, 1)
     from fastctr.image import credentials, push
     server = pos[0] if pos else credentials.DOCKER_HUB_KEY
     user, password = o.get("user"), o.get("password")
     if o.get("password_stdin"):
         if password:
-            raise UsageError("--password and --password-stdin are mutually exclusive")
+            raise FastctrError("--password and --password-stdin are mutually exclusive")
         if not user:
-            raise UsageError("Must provide --username with --password-stdin")
+            raise FastctrError("Must provide --username with --password-stdin")
         password = sys.stdin.read().rstrip("\r\n")
     elif password:
         print("WARNING! Using --password via the CLI is insecure. Use --password-stdin.", file=sys.stderr)
@@ -79,23 +77,22 @@ def cmd_login(g, args):
 
 def _prompt(user, password, server):
     if not sys.stdin.isatty():
-        raise UsageError("Cannot perform an interactive login from a non TTY device")
+        raise FastctrError("Cannot perform an interactive login from a non TTY device")
     if not user:
         user = input("Username: ").strip()
     if not password:
         import getpass
         password = getpass.getpass("Password: ")
     if not user:
-        raise UsageError("Username is required")
+        raise FastctrError("Username is required")
     if not password:
-        raise UsageError("Error: Password Required")
+        raise FastctrError("Error: Password Required")
     return user, password
 
 
 def cmd_logout(g, args):
     _, pos = parse(args, {})
-    if len(pos) > 1:
-        raise UsageError("logout takes at most one SERVER")
+    nargs(pos, 0, 1)
     from fastctr.image import credentials
     server = pos[0] if pos else credentials.DOCKER_HUB_KEY
     key = credentials.server_key(server)

@@ -6,15 +6,15 @@ import os
 import sys
 
 from fastctr import __version__
-from fastctr.cli.common import LISTS, _each, _engine, _size, parse
+from fastctr.cli.common import _each, _engine, _size, flags, nargs, parse
 from fastctr.cliargs import UsageError
+from fastctr.errors import FastctrError
 
 
 def cmd_images(g, args):
     from fastctr.cli.common import human_ago
-    o, pos = parse(args, dict(LISTS, **{"--filter": ("filter", True)}))
-    if len(pos) > 1:
-        raise UsageError("images takes at most one REPOSITORY[:TAG]")
+    o, pos = parse(args, flags("-a/--all", "-q/--quiet", "--format=", "-f/--filter="))  # -a: no intermediate images
+    nargs(pos, 0, 1)
     store = _engine(g).store
     rows = [store.image(i) for i in store.image_ids()]
     patterns = _reference_patterns(pos, o.get("filter"))
@@ -74,9 +74,8 @@ def _matches(patterns, name):
 
 
 def cmd_rmi(g, args):
-    o, pos = parse(args, LISTS)
-    if not pos:
-        raise UsageError("rmi needs at least one image")
+    o, pos = parse(args, flags("-f/--force"))
+    nargs(pos, 1)
     engine = _engine(g)
     for ref in pos:
         for line in engine.rmi(ref, force=bool(o.get("force"))):
@@ -85,30 +84,41 @@ def cmd_rmi(g, args):
 
 def cmd_tag(g, args):
     _, pos = parse(args, {})
-    if len(pos) != 2:
-        raise UsageError("tag needs IMAGE and NAME[:TAG]")
+    nargs(pos, 2, 2)
     store = _engine(g).store
     store.tag(store.resolve(pos[0]), pos[1])
 
 
 def cmd_inspect(g, args):
     o, pos = parse(args, {"--type": ("type", True), "-f": ("format", True), "--format": ("format", True)})
-    if not pos:
-        raise UsageError("inspect needs at least one object")
     kind = o.get("type")
     if kind not in (None, "container", "image"):
         raise UsageError(f"inspect --type must be container or image, not {kind!r}")
+    return _inspect(g, nargs(pos, 1), kind, o.get("format"))
+
+
+def cmd_container_inspect(g, args):
+    o, pos = parse(args, flags("-f/--format="))
+    return _inspect(g, nargs(pos, 1), "container", o.get("format"))
+
+
+def cmd_image_inspect(g, args):
+    o, pos = parse(args, flags("-f/--format="))
+    return _inspect(g, nargs(pos, 1), "image", o.get("format"))
+
+
+def _inspect(g, refs, kind, fmt):
     engine, out, status = _engine(g), [], 0
-    for ref in pos:
+    for ref in refs:
         try:
             out.append(_inspect_one(engine, ref, kind))
         except LookupError as e:  # as Docker: the others are still shown
             print(f"fastctr: {e}", file=sys.stderr)
-            status = 125
-    if o.get("format"):
+            status = 1
+    if fmt:
         from fastctr.cli import template
         for doc in out:
-            print(template.render(o["format"], doc))
+            print(template.render(fmt, doc))
         return status
     print(json.dumps(out, indent=2))
     return status
@@ -134,18 +144,9 @@ def _inspect_image(engine, image_id):
             "GraphDriver": {"Name": engine.driver.name}}
 
 
-def cmd_image_inspect(g, args):
-    _, pos = parse(args, {})
-    if not pos:
-        raise UsageError("image inspect needs at least one image")
-    engine = _engine(g)
-    print(json.dumps([_inspect_image(engine, engine.store.resolve(r)) for r in pos], indent=2))
-
-
 def cmd_history(g, args):
-    _, pos = parse(args, LISTS)
-    if len(pos) != 1:
-        raise UsageError("history needs one image")
+    _, pos = parse(args, {})
+    nargs(pos, 1, 1)
     store = _engine(g).store
     cfg = store.image(store.resolve(pos[0]))["config"]
     print(f"{'CREATED':<22}{'CREATED BY':<60}COMMENT")
@@ -158,15 +159,14 @@ def cmd_image_history(g, args):
 
 
 def cmd_load(g, args):
-    o, pos = parse(args, LISTS)
-    if pos:
-        raise UsageError("load takes no arguments: use -i FILE or standard input")
+    o, pos = parse(args, flags("-i/--input=", "-q/--quiet"))  # -q: there is no progress to hide
+    nargs(pos, 0, 0)
     path = o.get("input") or "-"
     from fastctr.image import loading as images
     engine = _engine(g)
     if path == "-":
         if sys.stdin.isatty():
-            raise UsageError("requested load from stdin, but stdin is empty")
+            raise FastctrError("requested load from stdin, but stdin is empty")  # Docker's CLI: exit 1
         loaded = images.load_stream(engine.store, engine.driver, sys.stdin.buffer)
     else:
         loaded = images.load(engine.store, engine.driver, path)
@@ -181,8 +181,7 @@ def cmd_pull(g, args):
     o, pos = parse(args, {"-q": ("quiet", False), "--quiet": ("quiet", False), "--platform": ("platform", True),
                           "-u": ("user", True), "--username": ("user", True),
                           "-p": ("password", True), "--password": ("password", True)})
-    if len(pos) != 1:
-        raise UsageError("pull needs one image reference")
+    nargs(pos, 1, 1)
     from fastctr.image import loading as images, progress, reference
     ref = reference.parse_normalized(pos[0]).with_default_tag()
     auth = (o["user"], o.get("password", "")) if o.get("user") else None
@@ -194,8 +193,7 @@ def cmd_pull(g, args):
 
 def cmd_import(g, args):
     _, pos = parse(args, {})
-    if not 1 <= len(pos) <= 2:
-        raise UsageError("import needs ROOTFS.tar [NAME[:TAG]]")
+    nargs(pos, 1, 2)
     from fastctr.image import loading as images
     engine = _engine(g)
     print(images.import_rootfs(engine.store, engine.driver, pos[0], pos[1] if len(pos) == 2 else None))
@@ -212,7 +210,9 @@ def cmd_container_prune(g, args):
 def cmd_system_prune(g, args):
     """Stopped and half-made containers, unused user networks, unnamed
     images nobody uses."""
-    parse(args, {"-f": ("force", False), "--force": ("force", False), "-a": ("all", False)})
+    o, pos = parse(args, {"-f": ("force", False), "--force": ("force", False), "-a": ("all", False),
+                          "--all": ("all", False)})
+    nargs(pos, 0, 0)
     engine = _engine(g)
     removed = engine.prune_containers()
     print(f"Deleted containers: {len(removed)}")
@@ -223,19 +223,19 @@ def cmd_system_prune(g, args):
             engine.remove_network(net["name"])
             nets += 1
     print(f"Deleted networks: {nets}")
-    cmd_image_prune(g, [])
+    cmd_image_prune(g, ["--all"] if o.get("all") else [])
 
 
 def cmd_volume_create(g, args):
     _, pos = parse(args, {})
-    if len(pos) > 1:
-        raise UsageError("volume create takes at most one NAME")
+    nargs(pos, 0, 1)
     from fastctr.engine.volumes import Volumes
     print(Volumes(_engine(g).store).create(pos[0] if pos else None))
 
 
 def cmd_volume_ls(g, args):
-    o, _ = parse(args, LISTS)
+    o, pos = parse(args, flags("-q/--quiet"))
+    nargs(pos, 0, 0)
     from fastctr.engine.volumes import Volumes
     volumes = Volumes(_engine(g).store)
     if not o.get("quiet"):
@@ -245,16 +245,16 @@ def cmd_volume_ls(g, args):
 
 
 def cmd_volume_rm(g, args):
-    o, pos = parse(args, LISTS)
-    if not pos:
-        raise UsageError("volume rm needs at least one volume")
+    o, pos = parse(args, flags("-f/--force"))
+    nargs(pos, 1)
     from fastctr.engine.volumes import Volumes
     return _each(g, pos, lambda engine, name: Volumes(engine.store).remove(name, force=bool(o.get("force"))))
 
 
 def cmd_volume_prune(g, args):
     """Volumes no container uses (Docker prunes the anonymous ones; -a all)."""
-    o, _ = parse(args, dict(LISTS, **{"-a": ("all", False)}))
+    o, pos = parse(args, flags("-a/--all", "-f/--force"))
+    nargs(pos, 0, 0)
     from fastctr.engine.volumes import Volumes
     volumes = Volumes(_engine(g).store)
     for name in volumes.names():
@@ -296,12 +296,16 @@ def cmd_system_df(g, args):
 
 
 def cmd_image_prune(g, args):
+    """Unnamed images no container uses (-a: every image no container uses)."""
+    o, pos = parse(args, {"-f": ("force", False), "--force": ("force", False), "-a": ("all", False),
+                          "--all": ("all", False)})
+    nargs(pos, 0, 0)
     from fastctr.image import loading as images
     engine = _engine(g)
     store = engine.store
     for image_id in store.image_ids():
         im = store.image(image_id)
-        if not im["tags"] and not im["digests"] and not store.containers_using(image_id):
+        if (o.get("all") or not im["tags"] and not im["digests"]) and not store.containers_using(image_id):
             for line in engine.rmi(image_id):
                 print(line)
     freed = images.prune_unreferenced(store)  # what killed loads and pulls left
@@ -309,6 +313,8 @@ def cmd_image_prune(g, args):
 
 
 def cmd_info(g, args):
+    _, pos = parse(args, {})
+    nargs(pos, 0, 0)
     from fastctr.runtime import cgroups
     from fastctr.image import drivers
     engine = _engine(g)
@@ -351,8 +357,7 @@ def _fs_type(path):
 
 def cmd_export(g, args):
     o, pos = parse(args, {"-o": ("output", True), "--output": ("output", True)})
-    if len(pos) != 1:
-        raise UsageError("export needs one container")
+    nargs(pos, 1, 1)
     engine = _engine(g)
     if o.get("output"):
         tmp = o["output"] + ".tmp"
@@ -360,30 +365,29 @@ def cmd_export(g, args):
             engine.export(pos[0], f)
         os.rename(tmp, o["output"])
     elif sys.stdout.isatty():
-        raise UsageError("refusing to write a tar to a terminal: use -o FILE or a redirect")
+        raise FastctrError("cowardly refusing to save to a terminal. Use the -o flag or redirect")
     else:
         engine.export(pos[0], sys.stdout.buffer)
 
 
 def cmd_commit(g, args):
     o, pos = parse(args, {"-m": ("message", True), "--message": ("message", True)})
-    if not 1 <= len(pos) <= 2:
-        raise UsageError("commit needs CONTAINER [NAME[:TAG]]")
+    nargs(pos, 1, 2)
     print(_engine(g).commit(pos[0], pos[1] if len(pos) == 2 else None, o.get("message", "")))
 
 
 def cmd_network_create(g, args):
     o, pos = parse(args, {"--subnet": ("subnet", True), "--gateway": ("gateway", True),
                           "-d": ("driver", True), "--driver": ("driver", True)})
-    if len(pos) != 1:
-        raise UsageError("network create needs one NAME")
+    nargs(pos, 1, 1)
     if o.get("driver", "bridge") != "bridge":
         raise UsageError("only the bridge network driver is supported")
     print(_engine(g).create_network(pos[0], subnet=o.get("subnet"), gateway=o.get("gateway"))["id"])
 
 
 def cmd_network_ls(g, args):
-    o, _ = parse(args, LISTS)
+    o, pos = parse(args, flags("-q/--quiet"))
+    nargs(pos, 0, 0)
     nets = _engine(g).ipam.networks()
     if o.get("quiet"):
         for n in nets:
@@ -396,16 +400,14 @@ def cmd_network_ls(g, args):
 
 def cmd_network_inspect(g, args):
     _, pos = parse(args, {})
-    if not pos:
-        raise UsageError("network inspect needs at least one network")
+    nargs(pos, 1)
     ipam = _engine(g).ipam
     print(json.dumps([ipam.network(n) for n in pos], indent=2))
 
 
 def cmd_network_rm(g, args):
     _, pos = parse(args, {})
-    if not pos:
-        raise UsageError("network rm needs at least one network")
+    nargs(pos, 1)
     engine = _engine(g)
     for name in pos:
         engine.remove_network(name)
@@ -414,15 +416,13 @@ def cmd_network_rm(g, args):
 
 def cmd_network_connect(g, args):
     _, pos = parse(args, {})
-    if len(pos) != 2:
-        raise UsageError("network connect needs NETWORK CONTAINER")
+    nargs(pos, 2, 2)
     _engine(g).connect(pos[0], pos[1])
 
 
 def cmd_network_disconnect(g, args):
     _, pos = parse(args, {})
-    if len(pos) != 2:
-        raise UsageError("network disconnect needs NETWORK CONTAINER")
+    nargs(pos, 2, 2)
     _engine(g).disconnect(pos[0], pos[1])
 
 

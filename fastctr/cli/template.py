@@ -79,6 +79,10 @@ def _text(value):
         return "true" if value else "false"
     if value is None:
         return "<no value>"
-    if isinstance(value, (dict, list)):
-        return json.dumps(value)
+    if isinstance(value, list):  # Go's fmt: [a b], map[k:v] with the keys sorted
+        return "[" + " ".join(_text(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "map[" + " ".join(f"{k}:{_text(value[k])}" for k in sorted(value)) + "]"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
     return str(value)

@@ -46,7 +46,7 @@ def test_docker_archive_whose_manifest_lists_a_non_object(fcli, tmp_path):
             import io
             dst.addfile(m, io.BytesIO(data))
     images = fcli("images", "-q").stdout
-    one_line_error(fcli("load", "-i", str(bad)), "manifest.json image 2", "must be an object")
+    one_line_error(fcli("load", "-i", str(bad)), "manifest.json image 2", "must be an object", code=1)
     assert fcli("images", "-q").stdout == images
     assert fcli("inspect", "bad:1").returncode != 0  # checked whole before the first image went in
 
@@ -55,11 +55,17 @@ def test_docker_archive_whose_manifest_lists_a_non_object(fcli, tmp_path):
     (["run", "--rm", "-p", "80:http", "bb:1", "true"], ["-p 80:http"]),
     (["run", "--rm", "--env-file", "/nonexistent/env", "bb:1", "true"], ["--env-file /nonexistent/env"]),
     (["run", "--rm", "--security-opt", "seccomp=/nonexistent.json", "bb:1", "true"], ["/nonexistent.json"]),
-    (["inspect", "--format", "{{.Nope}}", "bb:1"], ["Nope"]),
-    (["inspect", "--format", "{{index .Config 1 2}}", "bb:1"], []),
 ])
 def test_bad_flags_are_one_line_errors_with_125(fcli, args, words):
     one_line_error(fcli(*args), *words)
+
+
+@pytest.mark.parametrize("args, words", [
+    (["inspect", "--format", "{{.Nope}}", "bb:1"], ["Nope"]),
+    (["inspect", "--format", "{{index .Config 1 2}}", "bb:1"], []),
+])
+def test_bad_templates_are_one_line_errors_with_1(fcli, args, words):
+    one_line_error(fcli(*args), *words, code=1)  # Docker's CLI: an error outside run/create/exec exits 1
 
 
 def test_env_file_that_is_not_utf8(fcli, tmp_path):

@@ -113,11 +113,11 @@ def test_stop_kill_restart_and_rm_force(fc):
     assert _ps(fc)["stubborn"]["Status"] == "running"
     assert fc("kill", "-s", "TERM", "stubborn").returncode == 0  # ignored by PID 1
     assert _ps(fc)["stubborn"]["Status"] == "running"
-    assert fc("rm", "stubborn").returncode == 125  # running
+    assert fc("rm", "stubborn").returncode == 1  # running (Docker's CLI: 1 outside run/create/exec)
     assert fc("rm", "-f", "stubborn").returncode == 0
     assert "stubborn" not in _ps(fc)
-    assert fc("kill", "polite").returncode == 125  # not running
-    assert fc("stop", "nosuch").returncode == 125 and "no such container" in fc("stop", "nosuch").stderr
+    assert fc("kill", "polite").returncode == 1  # not running
+    assert fc("stop", "nosuch").returncode == 1 and "no such container" in fc("stop", "nosuch").stderr
     assert _wait_monitors_gone(fc.data) == []
 
 

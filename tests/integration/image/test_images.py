@@ -272,7 +272,7 @@ def test_cli_create_start_rm_ps_images(data_root, state_root, tmp_path):
     assert cli(data_root, state_root, "start", "-a", "web").returncode == 4
     ps = [json.loads(line) for line in cli(data_root, state_root, "ps", "-a", "--format", "json").stdout.splitlines()]
     assert (ps[0]["Status"], ps[0]["ExitCode"]) == ("exited", 4)
-    assert cli(data_root, state_root, "rmi", "bb:1").returncode == 125  # in use by web
+    assert cli(data_root, state_root, "rmi", "bb:1").returncode == 1  # in use by web
     assert cli(data_root, state_root, "tag", "bb:1", "other/name:2").returncode == 0
     images = [json.loads(line) for line in cli(data_root, state_root, "images", "--format", "json").stdout.splitlines()]
     assert sorted(images[0]["RepoTags"]) == ["bb:1", "other/name:2"]

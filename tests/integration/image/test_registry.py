@@ -613,6 +613,6 @@ def test_fastctr_pull_then_run(registry, tmp_path, state_root):
         assert fastctr("pull", "-q", f"127.0.0.1:{registry.port}/test/busybox:v2s2").returncode == 0
         after = {n: os.stat(os.path.join(blobs, n)).st_ino for n in os.listdir(blobs)}
         assert all(after[n] == ino for n, ino in before.items())  # shared blobs kept, not fetched again
-        assert fastctr("pull", f"127.0.0.1:{registry.port}/test/nothing:here").returncode == 125
+        assert fastctr("pull", f"127.0.0.1:{registry.port}/test/nothing:here").returncode == 1
     finally:
         shutil.rmtree(data_root, ignore_errors=True)
