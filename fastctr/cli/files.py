@@ -1,4 +1,5 @@
 """`fastctr diff` and `fastctr cp`: a container's files (loaded only for them)."""
+import os
 import sys
 
 from fastctr.cli.common import _engine, nargs, parse
@@ -29,8 +30,7 @@ def cmd_cp(g, args):
     from fastctr.engine import copying
     from fastctr.errors import FastctrError
     o, pos = parse(args, CP)
-    if len(pos) != 2:
-        raise UsageError("cp needs SRC and DEST (see 'fastctr cp --help')")
+    nargs(pos, 2, 2)
     (src_c, src), (dst_c, dst) = _split(pos[0]), _split(pos[1])
     try:
         if src_c and dst_c:
@@ -46,6 +46,10 @@ def cmd_cp(g, args):
             size = copying.copy_to(engine, dst_c, src, dst, archive=bool(o.get("archive")),
                                    follow=bool(o.get("follow")), stdin=sys.stdin.buffer)
             where = f"{dst_c}:{dst}"
+    except BrokenPipeError:
+        # The reader of `cp CONTAINER:SRC -` stopped early (tar stops at its end blocks).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (FastctrError, OSError) as e:
         print(f"fastctr: {e}", file=sys.stderr)
         return 1  # Docker's CLI: an error of a command other than run/exec
