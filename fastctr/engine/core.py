@@ -8,7 +8,7 @@ import os
 from fastctr import jsonfast as json
 from fastctr.image import drivers as drivers_mod
 from fastctr.errors import ConfigError, ContainerNotFoundError, FastctrError, NameInUse, crash_point
-from fastctr.image.store import Store, chain_ids, now
+from fastctr.image.store import Store, chain_ids, ignore_missing, now
 from fastctr.engine.operate import Operations
 from fastctr.engine.options import (generate_name, make_spec, parse_env, parse_labels, parse_mount, parse_network,
                                     run_flag_record, validate_name, bundle_document, _read_text)
@@ -133,6 +133,8 @@ class Engine(Supervisor, Operations):
         except BaseException:
             if cidfile:
                 cidfile.discard()
+            if not self.store.db.execute("SELECT 1 FROM containers WHERE id = ?", (cid,)).fetchone():
+                ignore_missing(os.unlink, os.path.join(self.store.root, "locks", cid))  # nothing left
             raise
         if cidfile:
             cidfile.write(cid)

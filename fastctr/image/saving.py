@@ -42,30 +42,38 @@ def selected(store, refs):
     """[(image_id, [names])] for save's arguments, in their order, each image
     once.  A repository without a tag means every tag of it (as Docker);
     an image ID saves the image without names."""
-    from fastctr.image import reference
     chosen = {}
     for ref in refs:
-        image_id = store.resolve(ref)
-        names = chosen.setdefault(image_id, [])
-        if reference.is_image_id(ref) and not _is_name_of(store, ref, image_id):
-            continue
-        parsed = reference.parse_normalized(ref)
-        if parsed.tag or parsed.digest:
-            wanted = [parsed.docker_ref().familiar()]
-        else:
-            wanted = [name for name, _ in store.names()
-                      if "@" not in name and name.rsplit(":", 1)[0] == parsed.familiar_name]
-        names += [n for n in wanted if "@" not in n and n not in names]
+        for image_id, name in _wanted(store, ref):
+            names = chosen.setdefault(image_id, [])
+            if name and name not in names:
+                names.append(name)
     return list(chosen.items())
 
 
-def _is_name_of(store, ref, image_id):
-    from fastctr.image.store import normalize_name
+def _wanted(store, ref):
+    """[(image_id, name or None)] that one argument of save stands for: a
+    name first (as Docker reads it), else an image ID or ID prefix."""
+    from fastctr.errors import ImageNotFound, InvalidReference
+    from fastctr.image import reference
     try:
-        key = normalize_name(ref)
-    except ValueError:
-        return False
-    return any(name == key for name, iid in store.names() if iid == image_id)
+        parsed = reference.parse_normalized(ref)
+    except InvalidReference:
+        if not reference.is_image_id(ref):
+            raise
+        parsed = None
+    if parsed and (parsed.tag or parsed.digest):
+        key = parsed.docker_ref().familiar()
+        if any(name == key for name, _ in store.names()):
+            return [(store.resolve(key), None if "@" in key else key)]
+    elif parsed:
+        tagged = [(image_id, name) for name, image_id in store.names()
+                  if "@" not in name and name.rsplit(":", 1)[0] == parsed.familiar_name]
+        if tagged:
+            return tagged
+    if not reference.is_image_id(ref):
+        raise ImageNotFound(ref)
+    return [(store.resolve(ref), None)]
 
 
 def save(store, refs, out, fmt="docker-archive"):

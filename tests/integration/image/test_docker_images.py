@@ -1,0 +1,466 @@
+"""Images as a Docker user meets them, through the fastctr CLI: one image
+under every spelling of its name, pull before run, save/load, push,
+login/logout, and Docker's lines for each.
+
+Registries are Debian's docker-registry on 127.0.0.1 (as in
+test_registry.py); the one with auth uses an htpasswd file of bcrypt
+hashes made by the C library's crypt(3).  Nothing talks to any address but
+loopback: what would need Docker Hub runs in a network namespace of its
+own with nothing in it."""
+import base64
+import contextlib
+import ctypes
+import ctypes.util
+import http.client
+import json
+import os
+import pty
+import re
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+
+import pytest
+
+import imagetools as it
+
+CLI = os.path.join(os.path.dirname(sys.executable), "fastctr")
+FAILED = (1, 125)  # Docker's CLI exits 1 outside run/create/exec; fastctr's main is moving there from 125
+
+
+# ---------------------------------------------------------------- helpers
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def status_of(port, path="/v2/", user=None):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+    headers = {"Authorization": "Basic " + base64.b64encode(":".join(user).encode()).decode()} if user else {}
+    try:
+        conn.request("GET", path, headers=headers)
+        return conn.getresponse().status
+    except OSError:
+        return None
+    finally:
+        conn.close()
+
+
+def bcrypt(password):
+    """A bcrypt hash ($2b$) from libcrypt, which docker-registry's htpasswd wants."""
+    lib = ctypes.CDLL(ctypes.util.find_library("crypt") or "libcrypt.so.1")
+    lib.crypt_gensalt.restype = lib.crypt.restype = ctypes.c_char_p
+    lib.crypt_gensalt.argtypes = [ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p, ctypes.c_int]
+    lib.crypt.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+    salt = lib.crypt_gensalt(b"$2b$", 5, None, 0)
+    hashed = lib.crypt(password.encode(), salt) if salt else None
+    if not hashed or not hashed.startswith(b"$2b$"):
+        pytest.skip("this libcrypt makes no bcrypt hashes")
+    return hashed.decode()
+
+
+@contextlib.contextmanager
+def docker_registry(tmp, users=None):
+    """docker-registry on 127.0.0.1; with users ({name: password}) it asks for Basic auth (htpasswd)."""
+    if not shutil.which("docker-registry"):
+        pytest.skip("needs docker-registry (apt-get install docker-registry)")
+    port = free_port()
+    auth = ""
+    if users:
+        (tmp / "htpasswd").write_text("".join(f"{u}:{bcrypt(p)}\n" for u, p in users.items()))
+        auth = f"auth:\n  htpasswd:\n    realm: fastctr-test\n    path: {tmp / 'htpasswd'}\n"
+    config = tmp / "registry.yml"
+    config.write_text(f"version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n"
+                      f"storage:\n  filesystem:\n    rootdirectory: {tmp / 'storage'}\n"
+                      f"http:\n  addr: 127.0.0.1:{port}\n{auth}")
+    with open(tmp / "registry.log", "wb") as log:
+        proc = subprocess.Popen(["docker-registry", "serve", str(config)], stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 15
+        while status_of(port) not in (200, 401):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"docker-registry did not start: {(tmp / 'registry.log').read_text()[-2000:]}")
+            time.sleep(0.05)
+        yield port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory):
+    with docker_registry(tmp_path_factory.mktemp("registry")) as port:
+        yield port
+
+
+@pytest.fixture
+def fresh(tmp_path):
+    """fastctr with an empty data root of its own (and its own DOCKER_CONFIG)."""
+    data = tempfile.mkdtemp(prefix="fastctr-test-fresh-", dir="/var/tmp")
+    state = tempfile.mkdtemp(prefix="fastctr-test-state-")
+    env = dict(os.environ, FASTCTR_CGROUP_PARENT="self", FASTCTR_DEFAULT_NETWORK="none",
+               DOCKER_CONFIG=str(tmp_path / "docker-config"))
+
+    def run(*args, stdin=subprocess.DEVNULL, prefix=(), env_extra=None, **kw):
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            p = subprocess.run([*prefix, CLI, "--data-root", data, "--state-root", state, *args], stdout=out,
+                               stderr=err, stdin=stdin, cwd="/", timeout=120, env=dict(env, **(env_extra or {})),
+                               **kw)
+            out.seek(0)
+            err.seek(0)
+            p.stdout, p.stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
+        return p
+    run.data, run.env = data, env
+    yield run
+    left = run("ps", "-a", "-q").stdout.split()
+    if left:
+        run("rm", "-f", *left)
+    shutil.rmtree(data, ignore_errors=True)
+    shutil.rmtree(state, ignore_errors=True)
+    assert not left, f"containers left behind: {left}"
+
+
+def load_bb(fcli_like, tmp_path, name="bb:1", extra=None):
+    layout = str(tmp_path / f"layout-{os.urandom(3).hex()}")
+    layers = [it.busybox_layer()] + ([extra] if extra else [])
+    it.write_oci_layout(layout, layers, ref_name=name)
+    p = fcli_like("load", "-i", layout)
+    assert p.returncode == 0, p.stderr
+    return p
+
+
+def image_id(run, ref):
+    p = run("inspect", "--type", "image", "-f", "{{.Id}}", ref)
+    assert p.returncode == 0, p.stderr
+    return p.stdout.strip()
+
+
+def store_files(data):
+    """Every file of a data root but the database, for 'nothing was left' checks."""
+    out = set()
+    for d, _, files in os.walk(data):
+        out.update(os.path.relpath(os.path.join(d, f), data) for f in files if not f.startswith("fastctr.db"))
+    return out
+
+
+def tags_of(data):
+    with contextlib.closing(sqlite3.connect(os.path.join(data, "fastctr.db"))) as db:
+        return sorted(r[0] for r in db.execute("SELECT name FROM tags"))
+
+
+# ---------------------------------------------------------------- references
+
+def test_one_image_under_every_spelling(fcli):
+    assert fcli("tag", "bb:1", "docker.io/library/spell:1").returncode == 0
+    assert fcli("tag", "bb:1", "index.docker.io/myuser/app").returncode == 0
+    want = image_id(fcli, "bb:1")
+    for ref in ("spell:1", "library/spell:1", "docker.io/spell:1", "docker.io/library/spell:1",
+                "index.docker.io/library/spell:1", "myuser/app", "myuser/app:latest", "docker.io/myuser/app:latest",
+                want, want[7:19], want[7:]):
+        assert image_id(fcli, ref) == want, ref
+    rows = [line.split()[:2] for line in fcli("images").stdout.splitlines()[1:]]
+    assert ["spell", "1"] in rows and ["myuser/app", "latest"] in rows
+    assert not any("docker.io" in r[0] for r in rows)
+    assert [line.split()[:2] for line in fcli("images", "docker.io/library/spell").stdout.splitlines()[1:]] == \
+        [["spell", "1"]]
+    assert [line.split()[:2] for line in fcli("images", "--filter", "reference=myuser/*").stdout.splitlines()[1:]] \
+        == [["myuser/app", "latest"]]
+    assert fcli("history", "docker.io/library/spell:1").returncode == 0
+    assert fcli("rmi", "docker.io/library/spell:1").stdout == "Untagged: spell:1\n"
+    assert fcli("rmi", "docker.io/myuser/app").stdout == "Untagged: myuser/app:latest\n"
+    assert image_id(fcli, "bb:1") == want  # still there by its other name
+
+
+@pytest.mark.parametrize("args, code", [(("tag", "bb:1", "Foo"), FAILED), (("run", "--rm", "--network", "none", "Foo", "true"), (125,)),
+                                        (("create", "Foo"), (125,)), (("pull", "Foo"), FAILED)])
+def test_uppercase_names_are_refused_as_docker_does(fcli, args, code):
+    p = fcli(*args)
+    assert p.returncode in code
+    assert "invalid reference format: repository name (library/Foo) must be lowercase" in p.stderr
+    assert p.stderr.count("\n") == 1
+
+
+def test_rmi_prints_untagged_and_deleted(fcli, tmp_path):
+    extra = it.tar_bytes([("only-here", "file", os.urandom(16))])
+    load_bb(fcli, tmp_path, "gone:1", extra=extra)
+    iid = image_id(fcli, "gone:1")
+    assert fcli("tag", "gone:1", "quay.io/x/gone:2").returncode == 0
+    p = fcli("rmi", iid[7:19])  # by ID: names of two repositories
+    assert p.returncode in FAILED and "image is referenced in multiple repositories" in p.stderr
+    assert fcli("rmi", "quay.io/x/gone:2").stdout == "Untagged: quay.io/x/gone:2\n"
+    p = fcli("rmi", "gone")  # the :latest that does not exist
+    assert p.returncode in FAILED
+    lines = fcli("rmi", "gone:1").stdout.splitlines()
+    assert lines[:2] == ["Untagged: gone:1", f"Deleted: {iid}"]
+    assert len(lines) == 3 and re.fullmatch(r"Deleted: sha256:[0-9a-f]{64}", lines[2])  # its own layer, not bb's
+    assert fcli("run", "--rm", "--network", "none", "bb:1", "true").returncode == 0
+
+
+def test_old_store_names_are_migrated_on_open(fresh, tmp_path):
+    load_bb(fresh, tmp_path, "mig:1")
+    iid = image_id(fresh, "mig:1")
+    with contextlib.closing(sqlite3.connect(os.path.join(fresh.data, "fastctr.db"))) as db, db:
+        db.execute("DELETE FROM tags")
+        db.executemany("INSERT INTO tags (name, image_id) VALUES (?, ?)",
+                       [("docker.io/library/mig:1", iid), ("localhost:5000/team/mig:2", iid), ("plain", iid),
+                        ("mig:1", iid)])
+        db.execute("DELETE FROM meta WHERE key = 'tag_form'")
+    assert fresh("images", "-q").returncode == 0
+    assert tags_of(fresh.data) == ["localhost:5000/team/mig:2", "mig:1", "plain:latest"]
+    assert image_id(fresh, "docker.io/library/plain") == iid
+
+
+# ---------------------------------------------------------------- pull before run
+
+def push(run, ref):
+    p = run("push", ref)
+    assert p.returncode == 0, p.stderr
+    return p
+
+
+def test_run_pulls_a_missing_image(fcli, fresh, registry):
+    ref = f"localhost:{registry}/busybox:1"
+    assert fcli("tag", "bb:1", ref).returncode == 0
+    push(fcli, ref)
+    p = fresh("run", "--rm", ref, "echo", "from the registry")
+    assert (p.returncode, p.stdout) == (0, "from the registry\n"), p.stderr
+    lines = p.stderr.splitlines()
+    assert lines[0] == f"Unable to find image '{ref}' locally"
+    assert lines[1] == "1: Pulling from busybox"
+    assert any(re.fullmatch(r"[0-9a-f]{12}: Pull complete", line) for line in lines)
+    assert re.fullmatch(r"Digest: sha256:[0-9a-f]{64}", lines[-2])
+    assert lines[-1] == f"Status: Downloaded newer image for {ref}"
+    p = fresh("run", "--rm", ref, "true")  # now local: no pull
+    assert (p.returncode, p.stderr) == (0, "")
+    p = fresh("run", "--rm", "--pull", "always", ref, "true")
+    assert p.returncode == 0 and p.stderr.splitlines()[-1] == f"Status: Image is up to date for {ref}", p.stderr
+    p = fresh("create", "--pull", "sometimes", ref)
+    assert p.returncode == 125 and "invalid pull option" in p.stderr
+    assert fresh("ps", "-a", "-q").stdout == ""
+
+
+def test_pull_never_and_no_network_fail_cleanly(fresh):
+    before = store_files(fresh.data)
+    p = fresh("run", "--rm", "--pull", "never", "busybox", "true")
+    assert (p.returncode, p.stderr) == (125, "fastctr: No such image: busybox:latest\n")
+    # Docker Hub from a network namespace with nothing in it: the pull fails, one line, nothing left.
+    p = fresh("run", "--rm", "fastctr-test/absent", "true", prefix=("unshare", "--net"))
+    assert p.returncode == 125
+    lines = p.stderr.splitlines()
+    assert lines[0] == "Unable to find image 'fastctr-test/absent:latest' locally"
+    assert lines[1] == "latest: Pulling from fastctr-test/absent"
+    assert lines[-1].startswith("fastctr: ") and "registry-1.docker.io" in lines[-1]
+    assert store_files(fresh.data) == before and tags_of(fresh.data) == []
+    assert fresh("ps", "-a", "-q").stdout == ""
+
+
+def test_hello_world_needs_no_network(fresh):
+    p = fresh("run", "--rm", "hello-world", prefix=("unshare", "--net"))
+    assert p.returncode == 0 and "Hello from fastctr!\n" in p.stdout, p.stderr
+
+
+def test_pull_prints_dockers_lines(fcli, fresh, registry):
+    ref = f"127.0.0.1:{registry}/lines/bb:v1"
+    assert fcli("tag", "bb:1", ref).returncode == 0
+    pushed = push(fcli, ref).stdout.splitlines()
+    assert pushed[0] == f"The push refers to repository [127.0.0.1:{registry}/lines/bb]"
+    assert re.fullmatch(r"[0-9a-f]{12}: Pushed", pushed[-2]) and pushed[1].endswith(": Preparing")
+    digest, size = re.fullmatch(r"v1: digest: (sha256:[0-9a-f]{64}) size: (\d+)", pushed[-1]).groups()
+    again = push(fcli, ref).stdout.splitlines()
+    assert again[-2].endswith(": Layer already exists") and again[-1] == pushed[-1]
+    p = fresh("pull", ref)
+    lines = p.stdout.splitlines()
+    assert p.returncode == 0, p.stderr
+    assert lines[0] == "v1: Pulling from lines/bb"
+    assert [line.split(": ", 1)[1] for line in lines[1:-3]] == \
+        ["Pulling fs layer", "Verifying Checksum", "Download complete", "Pull complete"]
+    assert lines[-3:] == [f"Digest: {digest}", f"Status: Downloaded newer image for {ref}", ref]
+    lines = fresh("pull", ref).stdout.splitlines()
+    assert lines[-2:] == [f"Status: Image is up to date for {ref}", ref]
+    assert fresh("pull", "-q", ref).stdout == ref + "\n"
+    # by digest, as the push printed it
+    p = fresh("pull", f"127.0.0.1:{registry}/lines/bb@{digest}")
+    assert p.returncode == 0 and p.stdout.splitlines()[-1] == f"127.0.0.1:{registry}/lines/bb@{digest}"
+    inspect = json.loads(fresh("inspect", ref).stdout)[0]
+    assert inspect["RepoDigests"] == [f"127.0.0.1:{registry}/lines/bb@{digest}"]
+    assert int(size) > 0
+
+
+def test_push_is_read_back_by_skopeo(fcli, registry, tmp_path):
+    if not shutil.which("skopeo"):
+        pytest.skip("needs skopeo")
+    ref = f"127.0.0.1:{registry}/skopeo/bb:2"
+    assert fcli("tag", "bb:1", ref).returncode == 0
+    digest = push(fcli, ref).stdout.split("digest: ")[1].split()[0]
+    p = subprocess.run(["skopeo", "inspect", "--tls-verify=false", f"docker://{ref}"], capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["Digest"] == digest
+    p = subprocess.run(["skopeo", "--insecure-policy", "copy", "--src-tls-verify=false", f"docker://{ref}",
+                        f"oci:{tmp_path / 'copy'}:x"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+
+
+# ---------------------------------------------------------------- save and load
+
+def test_save_load_round_trip(fcli, fresh, tmp_path):
+    assert fcli("tag", "bb:1", "quay.io/saved/bb:3").returncode == 0
+    want = image_id(fcli, "bb:1")
+    archive = tmp_path / "two.tar"
+    p = fcli("save", "-o", str(archive), "bb:1", "quay.io/saved/bb:3")
+    assert (p.returncode, p.stdout) == (0, ""), p.stderr
+    with tarfile.open(archive) as tar:
+        names = set(tar.getnames())
+        manifest = json.load(tar.extractfile("manifest.json"))
+        index = json.load(tar.extractfile("index.json"))
+    assert {"manifest.json", "index.json", "oci-layout", "repositories"} <= names
+    assert manifest == [{"Config": f"blobs/sha256/{want[7:]}", "RepoTags": ["bb:1", "quay.io/saved/bb:3"],
+                         "Layers": manifest[0]["Layers"]}]
+    assert {m["annotations"]["io.containerd.image.name"] for m in index["manifests"]} == \
+        {"docker.io/library/bb:1", "quay.io/saved/bb:3"}
+    p = fresh("load", "-i", str(archive))
+    assert p.stdout == "Loaded image: bb:1\nLoaded image: quay.io/saved/bb:3\n", p.stderr
+    assert image_id(fresh, "quay.io/saved/bb:3") == want
+    p = fresh("run", "--rm", "bb:1", "echo", "loaded")
+    assert (p.returncode, p.stdout) == (0, "loaded\n"), p.stderr
+
+
+def test_save_to_stdout_and_load_from_stdin(fcli, fresh, tmp_path):
+    archive = tmp_path / "out.tar"
+    with open(archive, "wb") as f:
+        p = subprocess.run(fcli.argv + ["save", "bb"], stdout=f, stderr=subprocess.PIPE, env=fcli.env, timeout=60)
+    assert p.returncode == 0, p.stderr
+    with open(archive, "rb") as f:
+        p = fresh("load", stdin=f)
+    assert p.stdout == "Loaded image: bb:1\n", p.stderr
+    assert fresh("rmi", "bb:1").returncode == 0
+    with open(archive, "rb") as f:
+        p = fresh("load", "-q", "-i", "-", stdin=f)
+    assert p.stdout == "Loaded image: bb:1\n", p.stderr
+    with open(os.devnull, "rb") as f:
+        p = fresh("load", stdin=f)
+    assert p.returncode in FAILED and "stdin is empty" in p.stderr
+
+
+def test_save_refuses_a_terminal(fcli):
+    master, slave = pty.openpty()
+    try:
+        p = subprocess.run(fcli.argv + ["save", "bb:1"], stdout=slave, stderr=subprocess.PIPE, text=True,
+                           env=fcli.env, timeout=60)
+    finally:
+        os.close(slave)
+        os.close(master)
+    assert p.returncode in FAILED
+    assert "cowardly refusing to save to a terminal. Use the -o flag or redirect" in p.stderr
+
+
+@pytest.mark.parametrize("fmt, transport", [("docker-archive", "docker-archive"), ("oci-archive", "oci-archive")])
+def test_skopeo_reads_the_archives(fcli, tmp_path, fmt, transport):
+    if not shutil.which("skopeo"):
+        pytest.skip("needs skopeo")
+    archive = tmp_path / "img.tar"
+    args = ["save", "-o", str(archive)] + (["--format", fmt] if fmt != "docker-archive" else []) + ["bb:1"]
+    assert fcli(*args).returncode == 0
+    p = subprocess.run(["skopeo", "inspect", f"{transport}:{archive}"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert len(json.loads(p.stdout)["Layers"]) == 1
+    p = subprocess.run(["skopeo", "--insecure-policy", "copy", f"{transport}:{archive}", f"oci:{tmp_path / 'oci'}:x"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+
+
+def test_umoci_reads_the_oci_archive(fcli, tmp_path):
+    if not shutil.which("umoci"):
+        pytest.skip("needs umoci")
+    archive = tmp_path / "img.tar"
+    assert fcli("save", "--format", "oci-archive", "-o", str(archive), "bb:1").returncode == 0
+    layout = tmp_path / "layout"
+    with tarfile.open(archive) as tar:
+        tar.extractall(layout, filter="data")
+    p = subprocess.run(["umoci", "ls", "--layout", str(layout)], capture_output=True, text=True, timeout=60)
+    assert (p.returncode, p.stdout.split()) == (0, ["1"]), p.stderr
+    p = subprocess.run(["umoci", "stat", "--image", f"{layout}:1"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+
+
+def test_failed_save_and_load_leave_nothing(fcli, fresh, tmp_path):
+    out = tmp_path / "never.tar"
+    p = fcli("save", "-o", str(out), "bb:1", "no-such:image")
+    assert p.returncode in FAILED and not os.listdir(tmp_path)  # no file, no temporary one
+    good = tmp_path / "good.tar"
+    assert fcli("save", "-o", str(good), "bb:1").returncode == 0
+    data = good.read_bytes()
+    truncated = tmp_path / "truncated.tar"
+    truncated.write_bytes(data[:len(data) // 2])
+    before = store_files(fresh.data)
+    with open(truncated, "rb") as f:
+        p = fresh("load", stdin=f)
+    assert p.returncode in FAILED and p.stderr.count("\n") == 1, p.stderr
+    assert store_files(fresh.data) == before and tags_of(fresh.data) == []
+
+
+# ---------------------------------------------------------------- login, logout, auth
+
+@pytest.fixture(scope="module")
+def private(tmp_path_factory):
+    with docker_registry(tmp_path_factory.mktemp("private"), users={"alice": "s3cret pass"}) as port:
+        yield port
+
+
+def test_login_push_pull_logout(fcli, fresh, private, tmp_path):
+    ref = f"127.0.0.1:{private}/team/bb:1"
+    server = f"127.0.0.1:{private}"
+    config = tmp_path / "docker-config" / "config.json"
+    env = {"DOCKER_CONFIG": str(config.parent)}
+    assert fcli("tag", "bb:1", ref).returncode == 0
+    p = fcli("push", ref, env=dict(fcli.env, **env))
+    assert p.returncode in FAILED and p.stderr.count("\n") == 1, p.stderr
+    assert status_of(private, "/v2/team/bb/tags/list", user=("alice", "s3cret pass")) == 404  # nothing pushed
+    p = fresh("login", "-u", "alice", "-p", "wrong", server)
+    assert p.returncode in FAILED and not config.exists()
+    p = fresh("login", "-u", "alice", "--password-stdin", server, stdin=None, input=b"s3cret pass\n")
+    assert p.returncode == 0 and p.stdout == "Login Succeeded\n", p.stderr
+    assert os.stat(config).st_mode & 0o777 == 0o600
+    assert json.loads(config.read_text()) == {"auths": {server: {"auth": "YWxpY2U6czNjcmV0IHBhc3M="}}}
+    p = fcli("push", ref, env=dict(fcli.env, **env))
+    assert p.returncode == 0, p.stderr
+    assert status_of(private, "/v2/team/bb/tags/list", user=("alice", "s3cret pass")) == 200
+    p = fresh("run", "--rm", ref, "echo", "private")
+    assert (p.returncode, p.stdout) == (0, "private\n"), p.stderr
+    assert fresh("logout", server).stdout == f"Removing login credentials for {server}\n"
+    assert json.loads(config.read_text()) == {"auths": {}}
+    assert fresh("logout", server).stdout == f"Not logged in to {server}\n"
+    assert fresh("rmi", ref).returncode == 0
+    p = fresh("pull", ref)
+    assert p.returncode in FAILED and "alice" not in p.stderr
+    assert tags_of(fresh.data) == []
+
+
+def test_failed_pull_leaves_nothing(fresh, registry):
+    before = store_files(fresh.data)
+    p = fresh("pull", f"127.0.0.1:{registry}/nothing/here:1")
+    assert p.returncode in FAILED and p.stderr.count("\n") == 1
+    assert store_files(fresh.data) == before and tags_of(fresh.data) == []
+
+
+def test_image_management_forms(fcli, tmp_path):
+    assert fcli("image", "tag", "bb:1", "forms:1").returncode == 0
+    assert "forms" in fcli("image", "ls").stdout
+    assert fcli("image", "inspect", "forms:1").returncode == 0
+    assert fcli("image", "history", "forms:1").returncode == 0
+    assert fcli("image", "save", "-o", str(tmp_path / "f.tar"), "forms:1").returncode == 0
+    assert fcli("image", "rm", "forms:1").stdout == "Untagged: forms:1\n"
+    assert fcli("image", "load", "-i", str(tmp_path / "f.tar")).stdout == "Loaded image: forms:1\n"
+    assert fcli("image", "rm", "forms:1").returncode == 0
