@@ -281,6 +281,8 @@ FLAGS = {  # --long: (value type, description); (--long, command): a command's o
     ('--platform', 'push'): ('string', "Push a platform-specific manifest as a single-platform image"),
     ('--platform', 'rmi'): ('strings', 'Remove only the given platform variant (os[/arch[/variant]])'),
     ('--platform', 'save'): ('string', 'Save only the given platform variant (os[/arch[/variant]])'),
+    ('--format', 'save'): ('string', 'Archive format: "docker-archive" (default) or "oci-archive" (a fastctr '
+                           'extension)'),
     ('--privileged', 'exec'): ('', 'Give extended privileges to the command'),
     ('--pull', 'run'): ('string', 'Pull image before running ("always", "missing", "never") (default "missing")'),
     ('--quiet', 'history'): ('', 'Only show image IDs'),
