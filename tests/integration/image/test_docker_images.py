@@ -464,3 +464,40 @@ def test_image_management_forms(fcli, tmp_path):
     assert fcli("image", "rm", "forms:1").stdout == "Untagged: forms:1\n"
     assert fcli("image", "load", "-i", str(tmp_path / "f.tar")).stdout == "Loaded image: forms:1\n"
     assert fcli("image", "rm", "forms:1").returncode == 0
+
+
+DOCKERD_SCRIPT = r"""
+set -u
+D=$1
+mount -t tmpfs tmpfs /run  # dockerd's and containerd's /run files stay in this namespace
+dockerd -H unix://$D/docker.sock --data-root $D/data --exec-root $D/exec --pidfile $D/docker.pid \
+  --bridge=none --iptables=false --ip6tables=false --ip-masq=false > $D/dockerd.log 2>&1 &
+DPID=$!
+export DOCKER_HOST=unix://$D/docker.sock
+for i in $(seq 150); do docker version >/dev/null 2>&1 && break; sleep 0.2; done
+docker load -i $D/ours.tar && docker save -o $D/theirs.tar bb:1 && docker image inspect -f '{{.Id}}' bb:1
+status=$?
+kill $DPID
+wait $DPID
+exit $status
+"""
+
+
+def test_dockerd_loads_what_fastctr_saves_and_back(fcli, fresh, tmp_path):
+    """Debian's dockerd (20.10), in network and mount namespaces of its own:
+    `docker load` takes fastctr's archive, and fastctr loads what `docker save` writes."""
+    if not (shutil.which("dockerd") and shutil.which("docker")):
+        pytest.skip("needs dockerd and the docker CLI")
+    work = tempfile.mkdtemp(prefix="fastctr-test-dockerd-", dir="/var/tmp")
+    try:
+        assert fcli("save", "-o", os.path.join(work, "ours.tar"), "bb:1").returncode == 0
+        p = subprocess.run(["unshare", "--net", "--mount", "--fork", "sh", "-c", DOCKERD_SCRIPT, "sh", work],
+                           capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+        log = open(os.path.join(work, "dockerd.log"), errors="replace").read()[-1500:]
+        assert p.returncode == 0, p.stdout + p.stderr + log
+        assert p.stdout.splitlines() == ["Loaded image: bb:1", image_id(fcli, "bb:1")]
+        with open(os.path.join(work, "theirs.tar"), "rb") as f:
+            assert fresh("load", stdin=f).stdout == "Loaded image: bb:1\n"
+        assert image_id(fresh, "bb:1") == image_id(fcli, "bb:1")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
