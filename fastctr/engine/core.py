@@ -10,8 +10,8 @@ from fastctr.image import drivers as drivers_mod
 from fastctr.errors import ConfigError, ContainerNotFoundError, FastctrError, NameInUse, crash_point
 from fastctr.image.store import Store, chain_ids, ignore_missing, now
 from fastctr.engine.operate import Operations
-from fastctr.engine.options import (generate_name, make_spec, parse_env, parse_labels, parse_mount, parse_network,
-                                    run_flag_record, validate_name, bundle_document, _read_text)
+from fastctr.engine.options import (generate_name, make_spec, parse_env, parse_labels, parse_network, run_flag_record,
+                                    user_mounts, validate_name, bundle_document, _read_text)
 from fastctr.engine.supervise import SignalProxy, Supervisor
 
 NAME_ATTEMPTS = 20  # generated names drawn before a run gives up (35,000 to draw from)
@@ -194,6 +194,7 @@ class Engine(Supervisor, Operations):
                       "cap_drop": opts.cap_drop, "security_opt": opts.security_opt,
                       "volumes": used_volumes, "anonymous_volumes": anonymous, "cgroup_parent": opts.cgroup_parent}
             record.update(extra)  # issue 14's process environment and namespace flags: options.run_flag_record
+            record["user_mounts"] = user_mounts(opts)  # the binds and volumes --volumes-from takes
             with self.store.transaction() as db:
                 db.execute("UPDATE containers SET status = 'created', config = ? WHERE id = ?",
                            (json.dumps(record), cid))
@@ -227,12 +228,23 @@ class Engine(Supervisor, Operations):
         made as needed and, when new, filled with the image's files there
         (as Docker does); opts.volumes then holds host paths only."""
         image_volumes = (image_config.get("config") or {}).get("Volumes")
-        if not image_volumes and all(os.path.isabs(v.split(":")[0]) and ":" in v for v in opts.volumes):
+        if not image_volumes and not opts.mounts and not opts.volumes_from and \
+                all(os.path.isabs(v.split(":")[0]) and ":" in v for v in opts.volumes):
             return [], []  # binds only: the start path imports nothing more
         from fastctr.engine import volumes
         store = volumes.Volumes(self.store)
-        targets = [parse_mount(m)["destination"] for m in opts.mounts] + [t.partition(":")[0] for t in opts.tmpfs]
-        opts.volumes, used, made, fresh = volumes.resolve(store, opts.volumes, image_volumes, targets)
+        used, made, fresh = [], [], []
+        if opts.mounts or opts.volumes_from:  # fastctr.engine.mounts: opts.oci_mounts from them
+            from fastctr.engine import mounts
+            resolved = mounts.resolve(self, store, opts)
+            opts.oci_mounts, used, made, fresh = resolved.mounts, resolved.used, resolved.made, resolved.fresh
+        targets = [m["destination"] for m in opts.oci_mounts or []] + [t.partition(":")[0] for t in opts.tmpfs]
+        try:
+            opts.volumes, used_v, made_v, fresh_v = volumes.resolve(store, opts.volumes, image_volumes, targets)
+        except BaseException:
+            self._remove_volumes(made)
+            raise
+        used, made, fresh = used_v + used, made_v + made, fresh_v + fresh
         try:
             self._copy_image_files(cid, chain, [(store.data_path(name), target) for name, target in fresh])
         except BaseException:

@@ -68,6 +68,7 @@ class RunOptions:
         for name in ("group_add", "label_files", "volumes_from", "attach"):
             setattr(self, name, list(kw.get(name) or []))
         self.quiet = kw.get("quiet", False)
+        self.oci_mounts = None  # --mount and --volumes-from made into OCI mounts (fastctr.engine.mounts)
 
 
 # Docker's run/create flags of the process environment, namespaces and
@@ -138,30 +139,15 @@ def parse_volume(spec):
 
 
 def parse_mount(spec):
-    fields = {}
-    for item in spec.split(","):
-        key, eq, value = item.partition("=")
-        fields[key.strip()] = value if eq else "true"
-    kind = fields.pop("type", "volume")
-    target = fields.pop("target", None) or fields.pop("destination", None) or fields.pop("dst", None)
-    if not target:
-        raise ConfigError(f"--mount {spec}: target is required")
-    readonly = fields.pop("readonly", fields.pop("ro", "false")) in ("true", "1", "")
-    if kind == "bind":
-        source = fields.pop("source", None) or fields.pop("src", None)
-        if not source:
-            raise ConfigError(f"--mount {spec}: a bind mount needs source")
-        return _bind(source, target, readonly, f"--mount {spec}")
-    if kind == "tmpfs":
-        options = ["nosuid", "nodev"]
-        if "tmpfs-size" in fields:
-            options.append("size=" + fields.pop("tmpfs-size"))
-        if "tmpfs-mode" in fields:
-            options.append("mode=" + fields.pop("tmpfs-mode"))
-        if readonly:
-            options.append("ro")
-        return {"destination": target, "type": "tmpfs", "source": "tmpfs", "options": options}
-    raise ConfigError(f"--mount {spec}: type {kind!r} is not supported (use bind or tmpfs)")
+    """One --mount of type bind or tmpfs (a volume needs the engine's store:
+    Engine.create resolves them all into opts.oci_mounts)."""
+    from fastctr.engine import mounts
+    return mounts.oci_mount(spec)
+
+
+def user_mounts(opts):
+    """The binds of -v, --mount and --volumes-from, as the record keeps them."""
+    return [parse_volume(v) for v in opts.volumes] + [m for m in opts.oci_mounts or [] if m["type"] == "bind"]
 
 
 def parse_tmpfs(spec):
@@ -424,7 +410,7 @@ def make_spec(image_config, opts, cid, read_file):
     elif opts.ipc == "host":
         mounts[-1] = {"destination": "/dev/shm", "type": "bind", "source": "/dev/shm", "options": ["rbind", "rprivate"]}
     mounts += [parse_volume(v) for v in opts.volumes]
-    mounts += [parse_mount(m) for m in opts.mounts]
+    mounts += opts.oci_mounts if opts.oci_mounts is not None else [parse_mount(m) for m in opts.mounts]
     mounts += [parse_tmpfs(t) for t in opts.tmpfs]
     if opts.init:
         # Docker's place for it; read-only, so the container cannot replace it.
