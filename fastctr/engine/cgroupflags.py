@@ -36,27 +36,21 @@ DEVICE_LIMITS = {"device_read_bps": "throttleReadBpsDevice", "device_write_bps":
                  "device_read_iops": "throttleReadIOPSDevice", "device_write_iops": "throttleWriteIOPSDevice"}
 
 
-class _Parsers:
-    """fastctr.engine.resources' number parsers (it imports this module:
-    they are handed over, not imported back)."""
-    parse_int = parse_size = None
-
-
 def apply(spec, opts, parse_int, parse_size):
-    _Parsers.parse_int, _Parsers.parse_size = staticmethod(parse_int), staticmethod(parse_size)
+    """The flags into spec; parse_int and parse_size are those of
+    fastctr.engine.resources, handed over (it imports this module)."""
     res = spec["linux"].setdefault("resources", {})
     v2 = _host_v2()
-    _memory(res, opts, v2)
-    _block_io(res, opts, v2)
+    _memory(res, opts, v2, parse_int)
+    _block_io(res, opts, v2, parse_size)
     for rule in getattr(opts, "device_cgroup_rules", None) or []:
         res.setdefault("devices", []).append(parse_cgroup_rule(rule))
-    _realtime(res, opts, v2)
+    _realtime(res, opts, v2, parse_int)
     if getattr(opts, "cgroup_parent", None):
         check_parent(opts.cgroup_parent)
 
 
-def _memory(res, opts, v2):
-    parse_int = _Parsers.parse_int
+def _memory(res, opts, v2, parse_int):
     mem = {}
     if getattr(opts, "oom_kill_disable", False):
         if v2:
@@ -100,9 +94,8 @@ def _device_and_value(text, flag):
     return path, value
 
 
-def parse_rate(text, flag):
+def parse_rate(text, flag, parse_size):
     """--device-read-bps /dev/sda:1mb -> {major, minor, rate} (bytes or I/Os per second)."""
-    parse_size = _Parsers.parse_size
     path, value = _device_and_value(text, flag)
     try:
         rate = int(value) if flag.endswith("iops") else parse_size(value, flag)
@@ -151,13 +144,13 @@ def _cfq_weights():
     return False
 
 
-def _block_io(res, opts, v2):
+def _block_io(res, opts, v2, parse_size):
     bio = {}
     for name, key in DEVICE_LIMITS.items():
         values = getattr(opts, name, None) or []
         flag = "--" + name.replace("_", "-")
         if values:
-            bio[key] = [parse_rate(v, flag) for v in values]
+            bio[key] = [parse_rate(v, flag, parse_size) for v in values]
     weights = [parse_weight_device(v) for v in getattr(opts, "blkio_weight_device", None) or []]
     for wd in weights:
         # Only BFQ (and the CFQ of kernels before 5.0) keeps a weight per cgroup and device.
@@ -186,8 +179,7 @@ def parse_cgroup_rule(text):
     return rule
 
 
-def _realtime(res, opts, v2):
-    parse_int = _Parsers.parse_int
+def _realtime(res, opts, v2, parse_int):
     period, runtime = getattr(opts, "cpu_rt_period", None), getattr(opts, "cpu_rt_runtime", None)
     if period is None and runtime is None:
         return

@@ -99,6 +99,7 @@ def _contents_only(path):
 def _add_tree(tar, host_path, arcname, owner):
     """host_path (not followed) and what is below it, as arcname..."""
     info = tar.gettarinfo(host_path, arcname or ".")
+    info.mtime = int(info.mtime)  # whole seconds, as Docker's archives (no PAX record for the fraction)
     if owner is not None:
         info.uid, info.gid, info.uname, info.gname = owner[0], owner[1], "", ""
     if arcname:
@@ -120,9 +121,13 @@ def _add_info(tar, info, host_path):
 
 
 def write_tar(out, host_path, arcname, owner=None):
-    """A tar of host_path named arcname (its contents only when arcname is '')."""
+    """A tar of host_path named arcname (its contents only when arcname is
+    ''); its size as Go's archive/tar writes it (Docker reports that size):
+    without the padding of Python's to a whole 10 KiB record."""
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
         _add_tree(tar, host_path, arcname, owner)
+        size = tar.offset + 2 * tarfile.BLOCKSIZE  # the two zero blocks that end it
+    return size
 
 
 def _destination(dst_host, dst_text, src_is_dir, src_text):
@@ -183,8 +188,7 @@ def copy_from(engine, ref, src, dest, follow=False, stdout=None):
             dest_abs = os.path.abspath(dest) + ("/" if dest.endswith("/") else "")
             # Named as SRC is, also with -L (Docker's rebase to the link's name).
             into, new_name = _destination(dest_abs, dest, is_dir, src)
-            write_tar(tmp, host, new_name, owner=(os.geteuid(), os.getegid()))
-            size = tmp.tell()
+            size = write_tar(tmp, host, new_name, owner=(os.geteuid(), os.getegid()))
             _unpack(tmp, into)
             return size
 
@@ -205,14 +209,12 @@ def copy_to(engine, ref, src, dest, archive=False, follow=False, stdin=None):
                 if not os.path.isdir(root.host(cdest)):
                     raise CopyError(f'destination "{c["name"]}:{dest}" must be a directory')
                 _retar(stdin, tmp, owner)
-                size = tmp.tell()
                 _unpack(tmp, root.host(cdest))
-                return size
+                return None  # Docker: "content size not available for stdin"
             host_src = os.path.realpath(src) if follow or src.endswith("/") or _contents_only(src) else src
             is_dir = _check_source(host_src, src, f"lstat {src}: no such file or directory")
             into, new_name = _destination(dst_host, dest, is_dir, src)
-            write_tar(tmp, host_src, new_name, owner=owner)
-            size = tmp.tell()
+            size = write_tar(tmp, host_src, new_name, owner=owner)
             _unpack(tmp, into)
             return size
 

@@ -148,3 +148,72 @@ def test_runtime_hugetlb_and_io_limits_land_in_the_v2_files(rt, bundle):
             assert open(f"{path}/io.bfq.weight").read().split()[-1] == "500"
     finally:
         rt.delete("v2-hugetlb", force=True)
+
+
+# ---------------------------------------------- the rarer cgroup flags on v2
+
+def test_oom_kill_disable_and_swappiness_are_discarded_with_dockers_warnings(fcli):
+    """cgroup v2 has neither: dockerd warns and goes on without them, so does fastctr."""
+    p = fcli("run", "--rm", "--network", "none", "-m", "64m", "--oom-kill-disable", "--memory-swappiness", "10",
+             "bb:1", "cat", "/sys/fs/cgroup/memory.max")
+    assert p.returncode == 0 and p.stdout.strip() == str(64 << 20), p.stderr
+    assert "WARNING: Your kernel does not support OomKillDisable. OomKillDisable discarded." in p.stderr
+    assert "WARNING: Your kernel does not support memory swappiness capabilities or the cgroup is not " \
+           "mounted. Memory swappiness discarded." in p.stderr
+
+
+def test_realtime_flags_are_refused(fcli):
+    p = fcli("run", "--rm", "--network", "none", "--cpu-rt-runtime", "10000", "bb:1", "true")
+    assert p.returncode == 125 and "does not support CPU real-time scheduler" in p.stderr, p.stderr
+    assert fcli("ps", "-a", "-q").stdout == ""
+
+
+def test_device_cgroup_rule_in_the_ebpf_program(fcli):
+    script = "mknod /tmp/kmsg c 1 11 && (: > /tmp/kmsg) 2>/dev/null && echo opened || echo refused"
+    assert sh(fcli, script).strip() == "refused"
+    assert sh(fcli, script, "--device-cgroup-rule", "c 1:11 w").strip() == "opened"
+    assert sh(fcli, script, "--device-cgroup-rule", "c 1:* r").strip() == "refused"
+
+
+@pytest.fixture
+def loop_device(tmp_path):
+    import shutil
+    import subprocess
+    if not shutil.which("losetup") or not os.path.exists("/dev/loop-control"):
+        pytest.skip("no loop devices in this VM")
+    backing = tmp_path / "disk"
+    backing.write_bytes(bytes(1 << 20))
+    p = subprocess.run(["losetup", "-f", "--show", str(backing)], capture_output=True, text=True)
+    if p.returncode != 0:
+        pytest.skip(f"losetup: {p.stderr.strip()}")
+    dev = p.stdout.strip()
+    try:
+        st = os.stat(dev)
+        yield dev, os.major(st.st_rdev), os.minor(st.st_rdev)
+    finally:
+        subprocess.run(["losetup", "-d", dev])
+
+
+def test_device_rate_limits_land_in_io_max(fcli, loop_device):
+    dev, major, minor = loop_device
+    out = sh(fcli, "cat /sys/fs/cgroup/io.max", "--device-read-bps", f"{dev}:1mb", "--device-write-bps",
+             f"{dev}:2mb", "--device-read-iops", f"{dev}:100", "--device-write-iops", f"{dev}:200")
+    assert f"{major}:{minor} rbps={1 << 20} wbps={2 << 20} riops=100 wiops=200" in out, out
+
+
+def test_blkio_weight_device_needs_bfq_and_lands_in_io_bfq_weight(fcli, loop_device):
+    dev, major, minor = loop_device
+    sched = f"/sys/block/{os.path.basename(dev)}/queue/scheduler"
+    p = fcli("run", "--rm", "--network", "none", "--blkio-weight-device", f"{dev}:300", "bb:1", "true")
+    if "[bfq]" not in open(sched).read():
+        assert p.returncode == 125 and "only bfq does" in p.stderr, p.stderr
+    if "bfq" not in open(sched).read():
+        return  # this kernel has no BFQ
+    with open(sched, "w") as f:
+        f.write("bfq")
+    try:
+        out = sh(fcli, "cat /sys/fs/cgroup/io.bfq.weight", "--blkio-weight-device", f"{dev}:300")
+        assert f"{major}:{minor} 300" in out, out
+    finally:
+        with open(sched, "w") as f:
+            f.write("none")
