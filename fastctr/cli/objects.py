@@ -6,6 +6,7 @@ import os
 import sys
 
 from fastctr import __version__
+from fastctr.cli import networks  # network create|ls|rm|prune, port
 from fastctr.cli.common import _each, _engine, _size, flags, nargs, parse
 from fastctr.cliargs import UsageError
 from fastctr.errors import FastctrError
@@ -376,42 +377,11 @@ def cmd_commit(g, args):
     print(_engine(g).commit(pos[0], pos[1] if len(pos) == 2 else None, o.get("message", "")))
 
 
-def cmd_network_create(g, args):
-    o, pos = parse(args, {"--subnet": ("subnet", True), "--gateway": ("gateway", True),
-                          "-d": ("driver", True), "--driver": ("driver", True)})
-    nargs(pos, 1, 1)
-    if o.get("driver", "bridge") != "bridge":
-        raise UsageError("only the bridge network driver is supported")
-    print(_engine(g).create_network(pos[0], subnet=o.get("subnet"), gateway=o.get("gateway"))["id"])
-
-
-def cmd_network_ls(g, args):
-    o, pos = parse(args, flags("-q/--quiet"))
-    nargs(pos, 0, 0)
-    nets = _engine(g).ipam.networks()
-    if o.get("quiet"):
-        for n in nets:
-            print(n["id"][:12])
-        return
-    print(f"{'NETWORK ID':<14}{'NAME':<20}{'SUBNET':<18}{'GATEWAY':<16}BRIDGE")
-    for n in nets:
-        print(f"{n['id'][:12]:<14}{n['name']:<20}{n['subnet']:<18}{n['gateway']:<16}{n['bridge']}")
-
-
 def cmd_network_inspect(g, args):
     _, pos = parse(args, {})
     nargs(pos, 1)
     ipam = _engine(g).ipam
     print(json.dumps([ipam.network(n) for n in pos], indent=2))
-
-
-def cmd_network_rm(g, args):
-    _, pos = parse(args, {})
-    nargs(pos, 1)
-    engine = _engine(g)
-    for name in pos:
-        engine.remove_network(name)
-        print(name)
 
 
 def cmd_network_connect(g, args):
@@ -462,3 +432,4 @@ def cmd_image_import(g, args):
 COMMANDS = {name[4:]: fn for name, fn in globals().items() if name.startswith("cmd_")}
 from fastctr.cli import imagecmds  # noqa: E402  save, push, login, logout, the image management forms
 COMMANDS.update(imagecmds.COMMANDS)
+COMMANDS.update({name[4:]: getattr(networks, name) for name in dir(networks) if name.startswith("cmd_")})

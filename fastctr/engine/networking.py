@@ -18,28 +18,45 @@ class Networking:
         return Ipam(self.store)
 
     def network_record(self, name):
+        """A bridge network containers can join: host and none are not."""
         from fastctr.net.ipam import DEFAULT_NETWORK, NetworkError
-        try:
-            return self.ipam.network(name)
-        except NetworkError:
-            if name != DEFAULT_NETWORK:
-                raise
+        net = self.ipam.network(name)
+        if net["subnet"]:
+            return net
+        if net["name"] == "host":
+            raise NetworkError("container cannot be disconnected from host network or connected to host network")
+        if net["name"] != DEFAULT_NETWORK:
+            raise NetworkError("container cannot be connected to multiple networks with one of the networks "
+                               "in private (none) mode")
         try:
             return self.create_network(DEFAULT_NETWORK)  # made on first use, like docker0
         except NetworkError:
             return self.ipam.network(DEFAULT_NETWORK)  # by a run started at the same time
 
-    def create_network(self, name, subnet=None, gateway=None):
+    def create_network(self, name, subnet=None, gateway=None, **kw):
+        """kw: bridge, labels, ip_range, internal (fastctr.net.ipam)."""
         from fastctr.net import netd, network
-        net = self.ipam.create_network(name, subnet=subnet, gateway=gateway)
+        avoid = () if subnet else netd.call("used_subnets")
+        net = self.ipam.create_network(name, subnet=subnet, gateway=gateway, avoid=avoid, **kw)
         try:
             netd.call("ensure_bridge", net=net)
             network.apply_nat(self.ipam)
         except BaseException:
-            self.ipam.remove_network(name)
+            self.ipam.forget_network(name)
             netd.call("delete_bridge", net=net)
+            network.apply_nat(self.ipam)
             raise
         return net
+
+    def prune_networks(self):
+        """network prune: the user-defined networks no container uses."""
+        from fastctr.net.ipam import PREDEFINED
+        removed = []
+        for net in self.ipam.networks():
+            if net["name"] not in PREDEFINED and not net["endpoints"]:
+                self.remove_network(net["name"])
+                removed.append(net["name"])
+        return removed
 
     def remove_network(self, name):
         from fastctr.net import netd, network

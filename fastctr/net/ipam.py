@@ -15,7 +15,8 @@ from fastctr.errors import NetworkError  # defined there, exported here too
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS networks (
     name TEXT PRIMARY KEY, id TEXT UNIQUE NOT NULL, subnet TEXT NOT NULL, gateway TEXT NOT NULL,
-    bridge TEXT UNIQUE NOT NULL, created TEXT, labels TEXT);
+    bridge TEXT UNIQUE NOT NULL, created TEXT, labels TEXT, options TEXT);
+CREATE TABLE IF NOT EXISTS predefined_networks (name TEXT PRIMARY KEY, id TEXT UNIQUE NOT NULL);
 CREATE TABLE IF NOT EXISTS addresses (
     network TEXT NOT NULL, address TEXT NOT NULL, container TEXT NOT NULL,
     PRIMARY KEY (network, address), UNIQUE (network, container));
@@ -24,10 +25,14 @@ CREATE TABLE IF NOT EXISTS ports (
     container_ip TEXT NOT NULL, container_port INTEGER NOT NULL, PRIMARY KEY (host_port, proto));
 """
 DEFAULT_NETWORK = "bridge"
-DEFAULT_SUBNET = "172.17.0.0/16"
+# Docker's networks that always exist and cannot be removed, with their drivers.
+PREDEFINED = {"bridge": "bridge", "host": "host", "none": "null"}
 BRIDGE_MAX_PORTS = 1024  # the kernel's BR_MAX_PORTS
-# Docker's pool for user-defined networks: 172.18.0.0/16 ... 172.31.0.0/16.
-AUTO_SUBNETS = [f"172.{n}.0.0/16" for n in range(18, 32)] + [f"192.168.{n}.0/20" for n in range(0, 256, 16)]
+# Docker's default address pools (libnetwork ipamutils): 172.17.0.0/16 ...
+# 172.31.0.0/16, then 192.168.0.0/16 in /20 steps; the default bridge and
+# the networks made without --subnet alike take the first one that no other
+# network, no address and no route of the host uses.
+AUTO_SUBNETS = [f"172.{n}.0.0/16" for n in range(17, 32)] + [f"192.168.{n}.0/20" for n in range(0, 256, 16)]
 
 
 def _network(text, what):
@@ -52,11 +57,33 @@ class Ipam:
     def __init__(self, store):
         self.store = store
         store.db.executescript(SCHEMA)
+        if "options" not in {r[1] for r in store.db.execute("PRAGMA table_info(networks)")}:
+            with store.transaction() as db:  # a store made before the column existed
+                db.execute("ALTER TABLE networks ADD COLUMN options TEXT")
+
+    def predefined_id(self, name):
+        """The stable ID of bridge, host or none, made on first ask: they
+        exist before the bridge is first used, as in Docker."""
+        with self.store.transaction() as db:
+            db.execute("INSERT OR IGNORE INTO predefined_networks (name, id) VALUES (?, ?)",
+                       (name, os.urandom(32).hex()))
+            return db.execute("SELECT id FROM predefined_networks WHERE name = ?", (name,)).fetchone()[0]
 
     # --------------------------------------------------------- networks
-    def create_network(self, name, subnet=None, gateway=None, bridge=None, labels=None):
+    def create_network(self, name, subnet=None, gateway=None, bridge=None, labels=None, ip_range=None,
+                       internal=False, avoid=()):
+        """avoid: subnets the host uses (its addresses and routes), which a
+        network without --subnet must not take."""
         _valid_name(name)
         net = _network(subnet, "subnet") if subnet else None
+        options = {"internal": bool(internal), "configured": net is not None}
+        if ip_range:
+            if net is None:
+                raise NetworkError("--ip-range needs --subnet")
+            pool = _network(ip_range, "ip range")
+            if not pool.subnet_of(net):
+                raise NetworkError(f"ip range {pool} is not within the subnet {net}")
+            options["ip_range"] = str(pool)
         gw = None
         if gateway:
             try:
@@ -67,37 +94,63 @@ class Ipam:
                 raise NetworkError("--gateway needs --subnet")
             if gw not in net or gw in (net.network_address, net.broadcast_address):
                 raise NetworkError(f"gateway {gateway} is not a host address of {net}")
-        nid = os.urandom(32).hex()
+        nid = self.predefined_id(name) if name == DEFAULT_NETWORK else os.urandom(32).hex()
         with self.store.transaction() as db:
             if db.execute("SELECT 1 FROM networks WHERE name = ?", (name,)).fetchone():
                 raise NetworkError(f"network with name {name} already exists")
             taken = [ipaddress.ip_network(r[0]) for r in db.execute("SELECT subnet FROM networks")]
             if net is None:
-                net = self._free_subnet(taken, name)
+                net = self._free_subnet(taken + [ipaddress.ip_network(a, strict=False) for a in avoid])
             else:
                 for other in taken:
                     if net.overlaps(other):
                         raise NetworkError(f"subnet {net} overlaps with the subnet {other} of another network")
             gw = gw or next(net.hosts())
             bridge = bridge or ("fastctr0" if name == DEFAULT_NETWORK else "fctr-" + nid[:10])
-            db.execute("INSERT INTO networks (name, id, subnet, gateway, bridge, created, labels) "
-                       "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       (name, nid, str(net), str(gw), bridge,
-                        time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), json.dumps(labels or {})))
+            if db.execute("SELECT 1 FROM networks WHERE bridge = ?", (bridge,)).fetchone():
+                raise NetworkError(f"bridge name {bridge} is used by another network")
+            db.execute("INSERT INTO networks (name, id, subnet, gateway, bridge, created, labels, options) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                       (name, nid, str(net), str(gw), bridge, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                        json.dumps(labels or {}), json.dumps(options)))
         return self.network(name)
 
     @staticmethod
-    def _free_subnet(taken, name):
-        pool = [DEFAULT_SUBNET] if name == DEFAULT_NETWORK else AUTO_SUBNETS
-        for text in pool:
+    def _free_subnet(taken):
+        for text in AUTO_SUBNETS:
             candidate = ipaddress.ip_network(text)
             if not any(candidate.overlaps(t) for t in taken):
                 return candidate
         raise NetworkError("no free subnet left in the address pool: give one with --subnet")
 
+    def _predefined(self, name):
+        """host, none, and the bridge before its first use: objects without
+        a subnet (the bridge gets one when it is made)."""
+        return {"name": name, "id": self.predefined_id(name), "driver": PREDEFINED[name], "subnet": None,
+                "gateway": None, "bridge": None, "created": None, "labels": {}, "endpoints": {},
+                "internal": False, "configured": False}
+
+    def listing(self):
+        """Every network `network ls` shows: the pre-defined ones too."""
+        nets = {n["name"]: n for n in self.networks()}
+        for name in PREDEFINED:
+            nets.setdefault(name, self._predefined(name))
+        return [nets[k] for k in sorted(nets)]
+
     def network(self, name):
-        """A network by name, full ID or unique ID prefix."""
-        cols = "SELECT name, id, subnet, gateway, bridge, created, labels FROM networks "
+        """A network by name, full ID or unique ID prefix; host, none and a
+        bridge not made yet are objects without a subnet."""
+        try:
+            return self._stored_network(name)
+        except NetworkError:
+            pass
+        for pre in self.listing():
+            if name and (name in (pre["name"], pre["id"]) or pre["id"].startswith(name)):
+                return pre if pre["subnet"] is None else self._stored_network(pre["name"])
+        raise NetworkError(f"network {name} not found")
+
+    def _stored_network(self, name):
+        cols = "SELECT name, id, subnet, gateway, bridge, created, labels, options FROM networks "
         db = self.store.db
         row = db.execute(cols + "WHERE name = ? OR id = ?", (name, name)).fetchone()
         if row is None and name and all(c in "0123456789abcdef" for c in name):
@@ -107,18 +160,29 @@ class Ipam:
             row = rows[0] if rows else None
         if row is None:
             raise NetworkError(f"network {name} not found")
-        keys = ("name", "id", "subnet", "gateway", "bridge", "created", "labels")
+        keys = ("name", "id", "subnet", "gateway", "bridge", "created", "labels", "options")
         out = dict(zip(keys, row))
         out["labels"] = json.loads(out["labels"] or "{}")
+        out.update(json.loads(out.pop("options") or "{}"))  # internal, configured, ip_range
+        out["driver"] = "bridge"
         out["endpoints"] = {c: a for a, c in self.store.db.execute(
             "SELECT address, container FROM addresses WHERE network = ? ORDER BY address", (out["name"],))}
         return out
 
     def networks(self):
-        return [self.network(r[0]) for r in self.store.db.execute("SELECT name FROM networks ORDER BY name")]
+        """The networks made, each with its bridge and subnet."""
+        return [self._stored_network(r[0]) for r in self.store.db.execute("SELECT name FROM networks ORDER BY name")]
 
     def remove_network(self, name):
         net = self.network(name)
+        if net["name"] in PREDEFINED:
+            raise NetworkError(f"{net['name']} is a pre-defined network and cannot be removed")
+        return self.forget_network(net["name"])
+
+    def forget_network(self, name):
+        """Remove a network's record (the pre-defined bridge too, which
+        only tests and a rollback do)."""
+        net = self._stored_network(name)
         with self.store.transaction() as db:
             users = [r[0] for r in db.execute("SELECT container FROM addresses WHERE network = ?", (net["name"],))]
             if users:
@@ -130,7 +194,7 @@ class Ipam:
     def allocate(self, network, container, address=None):
         """The container's address on the network: the lowest free host
         address (or the one asked for).  Idempotent per container."""
-        net = self.network(network)
+        net = self._stored_network(network)
         subnet = ipaddress.ip_network(net["subnet"])
         gateway = ipaddress.ip_address(net["gateway"])
         with self.store.transaction() as db:
@@ -143,13 +207,14 @@ class Ipam:
             if len(used) >= BRIDGE_MAX_PORTS:
                 raise NetworkError(f"network {net['name']} has {len(used)} containers: a Linux bridge holds "
                                    f"at most {BRIDGE_MAX_PORTS} ports")
-            ip = self._pick(subnet, gateway, used, address, net["name"])
+            pool = ipaddress.ip_network(net["ip_range"]) if net.get("ip_range") else subnet
+            ip = self._pick(subnet, pool, gateway, used, address, net["name"])
             db.execute("INSERT INTO addresses (network, address, container) VALUES (?, ?, ?)",
                        (net["name"], str(ip), container))
         return str(ip)
 
     @staticmethod
-    def _pick(subnet, gateway, used, address, name):
+    def _pick(subnet, pool, gateway, used, address, name):
         if address:
             try:
                 ip = ipaddress.ip_address(address)
@@ -160,8 +225,8 @@ class Ipam:
             if ip in used:
                 raise NetworkError(f"address {address} is already in use on network {name}")
             return ip
-        for ip in subnet.hosts():
-            if ip != gateway and ip not in used:
+        for ip in pool:  # a --ip-range is used whole: its ends are host addresses of the subnet
+            if ip != gateway and ip not in used and ip not in (subnet.network_address, subnet.broadcast_address):
                 return ip
         raise NetworkError(f"subnet {subnet} of network {name} is full")
 

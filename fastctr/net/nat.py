@@ -10,7 +10,8 @@ fastctr left once the table is deleted.
   postrouting masquerade of traffic leaving a bridge subnet; of DNATed
               loopback traffic (so replies come back); of hairpin traffic
               (a container reaching a published port of its own bridge)
-  forward     DNATed traffic and the bridges' own traffic accepted
+  forward     DNATed traffic and the bridges' own traffic accepted; an
+              internal network's traffic to or from elsewhere dropped
 No userland proxy process is needed for any port."""
 
 TABLE = "fastctr"
@@ -27,9 +28,16 @@ def render(networks, mappings):
     "proto", "container_ip", "container_port"}] -> nft script text."""
     pre = [_dnat_rule(m, "counter") for m in mappings]
     out = [_dnat_rule(m, "counter") for m in mappings]
-    post, fwd = [], ["ct state established,related accept", "ct status dnat accept"]
+    post, fwd = [], []
+    for n in networks:  # an internal network reaches nothing beyond its bridge (Docker's --internal)
+        if n.get("internal"):
+            fwd += [f'iifname "{n["bridge"]}" oifname != "{n["bridge"]}" drop',
+                    f'oifname "{n["bridge"]}" iifname != "{n["bridge"]}" drop']
+    fwd += ["ct state established,related accept", "ct status dnat accept"]
     for n in networks:
         bridge, subnet = n["bridge"], n["subnet"]
+        if n.get("internal"):
+            continue
         post.append(f'ip saddr {subnet} oifname != "{bridge}" counter masquerade')
         post.append(f'oifname "{bridge}" ip saddr 127.0.0.0/8 counter masquerade')
         post.append(f'oifname "{bridge}" ip saddr {subnet} ct status dnat counter masquerade')

@@ -32,13 +32,12 @@ MAX_MESSAGE = 1 << 16
 def _ops():
     from fastctr.net import network
     return {"ensure_bridge": network.ensure_bridge, "delete_bridge": network.delete_bridge,
-            "attach": network.attach, "disconnect": network.disconnect}
+            "attach": network.attach, "disconnect": network.disconnect, "used_subnets": network.used_subnets}
 
 
 def _dispatch(request):
     try:
-        _ops()[request["op"]](**request["args"])
-        return {"ok": True}
+        return {"ok": True, "result": _ops()[request["op"]](**request["args"])}
     except NetworkError as e:
         return {"error": str(e)}
     except OSError as e:
@@ -49,8 +48,9 @@ def _dispatch(request):
 
 # ------------------------------------------------------------------ client
 def call(op, wait=True, **args):
-    """Run one network operation in the helper; NetworkError on failure.
-    wait=False only hands the request over (clean-up nobody waits for)."""
+    """Run one network operation in the helper and return its result;
+    NetworkError on failure.  wait=False only hands the request over
+    (clean-up nobody waits for)."""
     from fastctr.jsonfast import dumps, loads
     request = {"op": op, "args": args}
     if os.environ.get("FASTCTR_NETD") == "inline":
@@ -63,6 +63,7 @@ def call(op, wait=True, **args):
         if reply.get("errno"):
             raise OSError(reply["errno"], reply["error"])
         raise NetworkError(reply["error"])
+    return reply.get("result")
 
 
 def _exchange(data):

@@ -55,6 +55,22 @@ def ensure_bridge(net):
     _write_sysctl(f"/proc/sys/net/ipv4/conf/{net['bridge']}/route_localnet", "1")
 
 
+def used_subnets():
+    """The IPv4 subnets this namespace uses: of every address and of every
+    route but the default one (Docker's checkRouteOverlaps), so a new
+    network never shadows a network the host reaches (dockerd's docker0, a
+    VPN, the LAN)."""
+    import socket
+    out = set()
+    with _netlink("list addresses and routes"), _iproute() as ipr:
+        for msg in ipr.get_addr(family=socket.AF_INET):
+            out.add(str(ipaddress.ip_network(f"{msg.get_attr('IFA_ADDRESS')}/{msg['prefixlen']}", strict=False)))
+        for msg in ipr.get_routes(family=socket.AF_INET, table=254):
+            if msg["dst_len"] and msg.get_attr("RTA_DST"):
+                out.add(str(ipaddress.ip_network(f"{msg.get_attr('RTA_DST')}/{msg['dst_len']}", strict=False)))
+    return sorted(out)
+
+
 def delete_bridge(net):
     with _netlink(f"delete bridge {net['bridge']}"), _iproute() as ipr:
         for index in ipr.link_lookup(ifname=net["bridge"]):
@@ -101,14 +117,20 @@ class _InNetns:
         os.close(self.home)
 
 
-def attach(net, cid, pid, address, ifname="eth0"):
+def attach(net, cid, pid, address, ifname="eth0", mac=None):
     """The network's bridge (made if missing), then a veth from it into the
     container (pid's namespace)."""
     ensure_bridge(net)
-    connect(net, cid, pid, address, ifname)
+    connect(net, cid, pid, address, ifname, mac)
 
 
-def connect(net, cid, pid, address, ifname="eth0"):
+def docker_mac(address):
+    """Docker's MAC for an address: 02:42 and the four bytes of the IPv4
+    address, locally administered and unique on the bridge."""
+    return "02:42:" + ":".join(f"{int(b):02x}" for b in address.split("."))
+
+
+def connect(net, cid, pid, address, ifname="eth0", mac=None):
     """A veth from the bridge into the container (pid's namespace)."""
     prefix = ipaddress.ip_network(net["subnet"]).prefixlen
     host = host_ifname(cid, net["id"])
@@ -118,7 +140,7 @@ def connect(net, cid, pid, address, ifname="eth0"):
             ipr.link("del", index=stale)
         # One RTM_NEWLINK: the pair, the peer in the container, enslaved, up.
         ipr.link("add", ifname=host, kind="veth", master=bridge, state="up",
-                 peer={"ifname": ifname, "net_ns_pid": pid})
+                 peer={"ifname": ifname, "net_ns_pid": pid, "address": mac or docker_mac(address)})
     with _netlink(f"configure {ifname} of {cid[:12]}"), _InNetns(pid), _iproute() as ns:
         index = ns.link_lookup(ifname=ifname)[0]
         ns.addr("add", index=index, address=address, prefixlen=prefix)

@@ -100,10 +100,14 @@ def check_conflicts(mappings):
 
 
 def _probe(ip, port, proto):
-    """Bind a socket like a server would: the kernel knows who holds a port."""
+    """Bind a socket like a server would: the kernel knows who holds a port.
+    With SO_REUSEADDR, as servers (and Docker's proxy) bind: a port whose
+    last connection is in TIME_WAIT is free, one with a listener is not."""
     import socket
     kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
     with socket.socket(socket.AF_INET, kind) as s:
+        if proto == "tcp":
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind((ip or "0.0.0.0", port))
         return s.getsockname()[1]
 

@@ -1,6 +1,5 @@
 """IPAM against a real SQLite store (no root, no network changes)."""
 import multiprocessing
-import os
 
 import pytest
 
@@ -98,3 +97,38 @@ def test_concurrent_allocations_never_collide(tmp_path):
     assert len(addresses) == 50 and len(set(addresses)) == 50
     assert len(Ipam(store).network("busy")["endpoints"]) == 50
     store.close()
+
+
+def test_auto_subnets_avoid_the_hosts_subnets_and_each_other(ipam):
+    """Docker's default pools, minus what the host's addresses and routes use."""
+    bridge = ipam.create_network("bridge", avoid=["172.17.0.1/16", "172.19.5.0/24"])
+    assert bridge["subnet"] == "172.18.0.0/16"
+    assert ipam.create_network("a", avoid=["172.17.0.1/16", "172.19.5.0/24"])["subnet"] == "172.20.0.0/16"
+    assert ipam.create_network("b", avoid=[f"172.{n}.0.0/16" for n in range(17, 32)])["subnet"] == "192.168.0.0/20"
+    assert ipam.create_network("c", subnet="172.17.0.0/24")["subnet"] == "172.17.0.0/24"  # given: the user's choice
+
+
+def test_predefined_networks_exist_before_use_and_cannot_be_removed(ipam):
+    before = {n["name"]: n for n in ipam.listing()}
+    assert [(n, before[n]["driver"]) for n in sorted(before)] == [("bridge", "bridge"), ("host", "host"),
+                                                                 ("none", "null")]
+    assert ipam.network("host")["id"] == before["host"]["id"] == ipam.network(before["host"]["id"][:12])["id"]
+    made = ipam.create_network("bridge")
+    assert made["id"] == before["bridge"]["id"]  # the ID `network ls` showed before the bridge was made
+    for name in ("bridge", "host", "none"):
+        with pytest.raises(NetworkError, match=f"^{name} is a pre-defined network and cannot be removed$"):
+            ipam.remove_network(name)
+    assert [n["name"] for n in ipam.networks()] == ["bridge"]  # host and none are no bridges
+
+
+def test_ip_range_internal_and_bridge_name(ipam):
+    net = ipam.create_network("r", subnet="10.3.0.0/24", ip_range="10.3.0.128/30", internal=True, bridge="br-r")
+    assert (net["internal"], net["ip_range"], net["bridge"], net["configured"]) == (True, "10.3.0.128/30", "br-r", True)
+    assert [ipam.allocate("r", f"c{i}") for i in range(4)] == ["10.3.0.128", "10.3.0.129", "10.3.0.130", "10.3.0.131"]
+    with pytest.raises(NetworkError, match="is full"):
+        ipam.allocate("r", "c4")
+    with pytest.raises(NetworkError, match="not within"):
+        ipam.create_network("s", subnet="10.4.0.0/24", ip_range="10.5.0.0/26")
+    with pytest.raises(NetworkError, match="used by another network"):
+        ipam.create_network("t", subnet="10.6.0.0/24", bridge="br-r")
+    assert not ipam.create_network("u")["configured"]
