@@ -136,7 +136,7 @@ def test_network_create_flags_internal_ip_range_bridge_name_and_prune(world):
         ip netns del outside
     """))
     assert out["bridge-name"] == "1"
-    assert out["addr"] == "10.66.0.65/24"  # the first of --ip-range, the mask of --subnet
+    assert out["addr"] == "10.66.0.64/24"  # the first of --ip-range (all of it, as Docker), the mask of --subnet
     assert out["gateway"] == "ok" and out["outside"] == "blocked"  # internal: nothing beyond the bridge
     assert out["bridge-outside"] == "reached"
     refused = {k: v for k, v in out.items() if k.startswith("refused-")}
