@@ -29,7 +29,7 @@ def test_templates():
     doc = {"State": {"Status": "running", "OOMKilled": False}, "Config": {"Cmd": ["sh", "-c"]}, "Name": "/x"}
     assert template.render("{{.State.Status}} {{.State.OOMKilled}}", doc) == "running false"
     assert template.render("{{json .Config.Cmd}}|{{index .Config.Cmd 1}}|{{upper .Name}}", doc) == \
-        '["sh", "-c"]|-c|/X'
+        '["sh","-c"]|-c|/X'  # compact, as the docker CLI's json
     lines = template.table("table {{.ID}}\\t{{.Names}}", [{"ID": "abc", "Names": "n"}])
     assert lines[0].split() == ["CONTAINER", "ID", "NAMES"] and lines[1].split() == ["abc", "n"]
     for bad in ("{{.Nope}}", "{{len}}", "{{frob .Name}}"):
