@@ -33,6 +33,12 @@ def resolve_in_root(root, path, follow_last):
     """The container path that `path` names, symlinks resolved as inside
     the container (an absolute target starts again at its root, '..' stops
     there); the last component is followed only if follow_last."""
+    return resolve(lambda cpath: root + cpath if cpath != "/" else root, path, follow_last)
+
+
+def resolve(host_of, path, follow_last):
+    """resolve_in_root, with host_of(container path) -> the host path where
+    it is (the container's root, or a volume's directory)."""
     parts = [p for p in path.split("/") if p not in ("", ".")]
     out, links = [], 0
     while parts:
@@ -41,7 +47,7 @@ def resolve_in_root(root, path, follow_last):
             if out:
                 out.pop()
             continue
-        host = os.path.join(root, *out, name)
+        host = host_of("/" + "/".join(out + [name]))
         try:
             st = os.lstat(host)
         except FileNotFoundError:
@@ -65,19 +71,29 @@ def resolve_in_root(root, path, follow_last):
 
 
 class ContainerRoot:
-    """The container's file system as a host directory while in use."""
+    """The container's file system as host paths while in use: a running
+    container's as it sees it (/proc/PID/root); a stopped one's root
+    mounted by the storage driver, with its volumes and binds where the
+    container has them (Docker mounts them for cp too)."""
 
     def __init__(self, engine, c):
-        self.engine, self.c, self._mounted = engine, c, None
+        self.engine, self.c, self._mounted, self.binds = engine, c, None, []
 
     def __enter__(self):
         c = self.c
         if self.engine.live_status(c) in ("running", "paused"):
             self.root = f"/proc/{self.engine.runtime.state(c['id'])['pid']}/root"
-        else:
-            driver = self.engine.driver_for_container(c)
-            self._mounted = driver.mounted(c["id"], self.engine._chain(self.engine.store.image(c["image_id"])))
-            self.root = self._mounted.__enter__()
+            return self
+        driver = self.engine.driver_for_container(c)
+        self._mounted = driver.mounted(c["id"], self.engine._chain(self.engine.store.image(c["image_id"])))
+        self.root = self._mounted.__enter__()
+        try:
+            mounts = self.engine.bundle_spec(c).get("mounts") or []
+        except (OSError, ValueError):
+            mounts = []
+        binds = [(os.path.normpath(m["destination"]), m["source"]) for m in mounts
+                 if m.get("type") == "bind" or "bind" in (m.get("options") or []) or "rbind" in (m.get("options") or [])]
+        self.binds = sorted(binds, key=lambda b: len(b[0]), reverse=True)  # the deepest mount wins
         return self
 
     def __exit__(self, *exc):
@@ -85,11 +101,14 @@ class ContainerRoot:
             self._mounted.__exit__(*exc)
         return False
 
-    def resolve(self, path, follow_last=False):
-        return resolve_in_root(self.root, path, follow_last)
-
     def host(self, cpath):
+        for dest, source in self.binds:
+            if cpath == dest or cpath.startswith(dest + "/"):
+                return source + cpath[len(dest):]
         return self.root + cpath if cpath != "/" else self.root
+
+    def resolve(self, path, follow_last=False):
+        return resolve(self.host, path, follow_last)
 
 
 def _contents_only(path):

@@ -179,8 +179,8 @@ def test_in_to_a_volume(fcli, box, host):
     assert (host / "fromvol").read_text() == "hostfile\n"
 
 
-def test_stopped_container_both_ways(fcli, host):
-    p = ok(fcli("create", "--network", "none", "bb:1", "true"))
+def test_stopped_container_both_ways_volumes_included(fcli, host):
+    p = ok(fcli("create", "--network", "none", "-v", "fctr-cp-stopped:/data", "bb:1", "true"))
     cid = p.stdout.strip()
     try:
         ok(cp(fcli, str(host / "dir"), f"{cid}:/indir"))
@@ -188,9 +188,17 @@ def test_stopped_container_both_ways(fcli, host):
         assert (host / "back").read_text() == "x\n"
         ok(cp(fcli, f"{cid}:/etc/passwd", str(host / "pw")))
         assert (host / "pw").read_text().startswith("root:x:0:0")
-        assert fcli("diff", cid).stdout.splitlines() == ["A /indir", "A /indir/x"]
+        # Into its volume, not into the layer below the mount point (Docker mounts volumes for cp).
+        ok(cp(fcli, str(host / "f"), f"{cid}:/data/"))
+        ok(cp(fcli, f"{cid}:/data/f", str(host / "vf")))
+        assert (host / "vf").read_text() == "hostfile\n"
+        p = ok(fcli("run", "--rm", "--network", "none", "-v", "fctr-cp-stopped:/v", "bb:1", "cat", "/v/f"))
+        assert p.stdout == "hostfile\n"
+        assert [c for c in fcli("diff", cid).stdout.splitlines() if not c.endswith("/data")] == \
+            ["A /indir", "A /indir/x"]
     finally:
-        fcli("rm", "-f", cid)
+        fcli("rm", "-f", "-v", cid)
+        fcli("volume", "rm", "fctr-cp-stopped")
 
 
 def test_a_local_path_with_a_colon(fcli, box, host):
