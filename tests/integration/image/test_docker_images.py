@@ -24,6 +24,7 @@ import sys
 import tarfile
 import tempfile
 import time
+import urllib.parse
 
 import pytest
 
@@ -501,3 +502,87 @@ def test_dockerd_loads_what_fastctr_saves_and_back(fcli, fresh, tmp_path):
         assert image_id(fresh, "bb:1") == image_id(fcli, "bb:1")
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+class BearerProxy:
+    """Docker's token protocol in front of a registry that has no auth: /token
+    gives a token for alice's Basic credentials, and /v2/ answers only requests
+    that carry it (the rest is passed to the real registry on loopback)."""
+
+    TOKEN = "fastctr-test-token"
+
+    def __init__(self, upstream):
+        import http.server
+        import threading
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_any(self):
+                if self.path.startswith("/token"):
+                    return self.token()
+                if self.headers.get("Authorization") != f"Bearer {proxy.TOKEN}":
+                    return self.reply(401, b'{"errors":[{"code":"UNAUTHORIZED","message":"token wanted"}]}', {
+                        "WWW-Authenticate": f'Bearer realm="http://127.0.0.1:{proxy.port}/token",service="fake"'})
+                self.forward()
+
+            do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_any
+
+            def token(self):
+                proxy.scopes.append(urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query).get("scope"))
+                basic = "Basic " + base64.b64encode(b"alice:s3cret").decode()
+                if self.headers.get("Authorization") != basic:
+                    return self.reply(401, b'{"details":"bad credentials"}')
+                self.reply(200, json.dumps({"token": proxy.TOKEN}).encode())
+
+            def forward(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                conn = http.client.HTTPConnection("127.0.0.1", upstream, timeout=30)
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("authorization", "host")}
+                headers["Host"] = f"127.0.0.1:{proxy.port}"  # the registry's Location URLs name the proxy
+                conn.request(self.command, self.path, body=body, headers=headers)
+                resp = conn.getresponse()
+                data = resp.read()
+                self.reply(resp.status, data, {k: v for k, v in resp.getheaders()
+                                               if k.lower() not in ("content-length", "connection", "date")})
+                conn.close()
+
+            def reply(self, status, data, headers=None):
+                self.send_response(status)
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+
+        self.scopes = []
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_login_push_pull_through_a_bearer_token_server(fcli, fresh, registry, tmp_path):
+    proxy = BearerProxy(registry)
+    try:
+        server = f"127.0.0.1:{proxy.port}"
+        ref = f"{server}/bearer/bb:1"
+        env = dict(fcli.env, DOCKER_CONFIG=fresh.env["DOCKER_CONFIG"])
+        assert fresh("login", "-u", "alice", "-p", "nope", server).returncode == 1
+        assert fresh("login", "-u", "alice", "-p", "s3cret", server).stdout == "Login Succeeded\n"
+        assert fcli("tag", "bb:1", ref).returncode == 0
+        p = fcli("push", ref, env=env)
+        assert p.returncode == 0, p.stderr
+        assert ["repository:bearer/bb:pull,push"] in proxy.scopes  # the challenge named none: the push asked
+        p = fresh("run", "--rm", ref, "echo", "bearer")
+        assert (p.returncode, p.stdout) == (0, "bearer\n"), p.stderr
+        assert ["repository:bearer/bb:pull"] in proxy.scopes
+    finally:
+        proxy.close()
