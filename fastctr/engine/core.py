@@ -11,7 +11,7 @@ from fastctr.errors import ConfigError, ContainerNotFoundError, FastctrError, Na
 from fastctr.image.store import Store, chain_ids, ignore_missing, now
 from fastctr.engine.operate import Operations
 from fastctr.engine.options import (generate_name, make_spec, parse_env, parse_labels, parse_network, run_flag_record,
-                                    user_mounts, validate_name, bundle_document, _read_text)
+                                    user_mounts, validate_name, bundle_document, host_names, _read_text)
 from fastctr.engine.supervise import SignalProxy, Supervisor
 
 NAME_ATTEMPTS = 20  # generated names drawn before a run gives up (35,000 to draw from)
@@ -317,7 +317,8 @@ class Engine(Supervisor, Operations):
     def _write_etc_files(self, cdir, spec, network, peer):
         hostname = spec["hostname"]
         files = {"hostname": f"{hostname}\n",
-                 "hosts": f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"}
+                 "hosts": "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+                          f"127.0.1.1\t{host_names(hostname, spec.get('domainname'))}\n"}
         if network[0] == "host":
             files["hosts"] = _read_text("/etc/hosts") or files["hosts"]
             files["resolv.conf"] = _read_text("/etc/resolv.conf") or ""

@@ -186,6 +186,15 @@ def parse_network(opts):
     return ("net", mode)  # `bridge` or a user-defined network
 
 
+def host_names(hostname, domainname=None):
+    """The names of the container's own /etc/hosts line, as libnetwork
+    writes them: the FQDN (hostname.domainname, or a hostname with dots)
+    and the bare hostname."""
+    fqdn = f"{hostname}.{domainname}" if domainname else hostname
+    short = fqdn.split(".", 1)[0]
+    return fqdn if short == fqdn else f"{fqdn} {short}"
+
+
 def bundle_document(spec):
     """The spec as config.json holds it: with the host's UTS namespace
     (--uts host) the hostname is the host's own, not one to set."""
@@ -236,9 +245,13 @@ def run_flag_record(engine, image_ref, image, opts):
     container's record, checked before anything exists."""
     cfg = image["config"].get("config") or {}
     env = list(cfg.get("Env") or []) + parse_env(opts)
+    # As Docker's HostConfig/Config name them: IpcMode, PidMode, UTSMode, CgroupnsMode, UsernsMode,
+    # GroupAdd, ContainerIDFile, VolumesFrom, Mounts (the --mount texts), Domainname.
     extra = {"auto_home": not any(e.startswith("HOME=") for e in env), "group_add": opts.group_add,
              "ipc_mode": opts.ipc or "private", "pid_mode": opts.pid or "", "uts_mode": opts.uts or "",
-             "domainname": opts.domainname or ""}
+             "cgroupns_mode": opts.cgroupns or ("private" if _cgroup_v2() else "host"),
+             "userns_mode": opts.userns or "", "cidfile": opts.cidfile or "", "volumes_from": opts.volumes_from,
+             "mount_texts": opts.mounts, "domainname": opts.domainname or ""}
     if not (opts.label_files or opts.platform or opts.attach or namespace_peers(opts)):
         return extra  # the start path imports nothing more
     from fastctr.engine import runflags

@@ -114,9 +114,11 @@ def test_userns_host_is_the_default(fc):
 
 
 def test_domainname_and_a_hostname_with_a_domain(fc):
-    out = _run(fc, "--domainname", "example.org", "-h", "web.example.org", "bb:1", "sh", "-c",
-               "cat /proc/sys/kernel/domainname; hostname")
-    assert out.splitlines() == ["example.org", "web.example.org"]
+    script = "cat /proc/sys/kernel/domainname; hostname; grep 127.0.1.1 /etc/hosts"
+    out = _run(fc, "--domainname", "example.org", "-h", "web", "bb:1", "sh", "-c", script)
+    assert out.splitlines() == ["example.org", "web", "127.0.1.1\tweb.example.org web"]
+    out = _run(fc, "-h", "db.example.net", "bb:1", "sh", "-c", script)  # the whole name is the hostname
+    assert out.splitlines() == ["(none)", "db.example.net", "127.0.1.1\tdb.example.net db"]
 
 
 def test_cidfile(fc, tmp_path):
