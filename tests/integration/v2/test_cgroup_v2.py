@@ -217,3 +217,23 @@ def test_blkio_weight_device_needs_bfq_and_lands_in_io_bfq_weight(fcli, loop_dev
     finally:
         with open(sched, "w") as f:
             f.write("none")
+
+
+def test_cgroup_parent_per_container(fcli):
+    """Relative: below fastctr's own cgroup, made for it and removed after it
+    (Docker's cgroupfs semantics; dockerd would leave the parent)."""
+    from fastctr.runtime.cgroups import own_cgroups
+    own = own_cgroups()[""].rstrip("/")
+    p = fcli("run", "-d", "--network", "none", "--cgroup-parent", "fctr-test-v2parent", "-m", "32m", "bb:1",
+             "sleep", "60")
+    assert p.returncode == 0, p.stderr
+    cid = p.stdout.strip()
+    try:
+        pid = json.loads(fcli("inspect", cid).stdout)[0]["State"]["Pid"]
+        with open(f"/proc/{pid}/cgroup") as f:
+            path = f.read().strip().split("::", 1)[1]
+        assert path == f"{own}/fctr-test-v2parent/fastctr-{cid}"
+        assert open(f"/sys/fs/cgroup{path}/memory.max").read().strip() == str(32 << 20)
+    finally:
+        fcli("rm", "-f", cid)
+    assert not os.path.exists(f"/sys/fs/cgroup{own}/fctr-test-v2parent")
