@@ -11,7 +11,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tarfile
@@ -23,6 +22,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "integration"))  # imagetools
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 REGISTRY_PORT = 5000  # free: the network namespace is ours
+APART = "fctr-cmp-apart"
 
 
 def reexec_in_namespace(argv):
@@ -142,6 +142,7 @@ class Sandbox:
         os.chmod(self.base, 0o755)
         self.run_dir = tempfile.mkdtemp(prefix="fctr-cmp-", dir="/tmp")
         self.procs = []
+        self.netns = []
         self.cgroup_made = []
         self.docker_sock = os.path.join(self.run_dir, "docker.sock")
 
@@ -151,20 +152,31 @@ class Sandbox:
         return d
 
     # ------------------------------------------------------------ services
-    def start_registry(self):
+    def start_registry(self, prefix=(), name="registry"):
+        """docker-registry on 127.0.0.1 of our namespace (or of the one prefix enters)."""
         if not shutil.which("docker-registry"):
             return None
-        config = os.path.join(self.base, "registry.yml")
+        config = os.path.join(self.base, f"{name}.yml")
         with open(config, "w") as f:
             f.write("version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n"
-                    f"storage:\n  filesystem:\n    rootdirectory: {self.path('registry')}\n"
+                    f"storage:\n  filesystem:\n    rootdirectory: {self.path(name)}\n"
                     f"http:\n  addr: 127.0.0.1:{REGISTRY_PORT}\n")
-        log = open(os.path.join(self.base, "registry.log"), "wb")
-        proc = subprocess.Popen(["docker-registry", "serve", config], stdin=subprocess.DEVNULL, stdout=log,
+        log = open(os.path.join(self.base, f"{name}.log"), "wb")
+        proc = subprocess.Popen([*prefix, "docker-registry", "serve", config], stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=subprocess.STDOUT)
         self.procs.append(proc)
-        wait_for(lambda: _connects("127.0.0.1", REGISTRY_PORT), proc, "docker-registry", log.name)
+        probe = [*prefix, sys.executable, "-c", f"import socket; socket.create_connection(('127.0.0.1', {REGISTRY_PORT}), 1)"]
+        wait_for(lambda: subprocess.run(probe, capture_output=True).returncode == 0, proc, "docker-registry", log.name)
         return f"127.0.0.1:{REGISTRY_PORT}"
+
+    def apart_netns(self):
+        """--apart: a network namespace of fastctr's own inside ours (its bridges
+        and NAT rules then cannot meet dockerd's); the prefix that enters it.
+        Only the network namespace: fastctr's mounts must stay in ours."""
+        subprocess.run(["ip", "netns", "add", APART], check=True)
+        subprocess.run(["ip", "-n", APART, "link", "set", "lo", "up"], check=True)
+        self.netns.append(APART)
+        return ["nsenter", f"--net=/run/netns/{APART}"]
 
     def start_dockerd(self):
         parent = own_cgroup_path().rstrip("/") + "/fctr-cmp-docker"
@@ -194,6 +206,8 @@ class Sandbox:
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
+        for name in self.netns:
+            subprocess.run(["ip", "netns", "del", name], capture_output=True)
         for made in self.cgroup_made:  # the top dir we created, per hierarchy
             for d in cgroup_dirs_below(made):
                 remove_cgroup_tree(d)
@@ -226,14 +240,6 @@ def _unmount_below(path):
         points = [line.split()[4] for line in f]
     for mnt in sorted((p for p in points if p.startswith(path + "/")), key=len, reverse=True):
         subprocess.run(["umount", "-l", mnt], capture_output=True)
-
-
-def _connects(host, port):
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 def wait_for(ready, proc, what, log_path, timeout=20):

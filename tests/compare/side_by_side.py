@@ -4,6 +4,7 @@
     python3 tests/compare/side_by_side.py                  # both engines (needs docker.io: install_docker.sh)
     python3 tests/compare/side_by_side.py --only fastctr   # fastctr alone: outcomes and exit codes
     python3 tests/compare/side_by_side.py --only fastctr --baseline tests/compare/docker-20.10.json
+    python3 tests/compare/side_by_side.py --apart          # fastctr in a network namespace of its own
     options: --json FILE (raw results), --grep TEXT (report only the commands containing TEXT; all
              still run, as state builds up), --fastctr PATH, --keep (leave the data roots and logs
              for a look), -v (print every command's outputs)
@@ -44,8 +45,8 @@ SUBNETS = {"docker": ("172.29.0.0/16", "172.29.5.10"), "fastctr": ("172.28.0.0/1
 class Engine:
     """One engine's command line, environment and per-engine placeholders."""
 
-    def __init__(self, name, argv, env, sandbox, data_roots):
-        self.name, self.argv, self.env = name, argv, env
+    def __init__(self, name, argv, env, sandbox, data_roots, prefix=()):
+        self.name, self.argv, self.env, self.prefix = name, argv, env, list(prefix)
         self.tmp = sandbox.path(name, "tmp")
         home = sandbox.path(name, "home")
         self.env.update(HOME=home, DOCKER_CONFIG=os.path.join(home, ".docker"))
@@ -69,14 +70,15 @@ class Engine:
         """(value, token) pairs that put the per-engine values back as tokens."""
         pairs = [(self.tmp, "{tmp}"), (str(HOST_PORTS[self.name]), "<HP>"), (self.argv[0], "docker")]
         pairs += [(root, "<ROOT>") for root in self.data_roots]
-        pairs += [(f"{self.name}/bb", "<E>/bb"), ("fastctr", "docker")]
+        # the registry repositories of cases.py are per engine: {reg}/{E}/...
+        pairs += [(f":5000/{self.name}/", ":5000/<E>/"), (f"from {self.name}/", "from <E>/"), ("fastctr", "docker")]
         return pairs
 
     def run(self, case, ctx):
         text = case.cmd
         for key, value in self.values(ctx).items():
             text = text.replace(key, value)
-        argv = ["sh", "-c", text] if case.kind == "host" else self.argv + shlex.split(text)
+        argv = self.prefix + (["sh", "-c", text] if case.kind == "host" else self.argv + shlex.split(text))
         started = time.monotonic()
         # Files, not pipes: a detached container's monitor must not hold our pipe open.
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
@@ -94,7 +96,7 @@ class Engine:
 
     def remove_everything(self):
         def out(*args):
-            return subprocess.run(self.argv + list(args), env=self.env, capture_output=True, text=True,
+            return subprocess.run(self.prefix + self.argv + list(args), env=self.env, capture_output=True, text=True,
                                   timeout=120).stdout.split()
         ids = out("ps", "-a", "-q")
         if ids:
@@ -147,9 +149,15 @@ def compare(case, docker, fastctr):
         notes.append(f"stderr only from {which}: {line!r}")
     if not notes:
         return "same", ""
-    if looks_missing(fastctr["stderr"]) and not looks_missing(docker["stderr"]):
-        return "missing", f"fastctr: {fastctr['stderr'].strip().splitlines()[-1][:160]}"
+    if looks_missing(fastctr["stderr"]) and not looks_missing(docker["norm_stderr"]):
+        return "missing", missing_line(fastctr["stderr"])
     return "differs", "; ".join(notes)
+
+
+def missing_line(stderr):
+    """The line of fastctr's stderr that says what it does not know."""
+    lines = [line for line in stderr.splitlines() if looks_missing(line)] or stderr.strip().splitlines() or [""]
+    return lines[0][:160]
 
 
 def short_diff(a, b, limit=6):
@@ -164,16 +172,18 @@ def alone(case, fastctr, baseline):
     if baseline is not None:
         return compare(case, baseline, fastctr)
     if looks_missing(fastctr["stderr"]):
-        return "missing", fastctr["stderr"].strip().splitlines()[-1][:160]
+        return "missing", missing_line(fastctr["stderr"])
     return f"exit {fastctr['rc']}", (fastctr["stderr"].strip().split("\n") or [""])[0][:120]
 
 
 # ---------------------------------------------------------------- the run
 
 def run_cases(engines, ctx, selected, baseline, verbose):
-    results = []
+    results, seen = [], {}
     for n, case in enumerate(case_list.CASES, 1):
-        record = {"n": n, "item": case.item, "case": case.title, "mode": case.mode}
+        seen[case.title] = seen.get(case.title, 0) + 1
+        key = case.title if seen[case.title] == 1 else f"{case.title} #{seen[case.title]}"  # a baseline's key
+        record = {"n": n, "item": case.item, "case": key, "mode": case.mode}
         for engine in engines:
             result = engine.run(case, ctx)
             result["norm_stdout"], result["norm_stderr"] = normalized(engine, case, result)
@@ -183,7 +193,7 @@ def run_cases(engines, ctx, selected, baseline, verbose):
         if "docker" in record:
             record["verdict"], record["note"] = compare(case, record["docker"], record["fastctr"])
         else:
-            base = (baseline or {}).get(case.title)
+            base = (baseline or {}).get(key)
             record["verdict"], record["note"] = alone(case, record["fastctr"], base)
         if selected(case):
             results.append(record)
@@ -221,6 +231,21 @@ def summary(results):
     return counts
 
 
+def save_baseline(path, results):
+    """Docker's side of a run, normalized, for --only fastctr --baseline where
+    docker.io is not installed (raw stdout only where its JSON shape is compared)."""
+    out = []
+    for r in results:
+        if "docker" not in r:
+            continue
+        d = r["docker"]
+        keep = {"rc": d["rc"], "norm_stdout": d["norm_stdout"], "norm_stderr": d["norm_stderr"]}
+        keep["stdout"] = d["stdout"] if r["mode"] == "json" else ""
+        out.append({"case": r["case"], "item": r["item"], "docker": keep})
+    with open(path, "w") as f:
+        json.dump({"docker": "Debian's docker.io 20.10 daemon, docker CLI 28", "results": out}, f, indent=0)
+
+
 def fastctr_command(path):
     path = path or os.path.join(os.path.dirname(sys.executable), "fastctr")
     if not os.path.exists(path):
@@ -245,8 +270,12 @@ def inside(args):
         data, state = box.path("fastctr-data"), os.path.join(box.run_dir, "fastctr-state")
         env = dict(os.environ, FASTCTR_CGROUP_PARENT="self")
         env.pop("FASTCTR_DEFAULT_NETWORK", None)  # the bridge: the namespace is ours
+        prefix = ()
+        if args.apart:
+            prefix = box.apart_netns()
+            box.start_registry(prefix, "registry-apart")
         engines.append(Engine("fastctr", [fastctr_command(args.fastctr), "--data-root", data, "--state-root", state],
-                              env, box, [data, state]))
+                              env, box, [data, state], prefix))
         baseline = None
         if args.baseline:
             with open(args.baseline) as f:
@@ -257,6 +286,8 @@ def inside(args):
         if args.json:
             with open(args.json, "w") as f:
                 json.dump({"engines": [e.name for e in engines], "counts": counts, "results": results}, f, indent=1)
+        if args.save_baseline:
+            save_baseline(args.save_baseline, results)
     finally:
         box.teardown(engines)
     return 0
@@ -286,17 +317,22 @@ def main(argv=None):
     ap.add_argument("--only", choices=("fastctr",), help="run fastctr alone (no docker.io needed)")
     ap.add_argument("--baseline", help="with --only fastctr: compare against the Docker results of a --json file")
     ap.add_argument("--json", help="write the raw results here")
+    ap.add_argument("--save-baseline", help="write Docker's normalized results here (for --baseline)")
     ap.add_argument("--grep", help="report only the commands containing this text (all still run: state builds up)")
     ap.add_argument("--fastctr", help="the fastctr launcher (default: next to this interpreter, else PATH)")
     ap.add_argument("--docker", default="docker", help="the docker CLI (default: docker)")
+    ap.add_argument("--apart", action="store_true",
+                    help="fastctr in a network namespace of its own, not beside dockerd (its bridges, routes and "
+                         "NAT rules then cannot meet Docker's); by default both share one, as on a host with both")
     ap.add_argument("--keep", action="store_true", help="leave the data roots and logs behind")
     ap.add_argument("-v", "--verbose", action="store_true", help="print every command's outputs")
     ap.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if os.geteuid() != 0:
         raise SystemExit("run as root: containers, namespaces and dockerd need it")
-    if args.json:
-        args.json = os.path.abspath(args.json)
+    for name in ("json", "save_baseline", "baseline"):
+        if getattr(args, name):
+            setattr(args, name, os.path.abspath(getattr(args, name)))
     if args.inside:
         return inside(args)
     if args.only != "fastctr" and not shutil.which("dockerd"):
