@@ -97,9 +97,5 @@ class PushReport(Lines):
         """state: Preparing, Pushed, Layer already exists, Mounted from X."""
         self.out(f"{short(digest)}: {state}")
 
-    def sending(self, digest, done, total):
-        if not self.quiet:
-            self.progress(f"{short(digest)}: Pushing  {human_size(done)}/{human_size(total)}")
-
     def done(self, tag, digest, size):
         self.out(f"{tag}: digest: {digest} size: {size}")
