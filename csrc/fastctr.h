@@ -51,6 +51,7 @@ struct fctr_mount_op {
     dev_t dev;                 /* mknod */
     uid_t uid;
     gid_t gid;
+    int recursive_ro;          /* "rro": the bind and every mount below it read-only (mount_setattr) */
 };
 
 struct fctr_rlimit {

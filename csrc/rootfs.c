@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <linux/openat2.h>
 #include <stdio.h>
 #include <string.h>
@@ -120,6 +121,25 @@ static void remount_bind(const char *path, unsigned long flags, const char *what
         fctr_child_fail(FCTR_STAGE_MOUNT, errno, "remount %s with flags 0x%lx", what, flags);
 }
 
+#ifndef MOUNT_ATTR_RDONLY
+#define MOUNT_ATTR_RDONLY 0x00000001
+#endif
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+
+/* "rro": the mount at pp and every mount below it read-only, in one call
+ * (a remount only changes the top one). */
+static void set_recursive_ro(const char *pp, const char *what)
+{
+    struct { uint64_t attr_set, attr_clr, propagation, userns_fd; } attr = {MOUNT_ATTR_RDONLY, 0, 0, 0};
+    if (syscall(SYS_mount_setattr, AT_FDCWD, pp, AT_RECURSIVE, &attr, sizeof attr) < 0)
+        fctr_child_fail(FCTR_STAGE_MOUNT, errno, "mount_setattr %s recursively read-only", what);
+}
+
 static int reopen_dest(int rootfd, const struct fctr_mount_op *op, char pp[FCTR_PROC_FD_PATH])
 {
     /* The fd taken before mount() names the covered directory; look the
@@ -193,6 +213,8 @@ static void do_mount(int rootfd, const struct fctr_mount_op *op)
     if (extra) {
         fd = reopen_dest(rootfd, op, pp);
         remount_bind(pp, extra, op->dest);
+        if (is_bind && op->recursive_ro)
+            set_recursive_ro(pp, op->dest);
         close(fd);
     }
     if (op->propagation) {

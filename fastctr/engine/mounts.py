@@ -13,6 +13,7 @@ given."""
 import os
 
 from fastctr import jsonfast as json
+from fastctr.engine.options import readonly_option
 from fastctr.errors import ConfigError
 
 BOOLEAN_KEYS = {"readonly", "ro", "volume-nocopy", "bind-nonrecursive", "bind-create-src"}
@@ -158,8 +159,8 @@ def _check(m):
             fail(f"invalid propagation mode: {m.bind['propagation']}")
         if not os.path.exists(m.source) and not m.bind.get("create_src"):
             fail(f"bind source path does not exist: {m.source}")
-        if m.bind.get("recursive") == "readonly":
-            fail("bind-recursive=readonly: recursively read-only mounts are not supported by fastctr's runtime")
+        if m.bind.get("recursive") == "readonly" and readonly_option() != "rro":
+            fail("rro is not supported: kernel is older than 5.12")
     elif m.type == "volume":
         sub = m.volume.get("subpath")
         if sub is not None:
@@ -203,9 +204,9 @@ def _is_bind(opts):
 # -------------------------------------------------------- to OCI mounts
 
 def _bind_options(m):
-    recursive = m.bind.get("recursive", "enabled") != "disabled"
-    return ["rbind" if recursive else "bind", "ro" if m.readonly else "rw",
-            m.bind.get("propagation") or "rprivate"]
+    recursive = m.bind.get("recursive", "enabled")
+    return ["rbind" if recursive != "disabled" else "bind",
+            readonly_option(recursive != "writable") if m.readonly else "rw", m.bind.get("propagation") or "rprivate"]
 
 
 def _tmpfs(target, readonly, size=None, mode=None, extra=()):
@@ -242,15 +243,6 @@ def resolve(engine, volumes, opts):
             volumes.remove(name, force=True)
         raise
     return out
-
-
-def oci_mount(text):
-    """One --mount of type bind or tmpfs, without a volume store."""
-    m = parse(text)
-    _check(m)
-    if m.type == "volume":
-        raise ConfigError(f"--mount {text}: a volume mount needs the engine's volumes")
-    return _to_oci(m, None, Resolved())
 
 
 def _volume_targets(specs):
@@ -299,7 +291,7 @@ def _volume(m, volumes, out):
     if not os.path.exists(source):
         raise ConfigError(f"volume {name}: device {source} does not exist")
     return {"destination": m.target, "type": "bind", "source": source,
-            "options": ["rbind", "ro" if m.readonly else "rw", "rprivate"]}
+            "options": ["rbind", readonly_option() if m.readonly else "rw", "rprivate"]}
 
 
 def _meta_path(volumes, name):
@@ -334,7 +326,8 @@ def _volumes_from(engine, ref, taken, out):
             continue
         m = dict(m, options=list(m.get("options") or []))
         if mode:
-            m["options"] = [o for o in m["options"] if o not in ("ro", "rw")] + [mode]
+            m["options"] = [o for o in m["options"] if o not in ("ro", "rro", "rw")] + \
+                [readonly_option() if mode == "ro" else "rw"]
         out.mounts.append(m)
         taken.add(m["destination"])
     out.used.extend(v for v in peer["config"].get("volumes") or [] if v not in out.used)

@@ -125,7 +125,20 @@ def _bind(src, dst, ro, where):
         raise ConfigError(f"{where}: bind source {src} does not exist")
     if not os.path.isabs(dst):
         raise ConfigError(f"{where}: container path {dst!r} must be absolute")
-    return {"destination": dst, "type": "bind", "source": src, "options": ["rbind", "ro" if ro else "rw"]}
+    return {"destination": dst, "type": "bind", "source": src, "options": ["rbind", readonly_option() if ro else "rw"]}
+
+
+def readonly_option(recursive=True):
+    """Docker 25+'s read-only bind: recursively read-only ("rro") where
+    the kernel can (5.12, mount_setattr), else only the top mount ("ro")."""
+    if not recursive:
+        return "ro"
+    release = os.uname().release.split(".")
+    try:
+        new_enough = (int(release[0]), int(release[1].split("-")[0])) >= (5, 12)
+    except (ValueError, IndexError):
+        new_enough = False
+    return "rro" if new_enough else "ro"
 
 
 def parse_volume(spec):
@@ -136,13 +149,6 @@ def parse_volume(spec):
     if set(opts) - {"ro", "rw", "z", "Z"}:
         raise ConfigError(f"-v {spec}: unknown option {','.join(set(opts) - {'ro', 'rw', 'z', 'Z'})}")
     return _bind(parts[0], parts[1], "ro" in opts, f"-v {spec}")
-
-
-def parse_mount(spec):
-    """One --mount of type bind or tmpfs (a volume needs the engine's store:
-    Engine.create resolves them all into opts.oci_mounts)."""
-    from fastctr.engine import mounts
-    return mounts.oci_mount(spec)
 
 
 def user_mounts(opts):
@@ -423,7 +429,7 @@ def make_spec(image_config, opts, cid, read_file):
     elif opts.ipc == "host":
         mounts[-1] = {"destination": "/dev/shm", "type": "bind", "source": "/dev/shm", "options": ["rbind", "rprivate"]}
     mounts += [parse_volume(v) for v in opts.volumes]
-    mounts += opts.oci_mounts if opts.oci_mounts is not None else [parse_mount(m) for m in opts.mounts]
+    mounts += opts.oci_mounts or []  # --mount and --volumes-from, resolved by the engine (fastctr.engine.mounts)
     mounts += [parse_tmpfs(t) for t in opts.tmpfs]
     if opts.init:
         # Docker's place for it; read-only, so the container cannot replace it.

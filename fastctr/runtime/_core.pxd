@@ -28,6 +28,7 @@ cdef extern from "fastctr.h" nogil:
         dev_t dev
         uid_t uid
         gid_t gid
+        int recursive_ro
 
     struct fctr_rlimit:
         int resource

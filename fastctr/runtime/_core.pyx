@@ -63,6 +63,7 @@ cdef void _fill_mounts(fctr_plan *c, object plan, _Arena arena) except *:
         ops[i].dev = op.dev
         ops[i].uid = op.uid
         ops[i].gid = op.gid
+        ops[i].recursive_ro = op.recursive_ro
     c.mounts = ops
     c.n_mounts = len(plan.mounts)
 

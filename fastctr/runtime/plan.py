@@ -36,10 +36,10 @@ OP_MOUNT, OP_MKNOD, OP_SYMLINK, OP_REMOUNT, OP_MKDIR = 1, 2, 3, 4, 5
 
 class MountOp:
     __slots__ = ("kind", "source", "dest", "fstype", "data", "flags", "propagation",
-                 "source_is_dir", "mode", "dev", "uid", "gid")
+                 "source_is_dir", "mode", "dev", "uid", "gid", "recursive_ro")
 
     def __init__(self, kind, dest, source=None, fstype=None, data=None, flags=0,
-                 propagation=0, source_is_dir=1, mode=0, dev=0, uid=0, gid=0):
+                 propagation=0, source_is_dir=1, mode=0, dev=0, uid=0, gid=0, recursive_ro=0):
         self.kind = kind
         self.dest = dest
         self.source = source
@@ -52,6 +52,7 @@ class MountOp:
         self.dev = dev
         self.uid = uid
         self.gid = gid
+        self.recursive_ro = recursive_ro
 
     def __repr__(self):
         return f"MountOp({self.kind}, {self.dest!r}, source={self.source!r}, fstype={self.fstype!r})"

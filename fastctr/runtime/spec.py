@@ -50,6 +50,7 @@ MOUNT_FLAGS = {
     "strictatime": (0, P.MS_STRICTATIME), "nostrictatime": (P.MS_STRICTATIME, 0),
     "lazytime": (0, P.MS_LAZYTIME), "nolazytime": (P.MS_LAZYTIME, 0),
     "bind": (0, P.MS_BIND), "rbind": (0, P.MS_BIND | P.MS_REC),
+    "rro": (0, P.MS_RDONLY),  # and every submount too: Mount.recursive_ro
 }
 PROPAGATION = {
     "private": P.MS_PRIVATE, "rprivate": P.MS_PRIVATE | P.MS_REC,
@@ -114,7 +115,7 @@ def parse_mount_options(options, where):
 
 
 class Mount:
-    __slots__ = ("dest", "type", "source", "flags", "propagation", "data", "is_bind")
+    __slots__ = ("dest", "type", "source", "flags", "propagation", "data", "is_bind", "recursive_ro")
 
     def __init__(self, raw, bundle, index):
         where = f"mounts[{index}]"
@@ -125,6 +126,9 @@ class Mount:
         source = _field(raw, "source", str, where, default=None)
         options = _field(raw, "options", list, where, default=[])
         self.flags, self.propagation, self.data = parse_mount_options(options, where)
+        # runc's "rro" (recursively read-only, mount_setattr: Linux 5.12), for binds; "rw" after it undoes it.
+        self.recursive_ro = int(any(o == "rro" for o in options) and
+                                [o for o in options if o in ("rro", "ro", "rw")][-1] == "rro")
         self.is_bind = bool(self.flags & P.MS_BIND) or self.type == "bind"
         if self.is_bind:
             self.flags |= P.MS_BIND
@@ -419,7 +423,7 @@ class Config:
                 source_is_dir = int(os.path.isdir(m.source))
             ops.append(P.MountOp(P.OP_MOUNT, m.dest, source=m.source or m.type or "none", fstype=fstype,
                                  data=m.data, flags=m.flags, propagation=m.propagation,
-                                 source_is_dir=source_is_dir))
+                                 source_is_dir=source_is_dir, recursive_ro=m.recursive_ro))
         if not dev_is_bind:
             ops.extend(self._dev_ops(terminal))
         return ops

@@ -115,7 +115,6 @@ def test_volume_opt_tmpfs_and_bind(fc, src, volumes):
     ("dst=/x,volume-subpath=a", "must not set Subpath when using anonymous volumes"),
     ("type=bind,src=/tmp,dst=/x,bind-propagation=sideways", "invalid propagation mode: sideways"),
     ("type=bind,src=/tmp,dst=/x,bind-nonrecursive", "use bind-recursive=disabled"),
-    ("type=bind,src=/tmp,dst=/x,bind-recursive=readonly", "not supported"),
 ])
 def test_bad_mounts_fail_and_leave_nothing(fc, spec, message):
     p = fc("run", "--rm", "--name", "mf-bad", "--mount", spec, "bb:1", "true")
@@ -144,3 +143,31 @@ def test_volumes_from(fc, src, volumes):
     finally:
         fc("rm", "-v", "mf-source")
     assert fc("volume", "ls", "-q").stdout.split() == ["mf-from"]
+
+
+@pytest.fixture
+def src_with_submount(tmp_path):
+    """A bind source with a tmpfs mounted below it (unmounted after)."""
+    import subprocess
+    d = tmp_path / "outer"
+    (d / "sub").mkdir(parents=True)
+    os.chmod(tmp_path, 0o755)
+    subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(d / "sub")], check=True)
+    yield str(d)
+    subprocess.run(["umount", str(d / "sub")], check=True)
+
+
+@pytest.mark.parametrize("flag", ["-v", "--mount"])
+def test_read_only_binds_are_recursively_read_only(fc, src_with_submount, flag):
+    """Docker 25+ on Linux 5.12+: the submounts of a read-only bind are
+    read-only too (runc's rro), unless bind-recursive=writable."""
+    spec = f"{src_with_submount}:/r:ro" if flag == "-v" else f"type=bind,src={src_with_submount},dst=/r,ro"
+    p = fc("run", "--rm", flag, spec, "bb:1", "sh", "-c", "touch /r/top; touch /r/sub/below")
+    assert p.returncode == 1
+    assert "/r/top: Read-only" in p.stderr and "/r/sub/below: Read-only" in p.stderr
+    p = fc("run", "--rm", "--mount", f"type=bind,src={src_with_submount},dst=/r,ro,bind-recursive=writable", "bb:1",
+           "sh", "-c", "touch /r/sub/below && echo writable; touch /r/top")
+    assert p.stdout == "writable\n" and "/r/top: Read-only" in p.stderr
+    p = fc("run", "--rm", "--mount", f"type=bind,src={src_with_submount},dst=/r,ro,bind-recursive=readonly", "bb:1",
+           "touch", "/r/sub/x")
+    assert p.returncode == 1 and "Read-only" in p.stderr
