@@ -34,7 +34,7 @@ if [ ! -e vmlinuz ]; then
 fi
 version=$(ls kernel/lib/modules)
 # The modules the initramfs loads, with what they depend on, in load order.
-python3 "$here/modules.py" "kernel/lib/modules/$version" virtio_pci 9pnet_virtio 9p overlay veth bridge > modules.order
+python3 "$here/modules.py" "kernel/lib/modules/$version" virtio_pci 9pnet_virtio 9p overlay veth bridge loop bfq > modules.order
 rm -rf initramfs
 mkdir -p initramfs/bin initramfs/lib/modules initramfs/proc initramfs/sys initramfs/dev initramfs/mnt
 cp "$(command -v busybox)" initramfs/bin/busybox
