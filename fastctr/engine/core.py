@@ -391,8 +391,9 @@ class Engine(Supervisor, Operations):
             self._set_status(c["id"], "exited", finished=now(), exit_code=status, **oom)
 
     def _join_peers(self, cdir, config):
-        """--network/--pid/--ipc container:X: X's namespaces as they are now."""
-        if config.get("network_peer") or config.get("namespace_peers"):
+        """--network/--pid/--ipc container:X: X's namespaces as they are now
+        (and --ipc shareable's /dev/shm mounted, as after a reboot)."""
+        if config.get("network_peer") or config.get("namespace_peers") or config.get("ipc_mode") == "shareable":
             from fastctr.engine.runflags import join_peers
             join_peers(self, cdir, config)
 
@@ -502,6 +503,9 @@ class Engine(Supervisor, Operations):
     def _remove_files(self, cid):
         row = self.store.db.execute("SELECT driver FROM containers WHERE id = ?", (cid,)).fetchone()
         driver = drivers_mod.DRIVERS[row[0]](self.store) if row and row[0] else self.driver
+        if os.path.ismount(os.path.join(driver.container_dir(cid), "shm")):  # --ipc shareable's tmpfs
+            from fastctr.engine.runflags import release_shm
+            release_shm(driver.container_dir(cid))
         driver.remove_container(cid)
         with self.store.transaction() as db:
             db.execute("DELETE FROM containers WHERE id = ?", (cid,))

@@ -114,6 +114,8 @@ def join_peers(engine, cdir, config):
     --ipc container:X.  IPC needs a shareable donor (--ipc shareable or
     host), whose /dev/shm the container then uses, as Docker's."""
     from fastctr import jsonfast as json
+    if config.get("ipc_mode") == "shareable":
+        ensure_shm(cdir)
     peers = dict(config.get("namespace_peers") or {})
     if config.get("network_peer"):
         peers["network"] = config["network_peer"]
@@ -162,14 +164,43 @@ def _bind_shm(spec, source):
 
 
 def shareable_shm(spec, cdir):
-    """--ipc shareable: /dev/shm is a directory of the container's, outside
-    its mount namespace, that the containers joining its IPC namespace bind
-    too (Docker mounts a tmpfs there; a directory needs no unmount that a
-    killed command could miss, at the price of --shm-size's limit)."""
+    """--ipc shareable, as Docker's: /dev/shm is a tmpfs mounted on the
+    host in the container's directory (with --shm-size's size), outside its
+    mount namespace, so that the containers joining its IPC namespace can
+    bind it too; unmounted when the container is removed."""
+    shm = next(m for m in spec["mounts"] if m["destination"] == "/dev/shm")
+    options = ",".join(o for o in shm["options"] if o.startswith(("size=", "mode=")))
     path = _shm_dir(cdir)
-    os.makedirs(path, exist_ok=True)
-    os.chmod(path, 0o1777)
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    with open(path + ".options", "w") as f:
+        f.write(options)
+    ensure_shm(cdir)
     _bind_shm(spec, path)
+
+
+def ensure_shm(cdir):
+    path = _shm_dir(cdir)
+    if os.path.ismount(path):
+        return
+    with open(path + ".options") as f:
+        options = f.read().strip()
+    _libc_call("mount", b"shm", path.encode(), b"tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, options.encode(),
+               what=f"mount tmpfs on {path}")
+
+
+def release_shm(cdir):
+    _libc_call("umount2", _shm_dir(cdir).encode(), MNT_DETACH, what=f"unmount {_shm_dir(cdir)}")
+
+
+MS_NOSUID, MS_NODEV, MS_NOEXEC, MNT_DETACH = 2, 4, 8, 2
+
+
+def _libc_call(name, *args, what):
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    if getattr(libc, name)(*args) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, f"{what}: {os.strerror(e)}")
 
 
 # ------------------------------------------------------------- files

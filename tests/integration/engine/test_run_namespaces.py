@@ -54,13 +54,16 @@ def _container_ns(fc, name, kind):
 
 
 def test_pid_and_ipc_of_another_container(fc, donors):
-    donor = donors("ns-donor", "--ipc", "shareable")
+    donor = donors("ns-donor", "--ipc", "shareable", "--shm-size", "8m")
     out = _run(fc, "--pid", f"container:{donor}", "--ipc", f"container:{donor}", "bb:1", "sh", "-c",
-               "cat /dev/shm/x; readlink /proc/self/ns/pid; readlink /proc/self/ns/ipc; ps -o pid,args | grep '^ *1 '")
+               "cat /dev/shm/x; readlink /proc/self/ns/pid; readlink /proc/self/ns/ipc; ps -o pid,args | grep '^ *1 ';"
+               "grep ' /dev/shm ' /proc/self/mountinfo")
     lines = out.splitlines()
     assert lines[0] == "shared"
     assert lines[1] == _container_ns(fc, donor, "pid") and lines[2] == _container_ns(fc, donor, "ipc")
     assert lines[3].split() == ["1", "sleep", "300"]  # the donor's process is its pid 1
+    fields = lines[4].split()
+    assert fields[fields.index("-") + 1] == "tmpfs" and "size=8192k" in fields[-1].split(",")  # the donor's --shm-size
 
 
 def test_ipc_of_a_private_container_is_refused(fc, donors):
@@ -174,3 +177,15 @@ def test_attach_only_some_streams(fc):
     p = fc("run", "-d", "-a", "stdout", "bb:1", "true")
     assert p.returncode == 125 and "cannot specify both --attach and --detach" in p.stderr
     assert fc("ps", "-a", "-q").stdout == ""
+
+
+def test_shareable_ipc_mount_goes_with_the_container(fc):
+    """Its /dev/shm is a tmpfs on the host (as Docker's); created and
+    removed without a start, nothing stays mounted (the leak check)."""
+    cid = _out(fc("create", "--ipc", "shareable", "bb:1", "true")).strip()
+    with open("/proc/self/mountinfo") as f:
+        assert any(cid in line for line in f)
+    assert fc("start", "-a", cid).returncode == 0
+    assert fc("rm", cid).returncode == 0
+    with open("/proc/self/mountinfo") as f:
+        assert not any(cid in line for line in f)
