@@ -90,59 +90,85 @@ def cmd_tag(g, args):
     store.tag(store.resolve(pos[0]), pos[1])
 
 
+INSPECT_FLAGS = flags("-f/--format=")
+INSPECT_KINDS = ("container", "image", "network", "volume")
+
+
 def cmd_inspect(g, args):
-    o, pos = parse(args, {"--type": ("type", True), "-f": ("format", True), "--format": ("format", True)})
+    """Docker's objects by name or ID: a container, else an image, a network,
+    a volume (docker's order), or only the --type given."""
+    o, pos = parse(args, dict(INSPECT_FLAGS, **flags("--type=", "-s/--size")))
+    nargs(pos, 1)
     kind = o.get("type")
-    if kind not in (None, "container", "image"):
-        raise UsageError(f"inspect --type must be container or image, not {kind!r}")
-    return _inspect(g, nargs(pos, 1), kind, o.get("format"))
+    if kind is not None and kind not in INSPECT_KINDS:
+        raise UsageError(f"inspect --type {kind!r}: fastctr has objects of type {', '.join(INSPECT_KINDS)}")
+    engine = _engine(g)
+    return _print_objects(pos, o.get("format"), lambda ref: _find_object(engine, ref, kind, bool(o.get("size"))))
+
+
+class _NoSuchObject(Exception):
+    pass
+
+
+def _find_object(engine, ref, kind, size=False):
+    from fastctr.engine import model, model_net, model_objects
+    from fastctr.errors import NetworkError, StoreError
+    finders = (("container", lambda: model.container_json(engine, engine.container(ref), size=size)),
+               ("image", lambda: model_objects.image_inspect(engine, engine.store.resolve(ref))),
+               ("network", lambda: model_net.network_resource(engine, ref)),
+               ("volume", lambda: model_objects.volume_doc(engine.store, ref)))
+    for name, find in finders:
+        if kind and name != kind:
+            continue
+        try:
+            doc = find()
+        except (LookupError, NetworkError, StoreError) as e:
+            if "ambiguous" in str(e):
+                raise _NoSuchObject(f"Error: {e}") from None
+            if kind:
+                raise _NoSuchObject(f"Error: No such {kind}: {ref}") from None
+            continue
+        if size and name != "container":
+            print(f"WARNING: --size ignored for {name}", file=sys.stderr)
+        return doc
+    raise _NoSuchObject(f"Error: No such object: {ref}")
+
+
+def _print_objects(refs, fmt, find):
+    """As docker's inspect: every object found is printed (JSON, or one
+    line each of -f TEMPLATE), the missing ones are named on stderr, and
+    the command fails if any was missing."""
+    docs, missing = [], []
+    for ref in refs:
+        try:
+            docs.append(find(ref))
+        except _NoSuchObject as e:
+            missing.append(str(e))
+    if not fmt:
+        print(json.dumps(docs, indent=4))
+    elif fmt == "json":
+        print(json.dumps(docs, separators=(",", ":")))
+    else:
+        from fastctr.cli import template
+        print("\n".join(template.render(fmt, doc) for doc in docs))
+    for line in missing:
+        print(line, file=sys.stderr)
+    return 1 if missing else 0
 
 
 def cmd_container_inspect(g, args):
-    o, pos = parse(args, flags("-f/--format="))
-    return _inspect(g, nargs(pos, 1), "container", o.get("format"))
+    o, pos = parse(args, dict(INSPECT_FLAGS, **flags("-s/--size")))
+    nargs(pos, 1)
+    engine = _engine(g)
+    return _print_objects(pos, o.get("format"),
+                          lambda ref: _find_object(engine, ref, "container", bool(o.get("size"))))
 
 
 def cmd_image_inspect(g, args):
-    o, pos = parse(args, flags("-f/--format="))
-    return _inspect(g, nargs(pos, 1), "image", o.get("format"))
-
-
-def _inspect(g, refs, kind, fmt):
-    engine, out, status = _engine(g), [], 0
-    for ref in refs:
-        try:
-            out.append(_inspect_one(engine, ref, kind))
-        except LookupError as e:  # as Docker: the others are still shown
-            print(f"fastctr: {e}", file=sys.stderr)
-            status = 1
-    if fmt:
-        from fastctr.cli import template
-        for doc in out:
-            print(template.render(fmt, doc))
-        return status
-    print(json.dumps(out, indent=2))
-    return status
-
-
-def _inspect_one(engine, ref, kind):
-    if kind != "container":
-        try:
-            return _inspect_image(engine, engine.store.resolve(ref))
-        except (LookupError, ValueError):  # not an image, or not even an image name
-            if kind == "image":
-                raise
-    return engine.inspect_container(engine.container(ref))
-
-
-def _inspect_image(engine, image_id):
-    im = engine.store.image(image_id)
-    cfg = im["config"]
-    return {"Id": im["id"], "RepoTags": im["tags"], "RepoDigests": im["digests"], "Created": im["created"],
-            "Size": im["size"],
-            "Architecture": cfg.get("architecture"), "Os": cfg.get("os"), "Config": cfg.get("config") or {},
-            "RootFS": cfg.get("rootfs"), "History": cfg.get("history") or [],
-            "GraphDriver": {"Name": engine.driver.name}}
+    o, pos = parse(args, INSPECT_FLAGS)
+    nargs(pos, 1)
+    engine = _engine(g)
+    return _print_objects(pos, o.get("format"), lambda ref: _find_object(engine, ref, "image"))
 
 
 def cmd_history(g, args):
@@ -243,6 +269,13 @@ def cmd_volume_ls(g, args):
         print("DRIVER    VOLUME NAME")
     for name in volumes.names():
         print(name if o.get("quiet") else f"local     {name}")
+
+
+def cmd_volume_inspect(g, args):
+    o, pos = parse(args, INSPECT_FLAGS)
+    nargs(pos, 1)
+    engine = _engine(g)
+    return _print_objects(pos, o.get("format"), lambda ref: _find_object(engine, ref, "volume"))
 
 
 def cmd_volume_rm(g, args):
@@ -378,10 +411,10 @@ def cmd_commit(g, args):
 
 
 def cmd_network_inspect(g, args):
-    _, pos = parse(args, {})
+    o, pos = parse(args, dict(INSPECT_FLAGS, **flags("-v/--verbose")))
     nargs(pos, 1)
-    ipam = _engine(g).ipam
-    print(json.dumps([ipam.network(n) for n in pos], indent=2))
+    engine = _engine(g)
+    return _print_objects(pos, o.get("format"), lambda ref: _find_object(engine, ref, "network"))
 
 
 def cmd_network_connect(g, args):

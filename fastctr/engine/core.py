@@ -10,8 +10,9 @@ from fastctr.image import drivers as drivers_mod
 from fastctr.errors import ConfigError, ContainerNotFoundError, FastctrError, NameInUse, crash_point
 from fastctr.image.store import Store, chain_ids, ignore_missing, now
 from fastctr.engine.operate import Operations
-from fastctr.engine.options import (generate_name, make_spec, parse_env, parse_labels, parse_network, run_flag_record,
-                                    user_mounts, validate_name, bundle_document, host_names, _read_text)
+from fastctr.engine.options import (docker_request, generate_name, make_spec, parse_env, parse_labels, parse_network,
+                                    run_flag_record, user_mounts, validate_name, bundle_document, host_names,
+                                    _read_text)
 from fastctr.engine.supervise import SignalProxy, Supervisor
 
 NAME_ATTEMPTS = 20  # generated names drawn before a run gives up (35,000 to draw from)
@@ -195,6 +196,9 @@ class Engine(Supervisor, Operations):
                       "volumes": used_volumes, "anonymous_volumes": anonymous, "cgroup_parent": opts.cgroup_parent}
             record.update(extra)  # issue 14's process environment and namespace flags: options.run_flag_record
             record["user_mounts"] = user_mounts(opts)  # the binds and volumes --volumes-from takes
+            # Docker's view of the request, which `inspect` shows (fastctr.engine.model).
+            record["request"] = docker_request(opts, image["config"], spec, os.path.join(self.store.root, "volumes"),
+                                               anonymous)
             with self.store.transaction() as db:
                 db.execute("UPDATE containers SET status = 'created', config = ? WHERE id = ?",
                            (json.dumps(record), cid))
@@ -388,6 +392,8 @@ class Engine(Supervisor, Operations):
         finally:
             if proxy:
                 proxy.restore()
+            if c["config"].get("oom_killed") and not oom:
+                oom["oom_killed"] = False  # as Docker: OOMKilled tells of the last run
             self._set_status(c["id"], "exited", finished=now(), exit_code=status, **oom)
 
     def _join_peers(self, cdir, config):

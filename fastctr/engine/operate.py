@@ -1,5 +1,5 @@
 """Commands on a running container: exec, pause/unpause, rename, top,
-stats, update, and the Docker-shaped document behind `inspect`.
+stats, update (the document behind `inspect` is fastctr.engine.model).
 
 Mixed into fastctr.engine.Engine, like fastctr.supervise.Supervisor."""
 import os
@@ -241,69 +241,6 @@ class Operations:
         return changes.tree_changes(os.path.join(driver.container_dir(c["id"]), "rootfs"),
                                     driver.layer_dir(chain[-1]) if chain else None)
 
-    # ----------------------------------------------------------- inspect
-    def inspect_container(self, c):
-        """Docker's `inspect` document, with the fields its users script
-        against (State.*, Config.*, HostConfig.*, NetworkSettings.*)."""
-        status = self.live_status(c)
-        record = self.exit_record(c) or {}
-        try:
-            spec = self.bundle_spec(c)
-        except (OSError, ValueError):
-            spec = {"process": {}, "linux": {}}
-        proc, linux = spec.get("process") or {}, spec.get("linux") or {}
-        pid = 0
-        if status in ("running", "paused"):
-            try:
-                pid = self.runtime.state(c["id"])["pid"]
-            except (LookupError, OSError):
-                pid = 0
-        cfg = c["config"]
-        exit_code = c["exit_code"] if c["exit_code"] is not None else record.get("exit_code", 0)
-        res = linux.get("resources") or {}
-        return {
-            "Id": c["id"], "Name": "/" + c["name"], "Created": c["created"], "Image": c["image_id"],
-            "Path": (proc.get("args") or [""])[0], "Args": (proc.get("args") or [])[1:],
-            "State": {"Status": status, "Running": status == "running", "Paused": status == "paused",
-                      "Restarting": False, "OOMKilled": bool(cfg.get("oom_killed")), "Dead": status == "dead",
-                      "Pid": pid, "ExitCode": exit_code or 0, "StartedAt": c["started"] or "",
-                      "FinishedAt": c["finished"] or ""},
-            "Config": {"Hostname": spec.get("hostname", ""), "User": _user_text(proc.get("user")),
-                       "Env": proc.get("env") or [], "Cmd": proc.get("args") or [],
-                       "WorkingDir": proc.get("cwd", "/"), "Image": cfg.get("image", ""),
-                       "Labels": c["labels"], "Tty": bool(proc.get("terminal")),
-                       "StopSignal": cfg.get("stop_signal") or "SIGTERM"},
-            "HostConfig": {"AutoRemove": bool(cfg.get("rm")), "Privileged": bool(cfg.get("privileged")),
-                           "NetworkMode": cfg.get("network_mode") or ",".join(cfg.get("networks") or []) or "none",
-                           "CapAdd": cfg.get("cap_add") or [], "CapDrop": cfg.get("cap_drop") or [],
-                           "SecurityOpt": cfg.get("security_opt") or [],
-                           "Memory": (res.get("memory") or {}).get("limit", 0),
-                           "NanoCpus": _nano_cpus(res.get("cpu") or {}),
-                           "CpuShares": (res.get("cpu") or {}).get("shares", 0),
-                           "PidsLimit": (res.get("pids") or {}).get("limit", 0),
-                           "ReadonlyRootfs": bool((spec.get("root") or {}).get("readonly")),
-                           "Init": bool(cfg.get("init"))},
-            "NetworkSettings": {"Networks": {n: {"IPAddress": (cfg.get("addresses") or {}).get(n, "")}
-                                             for n in cfg.get("networks") or []},
-                                "Ports": cfg.get("ports") or []},
-            "Mounts": [{"Type": m.get("type", "bind"), "Source": m.get("source"), "Destination": m["destination"]}
-                       for m in spec.get("mounts") or [] if "bind" in (m.get("options") or []) or
-                       m.get("type") == "bind"],
-            "LogPath": self.log_path(c) if cfg.get("detached") else "",
-            "Driver": c["driver"],
-        }
-
-
-def _user_text(user):
-    if not user:
-        return ""
-    return f"{user.get('uid', 0)}:{user.get('gid', 0)}"
-
-
-def _nano_cpus(cpu):
-    if cpu.get("quota") and cpu.get("period") and cpu["quota"] > 0:
-        return cpu["quota"] * 1_000_000_000 // cpu["period"]
-    return 0
 
 
 def _net_bytes(pid):

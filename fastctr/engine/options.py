@@ -386,8 +386,8 @@ def _init_program():
     return data_path("init")
 
 
-def make_spec(image_config, opts, cid, read_file):
-    cfg = image_config.get("config") or {}
+def command_of(cfg, opts):
+    """(Entrypoint, Cmd) of the container: the image's, as the flags change them."""
     entrypoint = cfg.get("Entrypoint") or []
     cmd = cfg.get("Cmd") or []
     if opts.entrypoint is not None:
@@ -395,6 +395,12 @@ def make_spec(image_config, opts, cid, read_file):
         cmd = []  # Docker: --entrypoint clears the image's Cmd
     if opts.cmd:
         cmd = opts.cmd
+    return list(entrypoint), list(cmd)
+
+
+def make_spec(image_config, opts, cid, read_file):
+    cfg = image_config.get("config") or {}
+    entrypoint, cmd = command_of(cfg, opts)
     args = list(entrypoint) + list(cmd)
     if not args:
         raise ConfigError("no command specified: the image has no Entrypoint or Cmd")
@@ -468,6 +474,47 @@ def make_spec(image_config, opts, cid, read_file):
         from fastctr.engine import cgroupflags
         spec["linux"]["cgroupsPath"] = cgroupflags.container_path(opts.cgroup_parent, cid)
     return spec
+
+
+# ------------------------------------- the request, as Docker records it
+
+def docker_request(opts, image_config, spec, volumes_root, anonymous):
+    """What Docker's ContainerJSON shows of the flags and only they know
+    (the Cmd/Entrypoint split, attach flags, -p as given, -v as given...),
+    kept in the container's record under "request" for fastctr.engine.model.
+    `opts.volumes` already holds the host paths of the volumes."""
+    cfg = image_config.get("config") or {}
+    entrypoint, cmd = command_of(cfg, opts)
+    env = list(cfg.get("Env") or [])
+    if not any(e.startswith("PATH=") for e in env):
+        env.insert(0, DEFAULT_PATH)
+    binds, volumes = [], dict.fromkeys(cfg.get("Volumes") or {})
+    for v in opts.volumes:
+        src, _, rest = v.partition(":")
+        name = os.path.basename(os.path.dirname(src)) if os.path.dirname(os.path.dirname(src)) == volumes_root else None
+        if name in anonymous:
+            volumes[rest.split(":")[0]] = None  # -v /path: Config.Volumes, as the image's VOLUME
+        else:
+            binds.append(f"{name}:{rest}" if name else v)
+    exposed = dict.fromkeys(cfg.get("ExposedPorts") or {})
+    bindings = {}
+    if opts.publish:
+        from fastctr.net.ports import parse_publish
+        for m in (m for p in opts.publish for m in parse_publish(p)):
+            bindings.setdefault(f"{m.container_port}/{m.proto}", []).append(
+                {"HostIp": m.host_ip, "HostPort": str(m.host_port) if m.host_port else ""})
+    exposed.update(dict.fromkeys(bindings))
+    size = spec["process"].get("consoleSize") or {}
+    attached = not opts.detach
+    return {"Entrypoint": entrypoint or None, "Cmd": cmd or None, "Env": merge_env(env, parse_env(opts)),
+            "User": opts.user or cfg.get("User") or "", "WorkingDir": opts.workdir or cfg.get("WorkingDir") or "",
+            "AttachStdin": bool(opts.interactive and attached), "AttachStdout": attached, "AttachStderr": attached,
+            "OpenStdin": bool(opts.interactive), "StdinOnce": bool(opts.interactive and attached),
+            "ExposedPorts": sorted(exposed), "PortBindings": bindings, "PublishAllPorts": bool(opts.publish_all),
+            "Binds": binds or None, "Volumes": sorted(volumes) or None, "Mounts": list(opts.mounts),
+            "Tmpfs": dict(t.partition(":")[::2] for t in opts.tmpfs), "Devices": list(opts.devices),
+            "ConsoleSize": [size.get("height", 0), size.get("width", 0)],
+            "NanoCpus": int(float(opts.cpus) * 1e9) if opts.cpus is not None else 0}
 
 
 def _read_text(path):

@@ -309,8 +309,8 @@ class Supervisor:
             self._set_status(cid, "exited", exit_code=record.get("exit_code", -1),
                              finished=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(finished))
                              if finished else now_seconds())
-        if oom:
-            self._set_config(cid, oom_killed=True)
+        if c["status"] == "running" and oom != bool(c["config"].get("oom_killed")):
+            self._set_config(cid, oom_killed=oom)  # of the last run only, as Docker's OOMKilled
         if c["config"].get("rm"):
             self._remove_files(cid)
             self._remove_volumes(c["config"].get("anonymous_volumes"))

@@ -39,14 +39,14 @@ def test_containers_reach_each_other_by_name_and_everything_is_cleaned(world):
         $F run --rm --network appnet --name web bb:1 busybox httpd -f -p 8080 -h /etc &
         WEBCLI=$!
         for i in $(seq 1 200); do
-            $F network inspect appnet | grep -q '"10.88.0.2"' && break; sleep 0.05; done
+            $F network inspect appnet | grep -q '"10.88.0.2/24"' && break; sleep 0.05; done
         sleep 0.2
         echo "by-name: $($F run --rm --network appnet --name client bb:1 busybox wget -qO- http://web:8080/hostname)"
         echo "hosts: $($F run --rm --network appnet bb:1 cat /etc/hosts | grep -c web)"
         WEB=$($F inspect --format '{{.Id}}' web)
         $R kill "$WEB" KILL
         wait $WEBCLI || true
-        echo "endpoints: $($F network inspect appnet | grep -c '"endpoints": {}' || true)"
+        echo "endpoints: $($F network inspect appnet | grep -c '"Containers": {}' || true)"
         $F network rm appnet >/dev/null
         echo "links: $(ip -br link | grep -v '^lo ' | wc -l)"
         echo "tables: $(nft list tables | wc -l)"
@@ -207,7 +207,7 @@ def test_network_connect_and_disconnect(world):
         $F network create --subnet 10.92.0.0/24 second >/dev/null
         $F run --rm --network first --name box bb:1 sleep 30 &
         BOXCLI=$!
-        for i in $(seq 1 200); do $F network inspect first | grep -q '"10.91.0.2"' && break; sleep 0.05; done
+        for i in $(seq 1 200); do $F network inspect first | grep -q '"10.91.0.2/24"' && break; sleep 0.05; done
         $F network connect second box
         BOX=$($F inspect --format '{{.Id}}' box)
         PID=$($R state "$BOX" | grep '"pid"' | tr -dc 0-9)
@@ -218,7 +218,7 @@ def test_network_connect_and_disconnect(world):
         $F network connect second box
         $R kill "$BOX" KILL
         wait $BOXCLI || true
-        echo "left: $($F network inspect second | grep -c '"endpoints": {}') $($F network inspect first | grep -c '"endpoints": {}')"
+        echo "left: $($F network inspect second | grep -c '"Containers": {}') $($F network inspect first | grep -c '"Containers": {}')"
         $F network rm first second >/dev/null
         echo "links: $(ip -br link | grep -vc '^lo ') tables: $(nft list tables | wc -l)"
     """)
