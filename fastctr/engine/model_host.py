@@ -126,7 +126,7 @@ def _resources(res, req, cfg, proc, cgroup_version):
         "CpuPeriod": period, "CpuQuota": quota, "CpuRealtimePeriod": cpu.get("realtimePeriod", 0),
         "CpuRealtimeRuntime": cpu.get("realtimeRuntime", 0), "CpusetCpus": cpu.get("cpus", ""),
         "CpusetMems": cpu.get("mems", ""), "Devices": [_device(d) for d in req.get("Devices") or []],
-        "DeviceCgroupRules": cfg.get("device_cgroup_rules") or None, "DeviceRequests": None,
+        "DeviceCgroupRules": req.get("DeviceCgroupRules") or cfg.get("device_cgroup_rules") or None, "DeviceRequests": None,
         "MemoryReservation": mem.get("reservation", 0), "MemorySwap": mem.get("swap", 0),
         "MemorySwappiness": swappiness if swappiness is not None and swappiness >= 0 else None,
         "OomKillDisable": oom_disable, "PidsLimit": pids if pids > 0 else None,

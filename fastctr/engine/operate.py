@@ -225,6 +225,11 @@ class Operations:
         for key, value in res.items():
             current[key] = dict(current.get(key) or {}, **value) if isinstance(value, dict) else value
         _write_json(os.path.join(self._cdir(c), "config.json"), spec)
+        cfs = (opts.cpus, opts.cpu_period, opts.cpu_quota)
+        if any(v is not None for v in cfs) and c["config"].get("request") is not None:
+            # inspect shows --cpus as NanoCpus, --cpu-period/--cpu-quota as themselves
+            nano = int(float(opts.cpus) * 1e9) if opts.cpus is not None else 0
+            self._set_config(c["id"], request=dict(c["config"]["request"], NanoCpus=nano))
         return c
 
     # -------------------------------------------------------------- diff

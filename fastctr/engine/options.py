@@ -514,6 +514,7 @@ def docker_request(opts, image_config, spec, volumes_root, anonymous):
             "Binds": binds or None, "Volumes": sorted(volumes) or None, "Mounts": list(opts.mounts),
             "Tmpfs": dict(t.partition(":")[::2] for t in opts.tmpfs), "Devices": list(opts.devices),
             "ConsoleSize": [size.get("height", 0), size.get("width", 0)],
+            "DeviceCgroupRules": list(getattr(opts, "device_cgroup_rules", None) or []),
             "NanoCpus": int(float(opts.cpus) * 1e9) if opts.cpus is not None else 0}
 
 

@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 import pytest
 
@@ -132,13 +133,17 @@ def test_a_created_container_has_every_key_docker_prints_with_its_defaults(fc):
 
 def test_state_goes_from_created_to_running_to_exited_with_times_and_exit_code(fc):
     cid = fc("create", "--name", "life", "bb:1", "sh", "-c",
-             "trap 'exit 3' TERM; while :; do sleep 0.1; done").stdout.strip()
+             "trap 'exit 3' TERM; touch /ready; while :; do sleep 0.1; done").stdout.strip()
     try:
         assert fmt(fc, "{{.State.Status}} {{.State.Pid}} {{.State.StartedAt}}", "life") == f"created 0 {ZERO_TIME}"
         assert fc("start", "life").returncode == 0
         running = inspect(fc, "life")["State"]
         assert (running["Status"], running["Running"], running["ExitCode"]) == ("running", True, 0)
         assert running["Pid"] > 0 and os.path.exists(f"/proc/{running['Pid']}")
+        for _ in range(200):  # its TERM trap set: `stop` then ends it with exit 3
+            if os.path.exists(f"/proc/{running['Pid']}/root/ready"):
+                break
+            time.sleep(0.05)
         assert RFC3339.match(running["StartedAt"]) and running["FinishedAt"] == ZERO_TIME
         assert fc("pause", "life").returncode == 0
         assert fmt(fc, "{{.State.Status}} {{.State.Paused}} {{.State.Running}}", "life") == "paused true true"
@@ -354,7 +359,7 @@ def test_network_settings_ports_and_network_objects_in_a_private_netns(world):
         $F inspect plain > {out}/plain.json
         $F network inspect appnet bridge > {out}/networks.json
         PID=$($F inspect -f '{{{{.State.Pid}}}}' web)
-        nsenter -t $PID -n cat /sys/class/net/eth0/address > {out}/mac
+        nsenter -t $PID -n ip -o link show eth0 | sed 's|.*link/ether \\([0-9a-f:]*\\).*|\\1|' > {out}/mac
         $F stop -t 1 web plain >/dev/null
         $F inspect web > {out}/stopped.json
         $F rm web plain >/dev/null
@@ -365,6 +370,7 @@ def test_network_settings_ports_and_network_objects_in_a_private_netns(world):
     assert "links: 0 tables: 0" in p.stdout
     web = json.load(open(os.path.join(out, "web.json")))[0]
     mac = open(os.path.join(out, "mac")).read().strip()
+    assert re.fullmatch(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}", mac), p.stderr
     settings = web["NetworkSettings"]
     assert list(settings) == NETWORK_SETTINGS_KEYS
     assert settings["Ports"]["80/tcp"] == [{"HostIp": "0.0.0.0", "HostPort": "8080"}]
