@@ -24,7 +24,7 @@ def image_inspect(engine, image_id):
     cfg = im["config"]
     history = cfg.get("history") or []
     config = dict(IMAGE_CONFIG_ALWAYS, **(cfg.get("config") or {}))
-    doc = {"Id": im["id"], "RepoTags": list(im["tags"]), "RepoDigests": [], "Parent": "",
+    doc = {"Id": im["id"], "RepoTags": list(im["tags"]), "RepoDigests": list(im.get("digests") or []), "Parent": "",
            "Comment": cfg.get("comment") or (history[-1].get("comment", "") if history else "")}
     if cfg.get("created"):
         doc["Created"] = cfg["created"]

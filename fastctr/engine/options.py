@@ -506,10 +506,15 @@ def docker_request(opts, image_config, spec, volumes_root, anonymous):
     exposed.update(dict.fromkeys(bindings))
     size = spec["process"].get("consoleSize") or {}
     attached = not opts.detach
+    streams = {a.lower() for a in getattr(opts, "attach", None) or []}  # -a: only these
+    if not streams:
+        streams = {"stdin", "stdout", "stderr"} if attached and opts.interactive else \
+            {"stdout", "stderr"} if attached else set()
     return {"Entrypoint": entrypoint or None, "Cmd": cmd or None, "Env": merge_env(env, parse_env(opts)),
             "User": opts.user or cfg.get("User") or "", "WorkingDir": opts.workdir or cfg.get("WorkingDir") or "",
-            "AttachStdin": bool(opts.interactive and attached), "AttachStdout": attached, "AttachStderr": attached,
-            "OpenStdin": bool(opts.interactive), "StdinOnce": bool(opts.interactive and attached),
+            "AttachStdin": "stdin" in streams, "AttachStdout": "stdout" in streams, "AttachStderr": "stderr" in streams,
+            "OpenStdin": bool(opts.interactive), "StdinOnce": bool(opts.interactive and "stdin" in streams),
+            "ContainerIDFile": getattr(opts, "cidfile", None) or "", "UsernsMode": getattr(opts, "userns", None) or "",
             "ExposedPorts": sorted(exposed), "PortBindings": bindings, "PublishAllPorts": bool(opts.publish_all),
             "Binds": binds or None, "Volumes": sorted(volumes) or None, "Mounts": list(opts.mounts),
             "Tmpfs": dict(t.partition(":")[::2] for t in opts.tmpfs), "Devices": list(opts.devices),

@@ -31,7 +31,7 @@ HOST_CONFIG_DEFAULTS = {
     "Binds": None, "ContainerIDFile": "", "LogConfig": {"Type": "json-file", "Config": {}}, "NetworkMode": "none",
     "PortBindings": {}, "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}, "AutoRemove": False,
     "VolumeDriver": "", "VolumesFrom": None, "ConsoleSize": [0, 0], "CapAdd": None, "CapDrop": None,
-    "CgroupnsMode": "private", "Dns": [], "DnsOptions": [], "DnsSearch": [], "ExtraHosts": None, "GroupAdd": None,
+    "CgroupnsMode": "per cgroup version", "Dns": [], "DnsOptions": [], "DnsSearch": [], "ExtraHosts": None, "GroupAdd": None,
     "IpcMode": "private", "Cgroup": "", "Links": None, "OomScoreAdj": 0, "PidMode": "", "Privileged": False,
     "PublishAllPorts": False, "ReadonlyRootfs": False, "SecurityOpt": None, "UTSMode": "", "UsernsMode": "",
     "ShmSize": 67108864, "Runtime": "runc", "Isolation": "", "CpuShares": 0, "Memory": 0, "NanoCpus": 0,
@@ -101,6 +101,8 @@ def test_a_created_container_has_every_key_docker_prints_with_its_defaults(fc):
         for key, default in HOST_CONFIG_DEFAULTS.items():
             if key == "OomKillDisable":  # Docker: false where cgroup v1 has the switch, null on v2
                 assert host[key] is (False if _cgroup_version() == 1 else None)
+            elif key == "CgroupnsMode":  # Docker's default: the host's on cgroup v1, a private one on v2
+                assert host[key] == ("host" if _cgroup_version() == 1 else "private")
             elif key in ("MaskedPaths", "ReadonlyPaths"):
                 assert "/proc/kcore" in host["MaskedPaths"] and "/proc/sys" in host["ReadonlyPaths"]
             else:
