@@ -161,7 +161,7 @@ def mounts(engine, c, spec, cdir):
         dest, source, options = m.get("destination", ""), m.get("source", ""), m.get("options") or []
         if dest in SYSTEM_MOUNTS or dest == "/sbin/docker-init" or source.startswith(cdir + "/"):
             continue
-        rw = "ro" not in options
+        rw = not {"ro", "rro"} & set(options)  # rro: recursively read-only (Docker 25+)
         if m.get("type") == "tmpfs":
             if dest not in tmpfs:
                 out.append({"Type": "tmpfs", "Source": "", "Destination": dest, "Mode": "", "RW": rw,
