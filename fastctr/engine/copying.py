@@ -110,6 +110,34 @@ class ContainerRoot:
     def resolve(self, path, follow_last=False):
         return resolve(self.host, path, follow_last)
 
+    def open_dir(self, cpath):
+        """An O_PATH fd of directory cpath (resolved), opened one component
+        at a time without following symlinks: one the container swapped in
+        since resolve() cannot lead what is written out of it."""
+        base, rest = self.root, cpath
+        for dest, source in self.binds:
+            if cpath == dest or cpath.startswith(dest + "/"):
+                base, rest = source, cpath[len(dest):]
+                break
+        fd = os.open(base, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            for name in [p for p in rest.split("/") if p]:
+                child = os.open(name, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+                os.close(fd)
+                fd = child
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def unpack(self, tar_file, cpath):
+        """Unpack tar_file into container directory cpath."""
+        fd = self.open_dir(cpath)
+        try:
+            _unpack(tar_file, f"/proc/self/fd/{fd}")
+        finally:
+            os.close(fd)
+
 
 def _contents_only(path):
     return path == "." or path.endswith("/.")
@@ -228,13 +256,13 @@ def copy_to(engine, ref, src, dest, archive=False, follow=False, stdin=None):
                 if not os.path.isdir(root.host(cdest)):
                     raise CopyError(f'destination "{c["name"]}:{dest}" must be a directory')
                 _retar(stdin, tmp, owner)
-                _unpack(tmp, root.host(cdest))
+                root.unpack(tmp, cdest)
                 return None  # Docker: "content size not available for stdin"
             host_src = os.path.realpath(src) if follow or src.endswith("/") or _contents_only(src) else src
             is_dir = _check_source(host_src, src, f"lstat {src}: no such file or directory")
             into, new_name = _destination(dst_host, dest, is_dir, src)
             size = write_tar(tmp, host_src, new_name, owner=owner)
-            _unpack(tmp, into)
+            root.unpack(tmp, cdest if into.rstrip("/") == root.host(cdest) else os.path.dirname(cdest))
             return size
 
 

@@ -56,3 +56,18 @@ def test_cgroup_parent_paths():
     for bad in ("/", "a/../b", "x.slice:docker:1"):
         with pytest.raises(ConfigError):
             check_parent(bad)
+
+
+def test_writes_open_their_directory_without_following_a_symlink(root):
+    """A component swapped for a symlink after resolve() (a racing container)
+    is refused, not followed to the host."""
+    from fastctr.engine.copying import ContainerRoot
+    r = ContainerRoot(None, None)
+    r.root = root
+    fd = r.open_dir("/etc")
+    try:
+        assert sorted(os.listdir(f"/proc/self/fd/{fd}")) == ["passwd"]
+    finally:
+        os.close(fd)
+    with pytest.raises(OSError):
+        r.open_dir("/up/etc")  # /up -> /: refused, never the host's /etc
