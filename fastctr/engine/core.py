@@ -145,6 +145,10 @@ class Engine(Supervisor, Operations):
         image_id = self.resolve_image(image_ref, getattr(opts, "pull", "missing"), quiet=opts.quiet,
                                       platform=opts.platform)
         image = self.store.image(image_id)
+        if opts.platform:  # a local image of another platform: pulled again for this one (--pull missing)
+            from fastctr.engine.runflags import platform_image
+            image_id = platform_image(self, image_ref, image, opts)
+            image = self.store.image(image_id)
         if opts.name:
             validate_name(opts.name)
         extra = run_flag_record(self, image_ref, image, opts)  # issue 14 flags, checked before anything exists

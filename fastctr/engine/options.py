@@ -258,11 +258,9 @@ def run_flag_record(engine, image_ref, image, opts):
              "cgroupns_mode": opts.cgroupns or ("private" if _cgroup_v2() else "host"),
              "userns_mode": opts.userns or "", "cidfile": opts.cidfile or "", "volumes_from": opts.volumes_from,
              "mount_texts": opts.mounts, "domainname": opts.domainname or ""}
-    if not (opts.label_files or opts.platform or opts.attach or namespace_peers(opts)):
+    if not (opts.label_files or opts.attach or namespace_peers(opts)):
         return extra  # the start path imports nothing more
     from fastctr.engine import runflags
-    if opts.platform:
-        runflags.check_platform(image["config"], opts.platform, image_ref)
     if opts.label_files:
         opts.labels = runflags.read_label_files(opts.label_files) + opts.labels
     extra["attach"] = sorted(runflags.attach_streams(opts.attach, opts.detach))

@@ -286,15 +286,34 @@ def _host_arch():
     return _ARCH.get(os.uname().machine, os.uname().machine)
 
 
-def check_platform(image_config, platform, ref):
-    """--platform against the image found: Docker's error when they differ."""
+def platform_mismatch(image_config, platform, ref):
+    """--platform against the image found: Docker's error (dockerd 20.10's
+    words) when they differ, else None."""
     want = parse_platform(platform)
     have = parse_platform("/".join(x for x in (image_config.get("os") or "linux",
                                                image_config.get("architecture") or _host_arch(),
                                                image_config.get("variant")) if x))
     if want[:2] != have[:2] or (want[2] and want[2] != have[2]):
-        raise FastctrError(f"image with reference {ref} was found but its platform ({_fmt(have)}) does not match "
-                           f"the specified platform ({_fmt(want)})")
+        return FastctrError(f"image with reference {ref} was found but does not match the specified platform: "
+                            f"wanted {_fmt(want)}, actual: {_fmt(have)}")
+    return None
+
+
+def platform_image(engine, ref, image, opts):
+    """The ID of the image for --platform: the one found when it matches;
+    else, as the docker CLI does with --pull missing, that platform's image
+    pulled (and checked again); with --pull never, Docker's error."""
+    error = platform_mismatch(image["config"], opts.platform, ref)
+    if error is None:
+        return image["id"]
+    if getattr(opts, "pull", "missing") != "missing":
+        raise error
+    from fastctr.engine import imagepull  # "Unable to find image" then the pull, as the docker CLI on NotFound
+    image_id = imagepull.for_run(engine, ref, "missing", quiet=opts.quiet, platform=opts.platform)
+    error = platform_mismatch(engine.store.image(image_id)["config"], opts.platform, ref)
+    if error:
+        raise error
+    return image_id
 
 
 def _fmt(p):

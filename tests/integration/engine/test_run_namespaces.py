@@ -158,8 +158,11 @@ def test_platform_is_checked_against_the_image(fc):
     assert fc("run", "--rm", "--platform", "x86_64", "bb:1", "true").returncode == 0  # normalized as Docker's
     p = fc("run", "--rm", "--name", "plat-bad", "--pull", "never", "--platform", "linux/arm64", "bb:1", "true")
     assert p.returncode == 125
-    assert "was found but its platform (linux/amd64) does not match the specified platform (linux/arm64)" in p.stderr
+    assert "image with reference bb:1 was found but does not match the specified platform: wanted linux/arm64, " \
+           "actual: linux/amd64" in p.stderr  # dockerd 20.10's words
     assert "plat-bad" not in fc("ps", "-a").stdout
+    p = fc("run", "--rm", "--pull", "never", "--platform", "linux/amd64/v9", "bb:1", "true")
+    assert p.returncode == 125  # a variant the image does not have
 
 
 def test_attach_only_some_streams(fc):
