@@ -195,3 +195,17 @@ def fcli():
     shutil.rmtree(data, ignore_errors=True)
     shutil.rmtree(state, ignore_errors=True)
     assert not left, f"containers left behind: {left}"
+
+
+@pytest.fixture
+def world(tmp_path):
+    """A data directory with busybox as bb:1, for tests that run the CLI
+    themselves inside their own network namespace (tests/integration/net).
+    Here, not in a conftest of that directory: a second conftest module
+    would shadow this one for `from conftest import RUNC_CLI`."""
+    import imagetools as it
+    d = tempfile.mkdtemp(prefix="fastctr-test-net-", dir="/var/tmp")
+    os.chmod(d, 0o755)
+    it.write_oci_layout(os.path.join(d, "layout"), [it.busybox_layer()], ref_name="bb:1")
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
