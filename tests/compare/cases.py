@@ -140,7 +140,7 @@ CASES = [
     C("run --rm --mac-address 02:42:ac:11:00:99 busybox cat /sys/class/net/eth0/address", 6, keep=("mac",)),
     C("run --rm --expose 80 busybox true", 6),
     C("run --rm --network nosuchnet busybox true", 0),
-    C("run --rm --network host busybox ls /sys/class/net", 0),
+    C("run --rm --network host busybox sh -c 'ls /sys/class/net | grep -x lo'", 0),
     # ---------------------------------------------------------- resources, security, namespaces
     C("run --rm --cpus 0.5 busybox cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us", 0),
     C("run --rm -m 64m busybox cat /sys/fs/cgroup/memory/memory.limit_in_bytes", 0),
@@ -251,6 +251,11 @@ CASES = [
     C("history cmp-committed:2", 7),
     C("inspect -f '{{.Comment}}' cmp-committed:2", 8),
     C("rm cmp-web2", 0),
+    C("rm -f cmp-web2", 0),
+    # the host port again, at once: its connections may still be in TIME_WAIT
+    C("run -d --name cmp-web3 -p {hp}:80 busybox httpd -f -p 80 -h /etc", 10, sleep=0.3),
+    H("{fetch} http://127.0.0.1:{hp}/hostname", 10),
+    C("rm -f cmp-web3", 0),
     # ---------------------------------------------------------- lifecycle
     C("run --name cmp-fg busybox echo fg-output", 8),
     C("logs cmp-fg", 8),
@@ -326,7 +331,7 @@ CASES = [
     C("network inspect cmp-net", 4, mode="json"),
     C("run -d --name cmp-srv --network cmp-net busybox sleep 1000", 0),
     C("run -d --name cmp-srv2 --network cmp-net --network-alias web-alias busybox sleep 1000", 6),
-    C("run --rm --network cmp-net busybox sh -c 'ping -c 1 -W 2 cmp-srv >/dev/null && echo reachable'", 0),
+    C("run --rm --network cmp-net busybox sh -c 'ping -c 1 -W 2 cmp-srv >/dev/null && echo reachable'", 10),
     C("run --rm --network cmp-net busybox sh -c 'ping -c 1 -W 2 web-alias >/dev/null && echo reachable'", 6),
     C("run --rm --network cmp-net busybox nslookup cmp-srv", 0),
     C("network connect cmp-net cmp-vsrc", 0),
