@@ -10,9 +10,9 @@ from fastctr.image import drivers as drivers_mod
 from fastctr.errors import ConfigError, ContainerNotFoundError, FastctrError, NameInUse, crash_point
 from fastctr.image.store import Store, chain_ids, ignore_missing, now
 from fastctr.engine.operate import Operations
-from fastctr.engine.options import (docker_request, generate_name, make_spec, parse_env, parse_labels, parse_network,
-                                    run_flag_record, user_mounts, validate_name, bundle_document, host_names,
-                                    _read_text)
+from fastctr.engine.options import (docker_request, finish_bundle, for_platform, generate_name, make_spec, parse_env,
+                                    parse_labels, parse_network, run_flag_record, user_mounts, validate_name,
+                                    bundle_document, host_names, _read_text)
 from fastctr.engine.supervise import SignalProxy, Supervisor
 
 NAME_ATTEMPTS = 20  # generated names drawn before a run gives up (35,000 to draw from)
@@ -145,10 +145,7 @@ class Engine(Supervisor, Operations):
         image_id = self.resolve_image(image_ref, getattr(opts, "pull", "missing"), quiet=opts.quiet,
                                       platform=opts.platform)
         image = self.store.image(image_id)
-        if opts.platform:  # a local image of another platform: pulled again for this one (--pull missing)
-            from fastctr.engine.runflags import platform_image
-            image_id = platform_image(self, image_ref, image, opts)
-            image = self.store.image(image_id)
+        image_id, image = for_platform(self, image_ref, image_id, image, opts)  # --platform
         if opts.name:
             validate_name(opts.name)
         extra = run_flag_record(self, image_ref, image, opts)  # issue 14 flags, checked before anything exists
@@ -176,16 +173,11 @@ class Engine(Supervisor, Operations):
             crash_point("create:layer")
             used_volumes, anonymous = self._resolve_volumes(opts, image["config"], cid, chain)
             spec = make_spec(image["config"], opts, cid, self._image_file_reader(chain, rootfs))
-            if spec["process"]["cwd"] != "/":
-                from fastctr.engine.runflags import make_workdir
-                make_workdir(self.driver, cid, chain, rootfs, spec["process"]["cwd"])
             cdir = self.driver.container_dir(cid)
             if peer:
                 spec["hostname"] = peer["config"].get("hostname", spec["hostname"])
             self._write_etc_files(cdir, spec, network, peer)
-            if opts.ipc == "shareable":
-                from fastctr.engine.runflags import shareable_shm
-                shareable_shm(spec, cdir)
+            finish_bundle(self.driver, opts, spec, cid, chain, rootfs, cdir)  # -w made, --ipc shareable
             with open(os.path.join(cdir, "config.json"), "w") as f:
                 json.dump(bundle_document(spec), f)
             record = {"rootfs_mount": rootfs_mount, "rm": opts.rm, "image": image_ref,

@@ -13,7 +13,7 @@ given."""
 import os
 
 from fastctr import jsonfast as json
-from fastctr.engine.options import readonly_option
+from fastctr.engine.runflags import readonly_option
 from fastctr.errors import ConfigError
 
 BOOLEAN_KEYS = {"readonly", "ro", "volume-nocopy", "bind-nonrecursive", "bind-create-src"}

@@ -125,20 +125,11 @@ def _bind(src, dst, ro, where):
         raise ConfigError(f"{where}: bind source {src} does not exist")
     if not os.path.isabs(dst):
         raise ConfigError(f"{where}: container path {dst!r} must be absolute")
-    return {"destination": dst, "type": "bind", "source": src, "options": ["rbind", readonly_option() if ro else "rw"]}
-
-
-def readonly_option(recursive=True):
-    """Docker 25+'s read-only bind: recursively read-only ("rro") where
-    the kernel can (5.12, mount_setattr), else only the top mount ("ro")."""
-    if not recursive:
-        return "ro"
-    release = os.uname().release.split(".")
-    try:
-        new_enough = (int(release[0]), int(release[1].split("-")[0])) >= (5, 12)
-    except (ValueError, IndexError):
-        new_enough = False
-    return "rro" if new_enough else "ro"
+    mode = "rw"
+    if ro:  # Docker 25+'s recursively read-only where the kernel can
+        from fastctr.engine.runflags import readonly_option
+        mode = readonly_option()
+    return {"destination": dst, "type": "bind", "source": src, "options": ["rbind", mode]}
 
 
 def parse_volume(spec):
@@ -266,6 +257,28 @@ def run_flag_record(engine, image_ref, image, opts):
     extra["attach"] = sorted(runflags.attach_streams(opts.attach, opts.detach))
     extra["namespace_peers"] = runflags.resolve_peers(engine, namespace_peers(opts))
     return extra
+
+
+def for_platform(engine, image_ref, image_id, image, opts):
+    """(ID, image) for --platform: a local image of another platform is
+    pulled again for this one (fastctr.engine.runflags.platform_image)."""
+    if not opts.platform:
+        return image_id, image
+    from fastctr.engine.runflags import platform_image
+    image_id = platform_image(engine, image_ref, image, opts)
+    return image_id, engine.store.image(image_id)
+
+
+def finish_bundle(driver, opts, spec, cid, chain, rootfs, cdir):
+    """What the bundle needs beyond the spec: a missing working directory
+    made in the writable layer, --ipc shareable's /dev/shm."""
+    if spec["process"]["cwd"] == "/" and opts.ipc != "shareable":
+        return
+    from fastctr.engine import runflags
+    if spec["process"]["cwd"] != "/":
+        runflags.make_workdir(driver, cid, chain, rootfs, spec["process"]["cwd"])
+    if opts.ipc == "shareable":
+        runflags.shareable_shm(spec, cdir)
 
 
 def validate_name(name):

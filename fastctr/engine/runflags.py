@@ -11,6 +11,19 @@ from fastctr.errors import ConfigError, FastctrError
 SYMLINK_HOPS = 40  # the kernel's MAXSYMLINKS
 
 
+def readonly_option(recursive=True):
+    """Docker 25+'s read-only bind: recursively read-only ("rro") where
+    the kernel can (5.12, mount_setattr), else only the top mount ("ro")."""
+    if not recursive:
+        return "ro"
+    release = os.uname().release.split(".")
+    try:
+        new_enough = (int(release[0]), int(release[1].split("-")[0])) >= (5, 12)
+    except (ValueError, IndexError):
+        new_enough = False
+    return "rro" if new_enough else "ro"
+
+
 # ------------------------------------------------------- working directory
 
 def make_workdir(driver, cid, chain, rootfs, path):
