@@ -61,8 +61,10 @@ def push(store, text, auth=None, report=None, insecure=None):
         for diff_id in diff_ids:
             if report:
                 report.layer(diff_id, "Preparing")
+        sources = _mount_sources(image, ref)
         for (path, digest, size), diff_id in zip(layers, diff_ids):
-            state = "Layer already exists" if _exists(client, wire, digest) else _upload(client, wire, path, digest)
+            state = "Layer already exists" if _exists(client, wire, digest) else \
+                _upload(client, wire, path, digest, sources)
             if report:
                 report.layer(diff_id, state)
         config_path = store.blob_path(image_id)
@@ -118,10 +120,30 @@ def _exists(client, wire, digest):
         return False
 
 
-def _upload(client, wire, path, digest):
-    """POST for an upload URL, then all of the blob in one PUT."""
+def _mount_sources(image, ref):
+    """Repositories of the same registry that the image is also named in:
+    they likely hold its blobs, which the registry can then link instead of
+    receiving them again (Docker's cross-repository mount)."""
+    from fastctr.image import reference
+    out = []
+    for name in image["digests"] + image["tags"]:
+        other = reference.parse_normalized(name)
+        if other.domain == ref.domain and other.path != ref.path and other.path not in out:
+            out.append(other.path)
+    return out
+
+
+def _upload(client, wire, path, digest, sources=()):
+    """A mount from another repository if the registry takes it; else POST
+    for an upload URL, then all of the blob in one PUT."""
     import urllib.parse
     what = f"upload of {digest} to {wire.netloc}/{wire.repository}"
+    for source in sources:
+        query = urllib.parse.urlencode({"mount": digest, "from": source})
+        resp = client.send("POST", f"/v2/{wire.repository}/blobs/uploads/?{query}", what, ok=(201, 202))
+        if resp.status == 201:
+            return f"Mounted from {source}"
+        _cancel(client, resp)  # the registry opened an upload instead: not ours to keep
     resp = client.send("POST", f"/v2/{wire.repository}/blobs/uploads/", what, ok=(202,))
     location = resp.getheader("Location")
     if not location:
@@ -130,3 +152,14 @@ def _upload(client, wire, path, digest):
     url += ("&" if urllib.parse.urlsplit(url).query else "?") + urllib.parse.urlencode({"digest": digest})
     client.send("PUT", url, what, headers={"Content-Type": "application/octet-stream"}, body=path, ok=(201, 204))
     return "Pushed"
+
+
+def _cancel(client, resp):
+    """DELETE an upload session we will not use (best effort)."""
+    import urllib.parse
+    location = resp.getheader("Location")
+    if location:
+        try:
+            client.send("DELETE", urllib.parse.urljoin(client.base + "/", location), "upload", ok=(200, 202, 204, 404))
+        except RegistryError:
+            pass

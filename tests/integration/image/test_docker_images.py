@@ -299,6 +299,17 @@ def test_pull_prints_dockers_lines(fcli, fresh, registry):
     assert int(size) > 0
 
 
+def test_push_mounts_blobs_from_another_repository(fcli, registry):
+    first, second = f"127.0.0.1:{registry}/mount/a:1", f"127.0.0.1:{registry}/mount/b:1"
+    assert fcli("tag", "bb:1", first).returncode == 0
+    push(fcli, first)
+    assert fcli("tag", "bb:1", second).returncode == 0
+    lines = push(fcli, second).stdout.splitlines()
+    assert re.fullmatch(r"[0-9a-f]{12}: Mounted from [a-z/]+", lines[-2]), lines
+    p = fcli("pull", second)  # and the registry serves the image there
+    assert p.returncode == 0 and p.stdout.splitlines()[-1] == second, p.stderr
+
+
 def test_push_is_read_back_by_skopeo(fcli, registry, tmp_path):
     if not shutil.which("skopeo"):
         pytest.skip("needs skopeo")
@@ -440,6 +451,12 @@ def test_login_push_pull_logout(fcli, fresh, private, tmp_path):
     assert status_of(private, "/v2/team/bb/tags/list", user=("alice", "s3cret pass")) == 200
     p = fresh("run", "--rm", ref, "echo", "private")
     assert (p.returncode, p.stdout) == (0, "private\n"), p.stderr
+    if shutil.which("docker"):  # docker's own CLI reads the file fastctr wrote (logout needs no daemon)
+        p = subprocess.run(["docker", "--config", str(config.parent), "logout", server], capture_output=True,
+                           text=True, timeout=60, stdin=subprocess.DEVNULL)
+        assert (p.returncode, p.stdout) == (0, f"Removing login credentials for {server}\n"), p.stderr
+        assert fresh("login", "-u", "alice", "--password-stdin", server, stdin=None,
+                     input=b"s3cret pass\n").returncode == 0
     assert fresh("logout", server).stdout == f"Removing login credentials for {server}\n"
     assert json.loads(config.read_text()) == {"auths": {}}
     assert fresh("logout", server).stdout == f"Not logged in to {server}\n"
