@@ -100,15 +100,22 @@ def _command(c, spec):
 
 def _state(engine, c, status, pid):
     cfg = c["config"]
-    exit_code = 0
+    exit_code, oom_killed, finished = 0, bool(cfg.get("oom_killed")), c["finished"]
     if status in ("exited", "dead"):
         exit_code = c["exit_code"]
-        if exit_code is None:
+        if c["status"] == "running":  # ended, its monitor's clean-up still to come: what it will record
+            record = engine.exit_record(c) or {}
+            exit_code = record.get("exit_code", exit_code)
+            oom_killed = engine._oom_killed(c["id"])
+            if record.get("finished_at"):
+                import time
+                finished = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record["finished_at"]))
+        elif exit_code is None:
             exit_code = (engine.exit_record(c) or {}).get("exit_code", 0)
     state = {"Status": status, "Running": status in ("running", "paused", "restarting"), "Paused": status == "paused",
-             "Restarting": status == "restarting", "OOMKilled": bool(cfg.get("oom_killed")),
+             "Restarting": status == "restarting", "OOMKilled": oom_killed,
              "Dead": status == "dead", "Pid": pid, "ExitCode": exit_code or 0, "Error": cfg.get("error") or "",
-             "StartedAt": c["started"] or ZERO_TIME, "FinishedAt": c["finished"] or ZERO_TIME}
+             "StartedAt": c["started"] or ZERO_TIME, "FinishedAt": finished or ZERO_TIME}
     if isinstance(cfg.get("health"), dict):
         state["Health"] = cfg["health"]
     return state

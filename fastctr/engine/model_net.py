@@ -3,8 +3,9 @@ Ports map and per-network EndpointSettings) and the NetworkResource of
 `network inspect`, from fastctr.net.ipam's records and, for what only the
 kernel knows (a veth's MAC address), the running container itself.
 
-Docker's "host" and "none" networks have no record here: they are made up
-with stable IDs.  Record keys read when other parts of the engine set them:
+Docker's "host" and "none" networks (and the bridge before its first use)
+are fastctr.net.ipam's pre-defined networks, without a subnet.  Record
+keys read when other parts of the engine set them:
 ip (the --ip asked for), mac_address, network_aliases (a list for the first
 network, or {network: [alias...]})."""
 import ipaddress
@@ -25,11 +26,6 @@ def _sha256_hex(text):
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def builtin_network_id(name):
-    """The ID of the host or none network: the same on every call."""
-    return _sha256_hex(f"fastctr-network-{name}")
-
-
 def endpoint_id(network_id, cid):
     """An endpoint is one container on one network: its ID follows from both."""
     return _sha256_hex(f"{network_id}/{cid}")
@@ -43,7 +39,7 @@ def network_settings(engine, c, pid, config):
     mode = "none" if mode == "private" else mode
     networks = {}
     if mode in BUILTIN_DRIVERS:
-        networks[mode] = _endpoint(builtin_network_id(mode))
+        networks[mode] = _endpoint(engine.ipam.predefined_id(mode))
     elif not mode.startswith("container:"):
         ipam = engine.ipam if cfg.get("networks") else None
         for i, name in enumerate(cfg.get("networks") or []):
@@ -85,7 +81,7 @@ def _attached(ipam, c, name, index, pid):
         names = [c["name"], *aliases, c["id"][:12]] + ([hostname] if hostname else [])
         doc["DNSNames"] = list(dict.fromkeys(names))
     if address:
-        doc.update(MacAddress=cfg.get("mac_address") or (container_mac(pid, f"eth{index}") if pid else ""),
+        doc.update(MacAddress=cfg.get("mac_address") or (container_mac(pid, f"eth{index}", address) if pid else ""),
                    EndpointID=endpoint_id(net["id"], c["id"]), Gateway=net["gateway"], IPAddress=address,
                    IPPrefixLen=ipaddress.ip_network(net["subnet"]).prefixlen)
     return doc
@@ -98,14 +94,15 @@ def _aliases(cfg, name, index):
     return list(aliases or []) if index == 0 else []
 
 
-def container_mac(pid, ifname):
+def container_mac(pid, ifname, address):
     """The MAC address of the container's interface, as its own /sys (mounted
-    in its network namespace) shows it."""
+    in its network namespace) shows it; else Docker's for the address, which
+    fastctr.net gives the interface."""
     try:
         with open(f"/proc/{pid}/root/sys/class/net/{ifname}/address") as f:
             return f.read().strip()
     except OSError:
-        return ""
+        return "02:42:" + ":".join(f"{int(b):02x}" for b in address.split("."))
 
 
 def _sandbox_id(cid, sandbox):
@@ -136,37 +133,32 @@ def _ports(engine, c, config, pid):
 
 def network_resource(engine, ref):
     """Docker's NetworkResource for a network name or ID (prefix)."""
-    if ref in BUILTIN_DRIVERS:
-        return _builtin_network(engine, ref)
-    try:
-        net = engine.ipam.network(ref)
-    except NetworkError:
-        for name in BUILTIN_DRIVERS:  # an ID (prefix) of host or none
-            if ref and _hex(ref) and builtin_network_id(name).startswith(ref):
-                return _builtin_network(engine, name)
-        raise
+    net = engine.ipam.network(ref)
+    if net["subnet"] is None:  # host, none, or the bridge not made yet
+        return _predefined_network(engine, net)
     subnet = ipaddress.ip_network(net["subnet"])
     containers = {}
     for cid, address in net["endpoints"].items():
         containers[cid] = _member(engine, cid, net, f"{address}/{subnet.prefixlen}")
     options = dict(DEFAULT_BRIDGE_OPTIONS, **{"com.docker.network.bridge.name": net["bridge"]}) \
         if net["name"] == DEFAULT_NETWORK else {}
-    return _network_doc(net["name"], net["id"], net["created"], "bridge",
-                        [{"Subnet": net["subnet"], "Gateway": net["gateway"]}], containers,
-                        {k: options[k] for k in sorted(options)}, net["labels"] or {})
+    config = {"Subnet": net["subnet"]}
+    if net.get("ip_range"):
+        config["IPRange"] = net["ip_range"]
+    config["Gateway"] = net["gateway"]
+    return _network_doc(net, "bridge", [config], containers, {k: options[k] for k in sorted(options)})
 
 
-def _hex(text):
-    return all(ch in "0123456789abcdef" for ch in text)
-
-
-def _network_doc(name, nid, created, driver, ipam_config, containers, options, labels):
-    return {"Name": name, "Id": nid, "Created": created or "0001-01-01T00:00:00Z", "Scope": "local",
-            "Driver": driver, "EnableIPv4": driver == "bridge", "EnableIPv6": False,
-            "IPAM": {"Driver": "default", "Options": None if driver != "bridge" or name == DEFAULT_NETWORK else {},
+def _network_doc(net, driver, ipam_config, containers, options):
+    labels = net.get("labels") or {}
+    return {"Name": net["name"], "Id": net["id"], "Created": net.get("created") or "0001-01-01T00:00:00Z",
+            "Scope": "local", "Driver": driver, "EnableIPv4": driver == "bridge", "EnableIPv6": False,
+            "IPAM": {"Driver": "default",
+                     "Options": {} if driver == "bridge" and net["name"] != DEFAULT_NETWORK else None,
                      "Config": ipam_config},
-            "Internal": False, "Attachable": False, "Ingress": False, "ConfigFrom": {"Network": ""},
-            "ConfigOnly": False, "Containers": {k: containers[k] for k in sorted(containers)},
+            "Internal": bool(net.get("internal")), "Attachable": False, "Ingress": False,
+            "ConfigFrom": {"Network": ""}, "ConfigOnly": False,
+            "Containers": {k: containers[k] for k in sorted(containers)},
             "Options": options, "Labels": {k: labels[k] for k in sorted(labels)}}
 
 
@@ -181,7 +173,8 @@ def _member(engine, cid, net, address):
     index = names.index(net["name"]) if net["name"] in names else 0
     pid = _running_pid(engine, c)
     return {"Name": c["name"], "EndpointID": endpoint_id(net["id"], cid),
-            "MacAddress": c["config"].get("mac_address") or (container_mac(pid, f"eth{index}") if pid else ""),
+            "MacAddress": c["config"].get("mac_address") or
+            (container_mac(pid, f"eth{index}", address.split("/")[0]) if pid else ""),
             "IPv4Address": address, "IPv6Address": ""}
 
 
@@ -194,13 +187,14 @@ def _running_pid(engine, c):
         return 0
 
 
-def _builtin_network(engine, name):
-    """host or none: the running containers that use it."""
-    nid = builtin_network_id(name)
-    members = {}
+def _predefined_network(engine, net):
+    """host or none (or the bridge before its first use): the running
+    containers that use it."""
+    name, members = net["name"], {}
+    driver = BUILTIN_DRIVERS.get(name, "bridge")
     for c in engine.ps():
         mode = c["config"].get("network_mode") or "none"
         if (mode == "private" and name == "none") or mode == name:
-            members[c["id"]] = {"Name": c["name"], "EndpointID": endpoint_id(nid, c["id"]), "MacAddress": "",
+            members[c["id"]] = {"Name": c["name"], "EndpointID": endpoint_id(net["id"], c["id"]), "MacAddress": "",
                                 "IPv4Address": "", "IPv6Address": ""}
-    return _network_doc(name, nid, None, BUILTIN_DRIVERS[name], [], members, {}, {})
+    return _network_doc(net, driver, [], members, {})

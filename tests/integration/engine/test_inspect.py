@@ -298,6 +298,8 @@ def test_inspect_tries_container_image_network_volume_and_names_the_missing(fc):
         assert fmt(fc, "{{.Id}}", "first") == cid
         assert fmt(fc, "{{.Driver}} {{.Scope}}", "none") == "null local"  # Docker's built-in networks
         assert fmt(fc, "{{.Driver}}", "host") == "host"
+        listed = fc("network", "ls", "-q", "--no-trunc").stdout.split()
+        assert fmt(fc, "{{.Id}}", "none") in listed and fmt(fc, "{{.Id}}", "host") in listed  # the same objects
         p = fc("inspect", "-f", "{{.Name}}", "first", "nosuch")
         assert (p.returncode, p.stdout, p.stderr.strip()) == (1, "/first\n", "Error: No such object: nosuch")
         p = fc("inspect", "nosuch")
