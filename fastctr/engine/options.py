@@ -256,6 +256,7 @@ def run_flag_record(engine, image_ref, image, opts):
         opts.labels = runflags.read_label_files(opts.label_files) + opts.labels
     extra["attach"] = sorted(runflags.attach_streams(opts.attach, opts.detach))
     extra["namespace_peers"] = runflags.resolve_peers(engine, namespace_peers(opts))
+    extra.update({f"{kind}_mode": f"container:{cid}" for kind, cid in extra["namespace_peers"].items()})
     return extra
 
 

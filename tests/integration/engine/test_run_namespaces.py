@@ -62,6 +62,13 @@ def test_pid_and_ipc_of_another_container(fc, donors):
     assert lines[0] == "shared"
     assert lines[1] == _container_ns(fc, donor, "pid") and lines[2] == _container_ns(fc, donor, "ipc")
     assert lines[3].split() == ["1", "sleep", "300"]  # the donor's process is its pid 1
+    donor_id = _out(fc("inspect", "-f", "{{.Id}}", donor)).strip()
+    cid = _out(fc("create", "--pid", f"container:{donor}", "--ipc", f"container:{donor}", "bb:1", "true")).strip()
+    try:  # Docker's HostConfig names the donor by its ID
+        modes = _out(fc("inspect", "-f", "{{.HostConfig.PidMode}} {{.HostConfig.IpcMode}}", cid)).split()
+        assert modes == [f"container:{donor_id}"] * 2
+    finally:
+        fc("rm", cid)
     fields = lines[4].split()
     assert fields[fields.index("-") + 1] == "tmpfs" and "size=8192k" in fields[-1].split(",")  # the donor's --shm-size
 
