@@ -143,7 +143,7 @@ class Sandbox:
         self.run_dir = tempfile.mkdtemp(prefix="fctr-cmp-", dir="/tmp")
         self.procs = []
         self.netns = []
-        self.cgroup_made = []
+        self.docker_cgroup, self.cgroup_made = None, []
         self.docker_sock = os.path.join(self.run_dir, "docker.sock")
 
     def path(self, *parts):
@@ -180,7 +180,7 @@ class Sandbox:
 
     def start_dockerd(self):
         parent = own_cgroup_path().rstrip("/") + "/fctr-cmp-docker"
-        self.cgroup_made = _missing_dirs(parent)
+        self.docker_cgroup, self.cgroup_made = parent, _missing_dirs(parent)
         log = open(os.path.join(self.base, "dockerd.log"), "wb")
         cmd = ["dockerd", "--data-root", self.path("docker-data"), "--exec-root", os.path.join(self.run_dir, "exec"),
                "--pidfile", os.path.join(self.run_dir, "docker.pid"), "-H", f"unix://{self.docker_sock}",
@@ -208,9 +208,7 @@ class Sandbox:
                     proc.wait()
         for name in self.netns:
             subprocess.run(["ip", "netns", "del", name], capture_output=True)
-        for made in self.cgroup_made:  # the top dir we created, per hierarchy
-            for d in cgroup_dirs_below(made):
-                remove_cgroup_tree(d)
+        self.remove_docker_cgroups()
         if self.keep:
             print(f"kept {self.base} and {self.run_dir}", file=sys.stderr)
             return
@@ -218,6 +216,23 @@ class Sandbox:
         _unmount_below(self.run_dir)
         shutil.rmtree(self.base, ignore_errors=True)
         shutil.rmtree(self.run_dir, ignore_errors=True)
+
+
+    def remove_docker_cgroups(self):
+        """dockerd's cgroup parent with what is below it (ours: its processes
+        are ended), then the empty parents runc made for it on the way (only
+        rmdir: a directory someone else uses now is left alone)."""
+        if not self.docker_cgroup:
+            return
+        for d in cgroup_dirs_below(self.docker_cgroup):
+            remove_cgroup_tree(d)
+        for made in self.cgroup_made:  # the topmost dirs that did not exist before dockerd
+            for top in cgroup_dirs_below(made):
+                for dirpath, _, _ in os.walk(top, topdown=False):
+                    try:
+                        os.rmdir(dirpath)
+                    except OSError:
+                        pass
 
 
 def _missing_dirs(rel):
