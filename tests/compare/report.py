@@ -7,7 +7,13 @@ Prints the summary counts, then every `differs` and `missing` command grouped
 by issue-14 item, with its short diff.  Given several runs (of the same
 cases), a command whose verdict was not the same in every run is marked
 `(varies: same in run 2)`: a timing or a neighbour, not a steady difference;
-the first run's verdict and note are the ones shown."""
+the first run's verdict and note are the ones shown.  Runs are matched by
+command (a repeated command by its #N), so older runs of a shorter list work.
+
+On a machine shared with test suites that end every new `fastctr-*` cgroup
+they find below their own (the integration conftest's leak check, run from
+the root cgroup), a detached fastctr container can be SIGKILLed (exit 137)
+in the middle of a run: several runs tell those apart from steady differences."""
 import json
 import sys
 
@@ -27,9 +33,10 @@ def report(runs, out=sys.stdout):
     for r in first:
         counts[r["verdict"]] = counts.get(r["verdict"], 0) + 1
     out.write("summary: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + f" (of {len(first)} commands)\n")
+    by_case = [{r["case"]: r["verdict"] for r in run} for run in runs]  # runs of other case lists: by title
     by_item = {}
-    for i, r in enumerate(first):
-        verdicts = [run[i]["verdict"] if i < len(run) else None for run in runs]
+    for r in first:
+        verdicts = [run.get(r["case"], "absent") for run in by_case]
         if r["verdict"] in ("same",) and all(v == "same" for v in verdicts):
             continue
         by_item.setdefault(r["item"], []).append((r, verdicts))
@@ -45,6 +52,8 @@ def report(runs, out=sys.stdout):
             out.write(f"- {r['n']} `{r['case']}` — {r['verdict']}{varies}\n")
             if r["note"]:
                 out.write(f"  {r['note'][:300]}\n")
+            if r.get("why"):
+                out.write(f"  known: {r['why']}\n")
 
 
 if __name__ == "__main__":

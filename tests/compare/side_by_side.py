@@ -183,7 +183,7 @@ def run_cases(engines, ctx, selected, baseline, verbose):
     for n, case in enumerate(case_list.CASES, 1):
         seen[case.title] = seen.get(case.title, 0) + 1
         key = case.title if seen[case.title] == 1 else f"{case.title} #{seen[case.title]}"  # a baseline's key
-        record = {"n": n, "item": case.item, "case": key, "mode": case.mode}
+        record = {"n": n, "item": case.item, "case": key, "mode": case.mode, "why": case.why}
         for engine in engines:
             result = engine.run(case, ctx)
             result["norm_stdout"], result["norm_stderr"] = normalized(engine, case, result)
@@ -205,6 +205,8 @@ def print_row(r, verbose):
     print(f"{r['n']:3d} [{r['item']:2d}] {r['verdict']:8s} {r['case'][:100]}")
     if r["note"]:
         print(f"{'':14s}{r['note'][:400]}")
+    if r["why"] and r["verdict"] != "same":
+        print(f"{'':14s}known: {r['why']}")
     if verbose:
         for name in ("docker", "fastctr"):
             if name in r:
@@ -327,7 +329,12 @@ def main(argv=None):
     ap.add_argument("--keep", action="store_true", help="leave the data roots and logs behind")
     ap.add_argument("-v", "--verbose", action="store_true", help="print every command's outputs")
     ap.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--list", action="store_true", help="print the commands (no root needed) and exit")
     args = ap.parse_args(argv)
+    if args.list:
+        for n, case in enumerate(case_list.CASES, 1):
+            print(f"{n:3d} [{case.item:2d}] {case.title}")
+        return 0
     if os.geteuid() != 0:
         raise SystemExit("run as root: containers, namespaces and dockerd need it")
     for name in ("json", "save_baseline", "baseline"):
