@@ -78,23 +78,38 @@ class ContainerRoot:
 
     def __init__(self, engine, c):
         self.engine, self.c, self._mounted, self.binds = engine, c, None, []
+        self.mounts, self.readonly_root = [], False
 
     def __enter__(self):
         c = self.c
+        try:
+            spec = self.engine.bundle_spec(c)
+        except (OSError, ValueError):
+            spec = {}
+        self.readonly_root = bool((spec.get("root") or {}).get("readonly"))
+        # (destination, source or None, read-only), the deepest first: the deepest mount wins
+        self.mounts = sorted(((os.path.normpath(m["destination"]), m.get("source") if _is_bind(m) else None,
+                               bool({"ro", "rro"} & set(m.get("options") or []))) for m in spec.get("mounts") or []),
+                             key=lambda m: len(m[0]), reverse=True)
         if self.engine.live_status(c) in ("running", "paused"):
             self.root = f"/proc/{self.engine.runtime.state(c['id'])['pid']}/root"
             return self
         driver = self.engine.driver_for_container(c)
         self._mounted = driver.mounted(c["id"], self.engine._chain(self.engine.store.image(c["image_id"])))
         self.root = self._mounted.__enter__()
-        try:
-            mounts = self.engine.bundle_spec(c).get("mounts") or []
-        except (OSError, ValueError):
-            mounts = []
-        binds = [(os.path.normpath(m["destination"]), m["source"]) for m in mounts
-                 if m.get("type") == "bind" or "bind" in (m.get("options") or []) or "rbind" in (m.get("options") or [])]
-        self.binds = sorted(binds, key=lambda b: len(b[0]), reverse=True)  # the deepest mount wins
+        self.binds = [(dest, source) for dest, source, _ in self.mounts if source]
         return self
+
+    def check_writable(self, cpath, name):
+        """Docker's refusals before anything is written: a read-only volume
+        or bind, or a read-only root file system outside of them."""
+        for dest, _, readonly in self.mounts:
+            if cpath == dest or cpath.startswith(dest + "/"):
+                if readonly:
+                    raise CopyError(f"mounted volume is marked read-only: {dest} in container {name}")
+                return
+        if self.readonly_root:
+            raise CopyError(f"container rootfs is marked read-only: {name}")
 
     def __exit__(self, *exc):
         if self._mounted is not None:
@@ -137,6 +152,11 @@ class ContainerRoot:
             _unpack(tar_file, f"/proc/self/fd/{fd}")
         finally:
             os.close(fd)
+
+
+def _is_bind(mount):
+    options = mount.get("options") or []
+    return mount.get("type") == "bind" or "bind" in options or "rbind" in options
 
 
 def _contents_only(path):
@@ -250,6 +270,7 @@ def copy_to(engine, ref, src, dest, archive=False, follow=False, stdin=None):
         except (FileNotFoundError, NotADirectoryError):
             raise CopyError(f"Could not find the file {os.path.dirname(dest.rstrip('/')) or '/'} in container "
                             f"{c['name']}") from None
+        root.check_writable(cdest, c["name"])
         dst_host = root.host(cdest) + ("/" if dest.endswith("/") and cdest != "/" else "")
         with tempfile.TemporaryFile() as tmp:
             if src == "-":

@@ -214,3 +214,25 @@ def test_a_local_path_with_a_colon(fcli, box, host):
         os.chdir(cwd)
     assert p.returncode == 0, p.stderr
     assert sh(fcli, box, "cat '/dst/a:b'") == "colon\n"
+
+
+@pytest.mark.parametrize("running", [True, False])
+def test_read_only_root_and_volumes_are_refused_as_docker_refuses_them(fcli, host, running):
+    ro_dir = host / "rodir"
+    ro_dir.mkdir()
+    flags = ["--network", "none", "--read-only", "-v", "fctr-cp-ro:/data", "-v", f"{ro_dir}:/ro:ro",
+             "--tmpfs", "/scratch"]
+    p = ok(fcli("run", "-d", *flags, "bb:1", "sleep", "600") if running else fcli("create", *flags, "bb:1", "true"))
+    cid = p.stdout.strip()
+    try:
+        fails(cp(fcli, str(host / "f"), f"{cid}:/tmp/"), "container rootfs is marked read-only")
+        fails(cp(fcli, str(host / "f"), f"{cid}:/ro/"), "mounted volume is marked read-only")
+        assert os.listdir(ro_dir) == []
+        ok(cp(fcli, str(host / "f"), f"{cid}:/data/"))  # a volume: writable below a read-only root
+        if running:
+            ok(cp(fcli, str(host / "f"), f"{cid}:/scratch/"))
+            assert sh(fcli, cid, "cat /data/f /scratch/f") == "hostfile\nhostfile\n"
+        ok(cp(fcli, f"{cid}:/data/f", str(host / "back")))  # reading is fine
+    finally:
+        fcli("rm", "-f", "-v", cid)
+        fcli("volume", "rm", "fctr-cp-ro")
