@@ -19,22 +19,29 @@ from fastctr.runtime.lifecycle import Runtime
 
 
 def _cgroup_dirs():
-    """Every fastctr-made cgroup directory below our own cgroups."""
-    found = set()
+    """Every fastctr-made cgroup directory below our own cgroups.  Where our
+    own cgroup is a hierarchy's root (on a shared host v1's cpu, pids... and
+    the unified tree), what is below it belongs to every session: there a
+    directory counts only if one of the same name is below a hierarchy where
+    we have a cgroup of our own (memory, say), so that other test runs'
+    containers are neither taken for our leaks nor killed."""
     own = own_cgroups()
-    for name, mnt in CgroupV1.hierarchies_of_host().items():
-        base = os.path.join(mnt, own.get(name.split(",")[0], "/").lstrip("/"))
-        for dirpath, dirnames, _ in os.walk(base):
+    isolated, shared = set(), []
+    unified = "/sys/fs/cgroup/unified" if os.path.exists("/sys/fs/cgroup/unified/cgroup.procs") else "/sys/fs/cgroup"
+    trees = [(mnt, own.get(name.split(",")[0], "/")) for name, mnt in CgroupV1.hierarchies_of_host().items()]
+    trees.append((unified, own.get("", "/")))
+    for mnt, rel in trees:
+        for dirpath, dirnames, _ in os.walk(os.path.join(mnt, rel.lstrip("/"))):
             for d in dirnames:
                 if "fastctr" in d or "fctr-test" in d:
-                    found.add(os.path.join(dirpath, d))
-    unified = "/sys/fs/cgroup/unified" if os.path.exists("/sys/fs/cgroup/unified/cgroup.procs") else "/sys/fs/cgroup"
-    # Below our own cgroup only, as for v1: others' containers are not ours to judge (or to kill).
-    for dirpath, dirnames, _ in os.walk(os.path.join(unified, own.get("", "/").lstrip("/"))):
-        for d in dirnames:
-            if "fastctr" in d or "fctr-test" in d:
-                found.add(os.path.join(dirpath, d))
-    return found
+                    if rel.strip("/"):
+                        isolated.add((d, os.path.join(dirpath, d)))
+                    else:
+                        shared.append((d, os.path.join(dirpath, d)))
+    if not any(rel.strip("/") for _, rel in trees):  # no cgroup of our own anywhere: all is ours to judge
+        return {path for _, path in shared}
+    names = {d for d, _ in isolated}
+    return {path for _, path in isolated} | {path for d, path in shared if d in names}
 
 
 def _mounts():
