@@ -4,11 +4,9 @@ Thin commands over fastctr.engine; every failure of fastctr itself is one
 line on stderr and exit status 125 (Docker's contract); `run` returns the
 command's own status, 126 when it cannot be invoked and 127 when it is not
 found.  Imports are lazy: this runs on every container start."""
-from fastctr import jsonfast as json  # the json package costs ~25 ms to import
 import os
 import sys
 
-from fastctr import __version__
 from fastctr.cli.common import GLOBAL, _each, _engine, _number, flags, nargs, parse
 from fastctr.cliargs import ArgumentCountError, HelpRequested, UsageError
 from fastctr.engine import resources as resource_flags
@@ -369,44 +367,17 @@ def cmd_rm(g, args):
 
 
 def cmd_ps(g, args):
-    from fastctr.cli.common import human_ago
-    o, pos = parse(args, flags("-a/--all", "-q/--quiet", "--format="))
+    from fastctr.cli import listing
+    o, pos = parse(args, listing.PS_FLAGS)
     nargs(pos, 0, 0)
-    engine = _engine(g)
-    rows = engine.ps(all=bool(o.get("all")))
-    if o.get("quiet"):
-        for c in rows:
-            print(c["id"][:12])
-        return
-    if o.get("format") == "json":
-        for c in rows:
-            print(json.dumps({"ID": c["id"], "Names": c["name"], "Image": c["config"].get("image", c["image_id"]),
-                              "Status": c["status"], "ExitCode": c["exit_code"], "Created": c["created"],
-                              "Labels": c["labels"]}))
-        return
-    from fastctr.cli import template
-    fmt = o.get("format") or "table"
-    if fmt == "table":  # Docker's columns
-        fmt = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
-    for line in template.table(fmt, [_ps_row(c, human_ago) for c in rows]):
-        print(line)
-
-
-def _ps_row(c, human_ago):
-    status = {"running": "Up", "created": "Created", "paused": "Up (Paused)", "dead": "Dead",
-              "creating": "Creating"}.get(c["status"], f"Exited ({c['exit_code']})")
-    command = " ".join(c["config"].get("command") or [])
-    command = '"' + (command if len(command) <= 20 else command[:19] + "…") + '"'
-    return {"ID": c["id"][:12], "Image": str(c["config"].get("image", c["image_id"][7:19])), "Command": command,
-            "RunningFor": human_ago(c["created"]), "CreatedAt": c["created"], "Status": status,
-            "State": c["status"], "Names": c["name"], "Labels": c["labels"],
-            "Ports": ", ".join(f"{p[0] or '0.0.0.0'}:{p[1]}->{p[2]}/{p[3]}" for p in c["config"].get("ports") or [])}
+    listing.ps(_engine(g), o)
 
 
 def cmd_version(g, args):
-    _, pos = parse(args, {})
+    from fastctr.cli import sysinfo, version
+    o, pos = parse(args, sysinfo.VERSION_FLAGS)
     nargs(pos, 0, 0)
-    print(f"fastctr version {__version__}")
+    sysinfo.show_version(version.build_id(), o.get("format"))
 
 
 COMMANDS = {name[4:]: fn for name, fn in globals().items() if name.startswith("cmd_")}

@@ -3,7 +3,6 @@ with its tables, the engine made from the global flags, Docker's way of
 acting on several containers, and number and size formats."""
 import os
 import sys
-import time
 
 from fastctr import cliargs
 from fastctr.cliargs import ArgumentCountError, UsageError
@@ -93,15 +92,3 @@ def _size(n):
             return f"{n:.3g}{unit}"
         n /= 1000
     return f"{n:.3g}TB"
-
-
-def human_ago(ts):
-    try:
-        t = time.mktime(time.strptime(ts, "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
-    except (TypeError, ValueError):
-        return ""
-    secs = max(0, int(time.time() - t))
-    for unit, n in (("days", 86400), ("hours", 3600), ("minutes", 60)):
-        if secs >= n:
-            return f"{secs // n} {unit} ago"
-    return f"{secs} seconds ago"

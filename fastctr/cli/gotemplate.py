@@ -497,6 +497,8 @@ class _Run:
                     value = value[name]
                 elif self.missing == "error":
                     raise self.error(pos, context, f'map has no entry for key "{name}"')
+                elif self.missing.startswith("*"):  # the row stands for a Go struct of that type
+                    raise self.error(pos, context, f"can't evaluate field {name} in type {self.missing}")
                 else:
                     value = None
             elif value is None:

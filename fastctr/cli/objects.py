@@ -5,7 +5,6 @@ from fastctr import jsonfast as json  # the json package costs ~25 ms to import
 import os
 import sys
 
-from fastctr import __version__
 from fastctr.cli import networks  # network create|ls|rm|prune, port
 from fastctr.cli.common import _each, _engine, _size, flags, nargs, parse
 from fastctr.cliargs import UsageError
@@ -13,65 +12,9 @@ from fastctr.errors import FastctrError
 
 
 def cmd_images(g, args):
-    from fastctr.cli.common import human_ago
-    o, pos = parse(args, flags("-a/--all", "-q/--quiet", "--format=", "-f/--filter="))  # -a: no intermediate images
-    nargs(pos, 0, 1)
-    store = _engine(g).store
-    rows = [store.image(i) for i in store.image_ids()]
-    patterns = _reference_patterns(pos, o.get("filter"))
-    if patterns is not None:
-        rows = [dict(im, tags=[t for t in im["tags"] if _matches(patterns, t)]) for im in rows]
-        rows = [im for im in rows if im["tags"]]
-    if o.get("quiet"):
-        for im in rows:
-            print(im["id"][7:19])
-        return
-    if o.get("format") == "json":
-        for im in rows:
-            print(json.dumps({"ID": im["id"], "RepoTags": im["tags"], "RepoDigests": im["digests"],
-                              "Size": im["size"], "Created": im["created"]}))
-        return
-    print(f"{'REPOSITORY':<30}{'TAG':<12}{'IMAGE ID':<15}{'CREATED':<18}SIZE")
-    for im in rows:
-        for repo, t in _repo_tag_rows(im):
-            print(f"{repo:<30}{t:<12}{im['id'][7:19]:<15}{human_ago(im['created']):<18}{_size(im['size'])}")
-
-
-def _repo_tag_rows(im):
-    """(REPOSITORY, TAG) rows of an image, as `docker images` shows them: one
-    per tag; an image known only by digest shows its repository, tag <none>."""
-    if im["tags"]:
-        return [tuple(t.rsplit(":", 1)) for t in im["tags"]]
-    repos = sorted({d.split("@", 1)[0] for d in im["digests"]})
-    return [(r, "<none>") for r in repos] or [("<none>", "<none>")]
-
-
-def _reference_patterns(pos, filters):
-    """`images REPO[:TAG]` and `--filter reference=PATTERN` (one or more)."""
-    patterns = []
-    for f in ([filters] if isinstance(filters, str) else filters or []):
-        key, eq, value = f.partition("=")
-        if key != "reference" or not eq:
-            raise UsageError(f"images --filter {f!r} is not supported (reference=PATTERN is)")
-        patterns.append(value)
-    patterns += pos
-    if not patterns:
-        return None
-    return [_normal_pattern(p) for p in patterns]
-
-
-def _normal_pattern(pattern):
-    """A pattern with no wildcard is a reference: any spelling of it works."""
-    if any(c in pattern for c in "*?["):
-        return pattern
-    from fastctr.image import reference
-    ref = reference.parse_normalized(pattern)
-    return ref.familiar()
-
-
-def _matches(patterns, name):
-    from fastctr.image import reference
-    return any(reference.match_familiar(p, name) for p in patterns)
+    from fastctr.cli import imagelist
+    o, pos = parse(args, imagelist.IMAGES_FLAGS)  # -a: fastctr makes no intermediate images to hide
+    imagelist.images(_engine(g).store, o, nargs(pos, 0, 1))
 
 
 def cmd_rmi(g, args):
@@ -172,13 +115,9 @@ def cmd_image_inspect(g, args):
 
 
 def cmd_history(g, args):
-    _, pos = parse(args, {})
-    nargs(pos, 1, 1)
-    store = _engine(g).store
-    cfg = store.image(store.resolve(pos[0]))["config"]
-    print(f"{'CREATED':<22}{'CREATED BY':<60}COMMENT")
-    for h in reversed(cfg.get("history") or []):
-        print(f"{h.get('created', ''):<22}{h.get('created_by', '')[:59]:<60}{h.get('comment', '')}")
+    from fastctr.cli import imagelist
+    o, pos = parse(args, imagelist.HISTORY_FLAGS)
+    imagelist.history(_engine(g), nargs(pos, 1, 1)[0], o)
 
 
 def cmd_image_history(g, args):
@@ -347,16 +286,14 @@ def cmd_image_prune(g, args):
 
 
 def cmd_info(g, args):
-    _, pos = parse(args, {})
+    from fastctr.cli import sysinfo, version
+    o, pos = parse(args, sysinfo.INFO_FLAGS)
     nargs(pos, 0, 0)
     from fastctr.runtime import cgroups
     from fastctr.image import drivers
     engine = _engine(g)
-    info = {
-        "ServerVersion": __version__, "Driver": engine.driver.name, "DockerRootDir": engine.store.root,
-        "BackingFilesystem": _fs_type(engine.store.root), "CgroupVersion": str(cgroups.host_version()),
-        "KernelVersion": os.uname().release, "Architecture": os.uname().machine,
-        "Images": len(engine.store.image_ids()), "Containers": len(engine.ps(all=True)),
+    extra = {  # fastctr's own, after Docker's keys
+        "BackingFilesystem": _fs_type(engine.store.root),
         "Networking": {"ip_forward": _read_sysctl("net/ipv4/ip_forward"),
                        "nftables": bool(_which("nft")),
                        "networks": [n["name"] for n in engine.ipam.networks()]},
@@ -364,7 +301,7 @@ def cmd_info(g, args):
                      "clone3_into_cgroup": cgroups.host_version() == 2,
                      "user_namespaces": os.path.exists("/proc/self/ns/user")},
     }
-    print(json.dumps(info, indent=2))
+    sysinfo.show_info(engine, extra, version.build_id(), o.get("format"))
 
 
 def _read_sysctl(name):

@@ -43,9 +43,11 @@ def render(text, obj, missing="error"):
         raise TemplateError(f"template parsing error: {e}") from None
 
 
-def table(fmt, rows, headers=None, default=None):
+def table(fmt, rows, headers=None, default=None, missing="error"):
     """Lines for a list command's --format (`table`, `json`, `table TEMPLATE`
-    or a TEMPLATE); `headers` names the columns of the header row."""
+    or a TEMPLATE); `headers` names the columns of the header row; a
+    `missing` that names a Go type ("*formatter.ContainerContext") words a
+    wrong field as Go does for that struct."""
     if fmt == "table" and default:
         fmt = default
     if fmt == "json":
@@ -53,7 +55,8 @@ def table(fmt, rows, headers=None, default=None):
     is_table = fmt.startswith("table")
     body = fmt[len("table"):] if is_table else fmt
     body = body.strip(" ").replace("\\t", "\t").replace("\\n", "\n")
-    out = "".join(render(body, r) + "\n" for r in rows)
+    # a row stands for one of the docker CLI's contexts, whose JSON is a map: keys sorted
+    out = "".join(render(body, dict(sorted(r.items())), missing) + "\n" for r in rows)
     if not is_table:
         return out.splitlines()
     header = dict(HEADERS, **(headers or {}))

@@ -518,7 +518,7 @@ class Engine(Supervisor, Operations):
 
     def ps(self, all=False):
         out = []
-        for (cid,) in self.store.db.execute("SELECT id FROM containers ORDER BY created DESC").fetchall():
+        for (cid,) in self.store.db.execute("SELECT id FROM containers ORDER BY created DESC, rowid DESC").fetchall():
             try:
                 c = self._row(cid)
             except ContainerNotFoundError:

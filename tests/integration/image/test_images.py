@@ -282,7 +282,7 @@ def test_cli_create_start_rm_ps_images(data_root, state_root, tmp_path):
     assert cli(data_root, state_root, "rmi", "other/name:2").stdout.startswith("Untagged: other/name:2")
     assert "Deleted" in cli(data_root, state_root, "rmi", "bb:1").stdout
     assert cli(data_root, state_root, "images", "-q").stdout == ""
-    info = json.loads(cli(data_root, state_root, "info").stdout)
+    info = json.loads(cli(data_root, state_root, "info", "--format", "json").stdout)
     assert info["Driver"] == "overlay2" and info["CgroupVersion"] in ("1", "2")
 
 

@@ -56,7 +56,7 @@ def test_table_aligns_as_gos_tabwriter():
     # the header row shows the column's name whatever function is applied to it
     assert template.table("table {{.Names | upper}}\\t{{json .ID}}", rows)[0] == "NAMES     CONTAINER ID"
     assert template.table("{{.ID}}:{{.Names}}", rows) == ["abc:n", "abcdefabcdef:nn"]
-    assert template.table("json", [{"b": 1, "a": "x"}]) == ['{"b":1,"a":"x"}']
+    assert template.table("json", [{"b": 1, "a": "x"}]) == ['{"a":"x","b":1}']  # a context's JSON: a map
     assert template.table("table", rows, default="table {{.ID}}") == ["CONTAINER ID", "abc", "abcdefabcdef"]
 
 
