@@ -268,14 +268,15 @@ def test_cli_create_start_rm_ps_images(data_root, state_root, tmp_path):
     cid = p.stdout.strip()
     assert cli(data_root, state_root, "create", "--name", "web", "bb:1").returncode == 125  # name in use
     ps = [json.loads(line) for line in cli(data_root, state_root, "ps", "-a", "--format", "json").stdout.splitlines()]
-    assert [(c["Names"], c["Status"], c["Labels"]) for c in ps] == [("web", "created", {"app": "demo"})]
+    assert [(c["Names"], c["State"], c["Status"], c["Labels"]) for c in ps] == [("web", "created", "Created",
+                                                                                 "app=demo")]  # Docker's keys
     assert cli(data_root, state_root, "start", "-a", "web").returncode == 4
     ps = [json.loads(line) for line in cli(data_root, state_root, "ps", "-a", "--format", "json").stdout.splitlines()]
-    assert (ps[0]["Status"], ps[0]["ExitCode"]) == ("exited", 4)
+    assert ps[0]["State"] == "exited" and ps[0]["Status"].startswith("Exited (4) ")
     assert cli(data_root, state_root, "rmi", "bb:1").returncode == 1  # in use by web
     assert cli(data_root, state_root, "tag", "bb:1", "other/name:2").returncode == 0
     images = [json.loads(line) for line in cli(data_root, state_root, "images", "--format", "json").stdout.splitlines()]
-    assert sorted(images[0]["RepoTags"]) == ["bb:1", "other/name:2"]
+    assert sorted((i["Repository"], i["Tag"]) for i in images) == [("bb", "1"), ("other/name", "2")]  # a row a tag
     inspect = json.loads(cli(data_root, state_root, "inspect", "bb:1").stdout)
     assert inspect[0]["Config"]["Cmd"] == ["/bin/sh"]
     assert cli(data_root, state_root, "rm", cid[:8]).returncode == 0
