@@ -5,11 +5,11 @@ daemon checks it (volume/mounts/linux_parser.go), then made into OCI
 mounts.  Volumes are the local driver's: named or anonymous directories of
 fastctr.engine.volumes; a volume made with volume-opt (type/device/o)
 keeps its options beside its data (opts.json) and is mounted as they say:
-`type=tmpfs` as a tmpfs, `o=bind` with `device=PATH` as a bind of PATH.
-(Docker's local driver mounts those on the host and shares the one mount
-between the containers using the volume at once; a tmpfs volume here is
-each container's own.)  Imported only when --mount or --volumes-from is
-given."""
+`type=tmpfs` as a tmpfs on the host at the volume's _data (as the local
+driver does; one tmpfs for every container using it, unmounted with
+`volume rm` — Docker's unmounts it when its last container stops), `o=bind`
+with `device=PATH` as a bind of PATH.  Imported only when --mount or
+--volumes-from is given."""
 import os
 
 from fastctr import jsonfast as json
@@ -209,13 +209,13 @@ def _bind_options(m):
             readonly_option(recursive != "writable") if m.readonly else "rw", m.bind.get("propagation") or "rprivate"]
 
 
-def _tmpfs(target, readonly, size=None, mode=None, extra=()):
+def _tmpfs(target, readonly, size=None, mode=None):
     options = ["nosuid", "nodev", "noexec"] + (["ro"] if readonly else [])
     if mode is not None:
         options.append(f"mode={mode:o}")
     if size:
         options.append(f"size={size}")
-    return {"destination": target, "type": "tmpfs", "source": "tmpfs", "options": options + list(extra)}
+    return {"destination": target, "type": "tmpfs", "source": "tmpfs", "options": options}
 
 
 class Resolved:
@@ -278,8 +278,9 @@ def _volume(m, volumes, out):
         meta = _read_meta(volumes, name)
     out.used.append(name)
     options = meta.get("Options") or {}
-    if _is_tmpfs(options):
-        return _tmpfs(m.target, m.readonly, extra=[o for o in (options.get("o") or "").split(",") if o])
+    if _is_tmpfs(options) and not os.path.ismount(volumes.data_path(name)):
+        from fastctr.engine.runflags import mount_tmpfs
+        mount_tmpfs(volumes.data_path(name), options.get("o") or "")
     source = options["device"] if _is_bind(options) else volumes.data_path(name)
     if m.volume.get("subpath"):
         source = os.path.join(source, m.volume["subpath"])

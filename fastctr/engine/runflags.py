@@ -202,7 +202,16 @@ def ensure_shm(cdir):
 
 
 def release_shm(cdir):
-    _libc_call("umount2", _shm_dir(cdir).encode(), MNT_DETACH, what=f"unmount {_shm_dir(cdir)}")
+    unmount(_shm_dir(cdir))
+
+
+def mount_tmpfs(path, options):
+    _libc_call("mount", b"tmpfs", path.encode(), b"tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, options.encode(),
+               what=f"mount tmpfs on {path}")
+
+
+def unmount(path):
+    _libc_call("umount2", path.encode(), MNT_DETACH, what=f"unmount {path}")
 
 
 MS_NOSUID, MS_NODEV, MS_NOEXEC, MNT_DETACH = 2, 4, 8, 2

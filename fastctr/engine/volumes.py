@@ -58,6 +58,9 @@ class Volumes:
         users = self.users(name)
         if users and not force:
             raise VolumeInUse(f"volume {name} is in use by container {users[0][:12]}")
+        if os.path.ismount(self.data_path(name)):  # a tmpfs volume (volume-opt type=tmpfs)
+            from fastctr.engine.runflags import unmount
+            unmount(self.data_path(name))
         import shutil
         shutil.rmtree(os.path.join(self.root, name))
 
