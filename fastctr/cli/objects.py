@@ -130,6 +130,7 @@ def cmd_load(g, args):
     path = o.get("input") or "-"
     from fastctr.image import loading as images
     engine = _engine(g)
+    before = dict(engine.store.names())
     if path == "-":
         if sys.stdin.isatty():
             raise FastctrError("requested load from stdin, but stdin is empty")  # Docker's CLI: exit 1
@@ -138,6 +139,8 @@ def cmd_load(g, args):
         loaded = images.load(engine.store, engine.driver, path)
     for image_id, names in loaded:
         for n in names:
+            if before.get(n, image_id) != image_id:  # the name moved to the loaded image, as in Docker
+                print(f"The image {n} already exists, renaming the old one with ID {before[n]} to empty string")
             print(f"Loaded image: {n}")
         if not names:
             print(f"Loaded image ID: {image_id}")

@@ -226,6 +226,7 @@ class Store:
             raise ImageNotFound(ref)
         hexref = ref[7:] if ref.startswith("sha256:") else ref
         is_hex = bool(hexref) and len(hexref) <= 64 and all(c in "0123456789abcdef" for c in hexref)
+        key = None
         if not ref.startswith("sha256:") and not (is_hex and len(hexref) == 64):
             try:
                 key = normalize_name(ref)
@@ -242,7 +243,7 @@ class Store:
                 return rows[0][0]
             if len(rows) > 1:
                 raise AmbiguousImage(f"image ID prefix {ref!r} is ambiguous: {len(rows)} images match")
-        raise ImageNotFound(ref)
+        raise ImageNotFound(key or ref)  # Docker names a missing name as it looked for it: busybox:latest
 
     def add_image(self, image_id, config_bytes, manifest, layer_blobs, size, names=()):
         """Record an image whose layers are already unpacked; tag it."""

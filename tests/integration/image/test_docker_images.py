@@ -349,6 +349,19 @@ def test_save_load_round_trip(fcli, fresh, tmp_path):
     assert (p.returncode, p.stdout) == (0, "loaded\n"), p.stderr
 
 
+def test_load_over_a_name_says_so_as_docker(fresh, tmp_path):
+    load_bb(fresh, tmp_path, "moved:1")
+    old = image_id(fresh, "moved:1")
+    layout = str(tmp_path / "other")
+    it.write_oci_layout(layout, [it.busybox_layer(), it.tar_bytes([("new", "file", b"x")])], ref_name="moved:1")
+    p = fresh("load", "-i", layout)
+    assert p.stdout == f"The image moved:1 already exists, renaming the old one with ID {old} to empty string\n" \
+        "Loaded image: moved:1\n", p.stderr
+    assert image_id(fresh, "moved:1") != old
+    assert fresh("rmi", "moved").returncode == 1  # no moved:latest
+    assert fresh("rmi", "moved:2").stderr == "fastctr: No such image: moved:2\n"
+
+
 def test_save_to_stdout_and_load_from_stdin(fcli, fresh, tmp_path):
     archive = tmp_path / "out.tar"
     with open(archive, "wb") as f:
