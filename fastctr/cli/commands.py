@@ -318,7 +318,7 @@ def cmd_top(g, args):
     nargs(pos, 1, 1)
     header, rows = _engine(g).top(pos[0])
     from fastctr.cli import template
-    for line in template._align(["\t".join(header)] + ["\t".join(r) for r in rows]):
+    for line in template.tabwriter(["\t".join(header)] + ["\t".join(r) for r in rows], minwidth=20):  # docker top's
         print(line)
 
 

@@ -94,7 +94,3 @@ def tabwriter(lines, minwidth=10, padding=3):
             i = j
     block(0, len(rows), 0)
     return ["".join(c.ljust(w) for c, w in zip(r, widths[n])) + r[-1] for n, r in enumerate(rows)]
-
-
-def _align(lines):
-    return tabwriter(lines)
