@@ -49,7 +49,7 @@ class Engine:
         self.name, self.argv, self.env, self.prefix = name, argv, env, list(prefix)
         self.tmp = sandbox.path(name, "tmp")
         home = sandbox.path(name, "home")
-        self.env.update(HOME=home, DOCKER_CONFIG=os.path.join(home, ".docker"))
+        self.env.update(HOME=home, DOCKER_CONFIG=os.path.join(home, ".docker"), CMP_FROM_HOST="passed-through")
         self.data_roots = data_roots
         os.makedirs(os.path.join(self.tmp, "bind"))
         with open(os.path.join(self.tmp, "bind", "hello.txt"), "w") as f:
