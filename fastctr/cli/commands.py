@@ -25,7 +25,7 @@ RUN = {"--name": ("name", True), "--rm": ("rm", False), "-e": ("env", True), "--
        "-i": ("interactive", False), "--interactive": ("interactive", False), "-t": ("tty", False),
        "--tty": ("tty", False), "--init": ("init", False), "--sig-proxy": ("sig_proxy", False),
        "--detach-keys": ("detach_keys", True), "--stop-timeout": ("stop_timeout", True),
-       "--pull": ("pull", True)}
+       "--pull": ("pull", True), "--restart": ("restart", True)}
 RUN.update(resource_flags.FLAGS)  # --cpus, -m, --ulimit...: fastctr.resources
 RUN.update(security_flags.FLAGS)  # --cap-add, --privileged, --security-opt, --device
 RUN.update(environment_flags.FLAGS)  # --group-add, --pid, --ipc, --cidfile, -a...: fastctr.engine.options
@@ -223,7 +223,8 @@ def cmd_attach(g, args):
     o, pos = parse(args, {"--no-stdin": ("no_stdin", False), "--detach-keys": ("detach_keys", True),
                           "--sig-proxy": ("sig_proxy", False)})
     nargs(pos, 1, 1)
-    status = _engine(g).attach(pos[0], stdin=not o.get("no_stdin"), detach_keys=o.get("detach_keys"))
+    status = _engine(g).attach(pos[0], stdin=not o.get("no_stdin"), detach_keys=o.get("detach_keys"),
+                               sig_proxy=o.get("sig_proxy", True) is not False)
     return 0 if status is None else status
 
 
@@ -262,7 +263,7 @@ def cmd_container_cleanup(g, args):
     """Called by a container's monitor when its process has exited."""
     _, pos = parse(args, {})
     nargs(pos, 1, 1)
-    _engine(g).cleanup(pos[0])
+    _engine(g).monitor_exited(pos[0])
 
 
 def cmd_logs(g, args):

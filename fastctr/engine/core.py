@@ -156,6 +156,10 @@ class Engine(Supervisor, Operations):
         if opts.detach_keys is not None:
             from fastctr.engine.tty import parse_detach_keys
             parse_detach_keys(opts.detach_keys)
+        if opts.restart is not None:
+            from fastctr.engine import restart
+            extra["restart_policy"] = restart.parse_policy(opts.restart, auto_remove=opts.rm)
+            extra["restart_count"] = 0
         ports = self._port_mappings(image["config"], opts)
         if opts.network is None:
             # Publishing needs a bridge even when the default is none.
@@ -344,9 +348,16 @@ class Engine(Supervisor, Operations):
         that Ctrl-C reaches it once.  A -t container is started under its
         monitor and attached to (stdin, detach_keys: see attach)."""
         c = self.container(ref)
-        if c["config"].get("tty"):
+        if c["config"].get("tty") or not c["config"].get("rm"):
+            # Docker logs attached containers too.  One that outlives this
+            # command (no --rm) runs under its monitor, which keeps its json
+            # log (and its --restart policy), and we attach to it: the cost
+            # of a monitor is paid by containers that stay.  A --rm one
+            # takes the direct path (no monitor, no socket): its log would
+            # go with it, so only `logs` while it runs misses its output.
             c, client = self.start_detached(c["id"], attach=True)
-            return self.attach(c["id"], client=client, stdin=stdin, detach_keys=detach_keys, stdio=stdio)
+            return self.attach(c["id"], client=client, stdin=stdin, detach_keys=detach_keys, stdio=stdio,
+                               sig_proxy=sig_proxy)
         if c["status"] not in ("created", "exited"):
             raise FastctrError(f"container {c['name']} is {c['status']}")
         cdir = self._cdir(c)
@@ -448,6 +459,8 @@ class Engine(Supervisor, Operations):
         what a killed command left half-made."""
         if c["status"] == "creating":
             return "creating" if self._lock_held(c["id"]) else "dead"
+        if c["status"] == "restarting":  # its waiter sleeps the back-off (fastctr.engine.restart)
+            return "restarting" if self._starter_alive(c) else "exited"
         if c["status"] != "running":
             return c["status"]
         from fastctr.errors import ContainerNotFound
@@ -478,8 +491,12 @@ class Engine(Supervisor, Operations):
         from fastctr.errors import ContainerNotFound
         with self.lock(c["id"]):
             c = self._row(c["id"])
-            if self.live_status(c) == "running" and not force:
-                raise FastctrError(f"container {c['name']} is running: stop it first or use -f")
+            status = self.live_status(c)
+            if status in ("running", "restarting") and not force:
+                raise FastctrError(f"container {c['name']} is {status}: stop it first or use -f")
+            if status == "restarting":
+                from fastctr.engine import restart
+                restart.end_waiter(self, c)
             try:
                 self.runtime.delete(c["id"], force=True)
             except ContainerNotFound:
@@ -526,7 +543,7 @@ class Engine(Supervisor, Operations):
             c["status"] = self.live_status(c)
             if c["status"] == "exited" and c["exit_code"] is None:
                 c["exit_code"] = (self.exit_record(c) or {}).get("exit_code")  # clean-up pending
-            if all or c["status"] in ("running", "paused"):
+            if all or c["status"] in ("running", "paused", "restarting"):
                 out.append(c)
         return out
 

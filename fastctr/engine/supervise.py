@@ -128,6 +128,8 @@ class Supervisor:
             os.unlink(os.path.join(cdir, EXIT_FILE))  # of a previous run
         except FileNotFoundError:
             pass
+        if c["config"].get("restart_policy"):  # moby: a start resets the restart manager
+            self._set_config(c["id"], restart_count=0, manually_stopped=None, restart_delay_ms=None)
         # The socket exists before the fork: a client connected now is in its
         # backlog, and the monitor accepts before it reads any output.
         listen_fd = attach_mod.listen(self.attach_path(c))
@@ -179,17 +181,9 @@ class Supervisor:
             null = os.open("/dev/null", os.O_RDWR)
             for fd in (0, 1, 2):  # the caller's terminal or pipes are not ours
                 os.dup2(null, fd)
-            if c["config"].get("tty"):
-                container, options, out_r, err_r = self._start_with_pty(c, cdir)
-            else:
-                container, options, out_r, err_r = self._start_with_pipes(c, cdir, null)
-            os.set_inheritable(listen_fd, True)
-            argv = [_monitor_program(), *options, "--attach", str(listen_fd), os.path.join(cdir, EXIT_FILE),
-                    self.log_path(c), str(container.pid),
-                    str(out_r), str(err_r), "--", *_cli_argv(), "--data-root", self.store.root,
-                    "--state-root", self.runtime.store.root, "container", "cleanup", c["id"]]
-            os.write(report_w, json.dumps({"ok": True, "pid": container.pid}).encode())
-            os.execv(argv[0], argv)
+            exec_monitor, pid = self._start_monitored(c, cdir, listen_fd, null)
+            os.write(report_w, json.dumps({"ok": True, "pid": pid}).encode())
+            exec_monitor()
         except BaseException as e:
             try:
                 os.write(report_w, json.dumps({"error": error_to_wire(e)}).encode())
@@ -197,6 +191,36 @@ class Supervisor:
                 pass
             status = getattr(e, "exit_code", 125)
         os._exit(status if isinstance(status, int) else 125)
+
+    def _start_monitored(self, c, cdir, listen_fd, null):
+        """Start the container's process with its stdio for a monitor ->
+        (the function that execs this process into the monitor, the pid)."""
+        if c["config"].get("tty"):
+            container, options, out_r, err_r = self._start_with_pty(c, cdir)
+        else:
+            container, options, out_r, err_r = self._start_with_pipes(c, cdir, null)
+        os.set_inheritable(listen_fd, True)
+        callback = [*_cli_argv(), "--data-root", self.store.root, "--state-root", self.runtime.store.root]
+        if self.cgroup_parent:  # a restart makes the cgroup again, where the first start did
+            callback += ["--cgroup-parent", self.cgroup_parent]
+        argv = [_monitor_program(), *options, "--attach", str(listen_fd), os.path.join(cdir, EXIT_FILE),
+                self.log_path(c), str(container.pid),
+                str(out_r), str(err_r), "--", *callback, "container", "cleanup", c["id"]]
+        return (lambda: os.execv(argv[0], argv)), container.pid
+
+    def prepare_monitor_start(self, c):
+        """A restart, from the monitor's clean-up (a detached process
+        already): start the process again -> the function that execs the
+        monitor (fastctr.engine.restart)."""
+        from fastctr.engine import attach as attach_mod
+        cdir = self._cdir(c)
+        try:
+            os.unlink(os.path.join(cdir, EXIT_FILE))
+        except FileNotFoundError:
+            pass
+        listen_fd = attach_mod.listen(self.attach_path(c))
+        null = os.open("/dev/null", os.O_RDWR)
+        return self._start_monitored(c, cdir, listen_fd, null)[0]
 
     def _start_with_pipes(self, c, cdir, null):
         """stdout and stderr (and stdin for -i) through pipes to the monitor."""
@@ -243,9 +267,11 @@ class Supervisor:
             raise
 
     # ------------------------------------------------------------ attach
-    def attach(self, ref, *, stdin=True, detach_keys=None, stdio=(0, 1, 2), client=None):
+    def attach(self, ref, *, stdin=True, detach_keys=None, stdio=(0, 1, 2), client=None, sig_proxy=False):
         """Our stdio to a detached container's, through its monitor, until
-        it exits (its exit code) or the detach keys are typed (None)."""
+        it exits (its exit code) or the detach keys are typed (None).  With
+        sig_proxy (Docker's default, not with a tty) the signals we get go
+        to the container's process; without, Ctrl-C ends only us."""
         from fastctr.engine import attach as attach_mod
         from fastctr.engine import tty
         c = self.container(ref)
@@ -257,9 +283,17 @@ class Supervisor:
         keys = tty.parse_detach_keys(tty.DEFAULT_DETACH_KEYS if detach_keys is None else detach_keys)
         stdio = tuple(fd if fd >= 0 else i for i, fd in enumerate(stdio))  # -1: ours
         cfg = c["config"]
-        outcome, code = attach_mod.attach(self.attach_path(c), tty=bool(cfg.get("tty")),
-                                          interactive=stdin and bool(cfg.get("interactive")), stdin_fd=stdio[0],
-                                          stdout_fd=stdio[1], stderr_fd=stdio[2], detach_keys=keys, client=client)
+        proxy = SignalProxy() if sig_proxy and not cfg.get("tty") else None
+        if proxy:
+            try:
+                proxy.target(self.runtime.state(c["id"])["pid"])
+            except LookupError:
+                pass  # it has ended already: the monitor tells us how
+        try:
+            outcome, code = self._attach_streams(c, attach_mod, keys, stdin, stdio, client)
+        finally:
+            if proxy:
+                proxy.restore()
         if outcome == attach_mod.DETACHED:
             return None
         if outcome == attach_mod.LOST:
@@ -267,6 +301,12 @@ class Supervisor:
         if cfg.get("rm"):
             self._wait_removed(c["id"])  # Docker's `run --rm` returns once it is gone
         return code
+
+    def _attach_streams(self, c, attach_mod, keys, stdin, stdio, client):
+        cfg = c["config"]
+        return attach_mod.attach(self.attach_path(c), tty=bool(cfg.get("tty")),
+                                          interactive=stdin and bool(cfg.get("interactive")), stdin_fd=stdio[0],
+                                 stdout_fd=stdio[1], stderr_fd=stdio[2], detach_keys=keys, client=client)
 
     def _wait_removed(self, cid, timeout=10.0):
         deadline = time.monotonic() + timeout
@@ -286,6 +326,14 @@ class Supervisor:
             return None
         with self.lock(c["id"]):
             return self._cleanup_locked(c["id"])
+
+    def monitor_exited(self, ref):
+        """The monitor's callback: clean up, then restart the container if
+        its --restart policy says so (fastctr.engine.restart)."""
+        c = self.cleanup(ref)
+        if c is not None and c["config"].get("restart_policy"):
+            from fastctr.engine import restart
+            restart.after_exit(self, c["id"])
 
     def _cleanup_locked(self, cid):
         from fastctr.errors import ContainerNotFoundError
@@ -344,6 +392,9 @@ class Supervisor:
     def stop(self, ref, timeout=None, sig=None):
         """The stop signal, then SIGKILL after `timeout` seconds."""
         c = self.container(ref)
+        if c["config"].get("restart_policy"):  # stopped for good: no restart
+            from fastctr.engine import restart
+            c = restart.cancel(self, c, "stop")
         if self._runtime_alive(c["id"]):
             if timeout is None:
                 timeout = c["config"].get("stop_timeout")
@@ -370,6 +421,11 @@ class Supervisor:
 
     def kill(self, ref, sig="SIGKILL"):
         c = self.container(ref)
+        if c["config"].get("restart_policy"):
+            from fastctr.engine import restart
+            c = restart.cancel(self, c, "kill")
+            if c["status"] == "restarting":
+                return c  # moby: the monitor is told, nothing to signal
         if not self._runtime_alive(c["id"]):
             raise FastctrError(f"container {c['name']} is not running")
         self._signal(c, sig)
