@@ -242,8 +242,9 @@ def cmd_restart(g, args):
     timeout = _number(o.get("time"), "-t")
 
     def restart(engine, ref):
+        from fastctr import events
         engine.stop(ref, timeout=timeout)
-        engine.start_detached(ref)
+        events.container(engine.store.root, engine.start_detached(ref), "restart")
     return _each(g, pos, restart)
 
 

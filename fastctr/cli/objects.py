@@ -29,8 +29,9 @@ def cmd_rmi(g, args):
 def cmd_tag(g, args):
     _, pos = parse(args, {})
     nargs(pos, 2, 2)
-    store = _engine(g).store
-    store.tag(store.resolve(pos[0]), pos[1])
+    engine = _engine(g)
+    image_id = engine.store.resolve(pos[0])
+    engine._image_event(image_id, "tag", engine.store.tag(image_id, pos[1]))
 
 
 INSPECT_FLAGS = flags("-f/--format=")
@@ -138,6 +139,7 @@ def cmd_load(g, args):
     else:
         loaded = images.load(engine.store, engine.driver, path)
     for image_id, names in loaded:
+        engine._image_event(image_id, "load")
         for n in names:
             if before.get(n, image_id) != image_id:  # the name moved to the loaded image, as in Docker
                 print(f"The image {n} already exists, renaming the old one with ID {before[n]} to empty string")
@@ -157,6 +159,7 @@ def cmd_pull(g, args):
     engine = _engine(g)
     images.pull(engine.store, engine.driver, pos[0], auth=auth, platform=o.get("platform"),
                 report=progress.PullReport(sys.stdout, quiet=bool(o.get("quiet"))))
+    engine._image_event(ref.familiar(), "pull", ref.familiar_name)
     print(ref)
 
 
@@ -165,7 +168,9 @@ def cmd_import(g, args):
     nargs(pos, 1, 2)
     from fastctr.image import loading as images
     engine = _engine(g)
-    print(images.import_rootfs(engine.store, engine.driver, pos[0], pos[1] if len(pos) == 2 else None))
+    image_id = images.import_rootfs(engine.store, engine.driver, pos[0], pos[1] if len(pos) == 2 else None)
+    engine._image_event(image_id, "import")
+    print(image_id)
 
 
 def cmd_container_prune(g, args):
@@ -348,6 +353,15 @@ def cmd_commit(g, args):
     o, pos = parse(args, {"-m": ("message", True), "--message": ("message", True)})
     nargs(pos, 1, 2)
     print(_engine(g).commit(pos[0], pos[1] if len(pos) == 2 else None, o.get("message", "")))
+
+
+def cmd_events(g, args):
+    from fastctr.cli import events
+    return events.command(_engine(g).store.root, args)
+
+
+def cmd_system_events(g, args):
+    return cmd_events(g, args)
 
 
 def cmd_network_inspect(g, args):

@@ -5,6 +5,7 @@ driver and an OCI bundle (config.json) made from the image config merged
 with Docker's flags; fastctr.runtime runs that bundle."""
 import os
 
+from fastctr import events
 from fastctr import jsonfast as json
 from fastctr.image import drivers as drivers_mod
 from fastctr.errors import ConfigError, ContainerNotFoundError, FastctrError, NameInUse, crash_point
@@ -206,7 +207,9 @@ class Engine(Supervisor, Operations):
             self._remove_files(cid)
             self._remove_volumes(anonymous)
             raise
-        return self._row(cid)
+        c = self._row(cid)
+        events.container(self.store.root, c, "create")
+        return c
 
     def _insert_row(self, cid, name, image_id, labels):
         """The container's row, status `creating`.  A name the user gave
@@ -355,7 +358,9 @@ class Engine(Supervisor, Operations):
             # of a monitor is paid by containers that stay.  A --rm one
             # takes the direct path (no monitor, no socket): its log would
             # go with it, so only `logs` while it runs misses its output.
+            events.container(self.store.root, c, "attach")
             c, client = self.start_detached(c["id"], attach=True)
+            crash_point("start:running")
             return self.attach(c["id"], client=client, stdin=stdin, detach_keys=detach_keys, stdio=stdio,
                                sig_proxy=sig_proxy)
         if c["status"] not in ("created", "exited"):
@@ -365,6 +370,7 @@ class Engine(Supervisor, Operations):
         self._join_peers(cdir, c["config"])
         # The starter, for `dead` if it is killed before the process runs.
         self._set_status(c["id"], "running", started=now(), starter=self._starter_identity())
+        events.container(self.store.root, c, "attach")
         status = 125
         attach = (lambda container: self.net.attach(c, cdir, container.pid)) if c["config"].get("networks") else None
 
@@ -376,6 +382,7 @@ class Engine(Supervisor, Operations):
         proxy = SignalProxy() if sig_proxy else None
 
         def started(container):
+            events.container(self.store.root, c, "start")
             crash_point("start:running")
             if proxy:
                 proxy.target(container.pid)
@@ -402,6 +409,9 @@ class Engine(Supervisor, Operations):
             if c["config"].get("oom_killed") and not oom:
                 oom["oom_killed"] = False  # as Docker: OOMKilled tells of the last run
             self._set_status(c["id"], "exited", finished=now(), exit_code=status, **oom)
+            if oom:
+                events.container(self.store.root, c, "oom")
+            events.container(self.store.root, c, "die", exitCode=status)
 
     def _join_peers(self, cdir, config):
         """--network/--pid/--ipc container:X: X's namespaces as they are now
@@ -505,6 +515,7 @@ class Engine(Supervisor, Operations):
             if c["config"].get("networks") or c["config"].get("ports"):
                 self.net.detach(c)  # idempotent: a clean-up may have done it
             self._remove_files(c["id"])
+            events.container(self.store.root, c, "destroy")
             if volumes or c["config"].get("rm"):  # Docker: --rm takes the anonymous volumes too
                 self._remove_volumes(c["config"].get("anonymous_volumes"))
         return c
@@ -589,6 +600,11 @@ class Engine(Supervisor, Operations):
             os.unlink(tar_path)
 
     # ----------------------------------------------------------- images
+    def _image_event(self, actor, action, name=None):
+        """moby's image events: the actor is the image ID (the reference for
+        pull and push), `name` the reference or the ID."""
+        events.emit(self.store.root, "image", action, actor, {"name": name or actor})
+
     def rmi(self, ref, force=False):
         """Docker's image delete: a name drops that name (and the repository's
         digests with its last tag), the image goes with its last name; an ID
@@ -600,6 +616,7 @@ class Engine(Supervisor, Operations):
     def delete_image(self, image, out):
         """Drop an image with no names left, and the layers only it used."""
         self.store.delete_image_row(image["id"])
+        self._image_event(image["id"], "delete")
         out.append(f"Deleted: {image['id']}")
         keep = self.store.referenced_chain_ids()
         for chain_id in reversed(self._chain(image)):

@@ -48,10 +48,10 @@ def remove(engine, ref, force):
         if users and not force and len(names) == 1:
             raise _conflict(f'unable to remove repository reference "{ref}" (must force) - container '
                             f"{users[0]} is using its referenced image {image_id[7:19]}")
-        out += _untag(store, [key])
+        out += _untag(engine, image_id, [key])
         left = [n for n in names if n != key]
         if "@" not in key and not any("@" not in n and _repository(n) == _repository(key) for n in left):
-            out += _untag(store, [n for n in left if "@" in n and _repository(n) == _repository(key)])
+            out += _untag(engine, image_id, [n for n in left if "@" in n and _repository(n) == _repository(key)])
         if len(out) < len(names) or users:
             return out  # names are left, or a container needs the layers: done
     else:
@@ -62,15 +62,16 @@ def remove(engine, ref, force):
         if users and not force:
             raise _conflict(f"unable to delete {image_id[7:19]} (must be forced) - image is being used by "
                             f"container {users[0]}")
-        out += _untag(store, names)
+        out += _untag(engine, image_id, names)
         if users:
             return out
     return engine.delete_image(image, out)
 
 
-def _untag(store, names):
+def _untag(engine, image_id, names):
     out = []
     for name in names:
-        store.untag(name)
+        engine.store.untag(name)
+        engine._image_event(image_id, "untag")
         out.append(f"Untagged: {name}")
     return out

@@ -46,6 +46,7 @@ class Networking:
             netd.call("delete_bridge", net=net)
             network.apply_nat(self.ipam)
             raise
+        _network_event(self.store.root, net, "create")
         return net
 
     def prune_networks(self):
@@ -67,6 +68,7 @@ class Networking:
             os.unlink(os.path.join(self.store.root, "locks", "network-" + net["name"]))
         except FileNotFoundError:
             pass
+        _network_event(self.store.root, net, "destroy")
         return net
 
     def attach(self, c, cdir, pid):
@@ -104,6 +106,7 @@ class Networking:
             raise
         self.engine._set_config(c["id"], networks=names + [net["name"]])
         self.refresh_peer_hosts(net["name"])
+        _network_event(self.store.root, net, "connect", container=c["id"])
         return address
 
     def disconnect(self, network_name, ref):
@@ -116,6 +119,7 @@ class Networking:
         self.ipam.release(net["name"], c["id"])
         self.engine._set_config(c["id"], networks=[n for n in names if n != net["name"]])
         self.refresh_peer_hosts(net["name"])
+        _network_event(self.store.root, net, "disconnect", container=c["id"])
 
     def detach(self, c):
         from fastctr.net import network
@@ -226,3 +230,8 @@ def _rewrite_in_place(path, text):
     finally:
         os.close(fd)
     return True
+
+
+def _network_event(root, net, action, **extra):
+    from fastctr import events
+    events.emit(root, "network", action, net.get("id") or net["name"], dict(name=net["name"], type="bridge", **extra))

@@ -55,16 +55,27 @@ class Operations:
             from fastctr.engine.security import capabilities
             every = capabilities([], [], privileged=True)
             process["capabilities"] = {k: every for k in ("bounding", "effective", "permitted")}
+        from fastctr import events
+        exec_id = os.urandom(32).hex()
+        what = ": " + " ".join(process["args"])  # moby names the command in the action
+        for action in ("exec_create", "exec_start"):
+            events.container(self.store.root, c, action + what, execID=exec_id)
         if detach:
             return self._exec_detached(c, process)
-        if tty:
-            return self._exec_tty(c, process, interactive, stdio)
-        stdin = stdio[0] if interactive else os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
+        status = -1
         try:
-            return self.runtime.exec(c["id"], process, stdio=(stdin, stdio[1], stdio[2]))
+            if tty:
+                status = self._exec_tty(c, process, interactive, stdio)
+                return status
+            stdin = stdio[0] if interactive else os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                status = self.runtime.exec(c["id"], process, stdio=(stdin, stdio[1], stdio[2]))
+                return status
+            finally:
+                if not interactive:
+                    os.close(stdin)
         finally:
-            if not interactive:
-                os.close(stdin)
+            events.container(self.store.root, c, "exec_die", execID=exec_id, exitCode=status)
 
     def _exec_detached(self, c, process):
         """exec -d: from a short-lived fork, so that the process (its child)
@@ -138,8 +149,10 @@ class Operations:
 
     # ---------------------------------------------------- pause/unpause
     def pause(self, ref):
+        from fastctr import events
         c = self._running(ref, "pause")
         self.runtime.pause(c["id"])
+        events.container(self.store.root, c, "pause")
         return c
 
     def unpause(self, ref):
@@ -147,6 +160,8 @@ class Operations:
         if self.live_status(c) != "paused":
             raise NotRunning(f"container {c['name']} is not paused")
         self.runtime.resume(c["id"])
+        from fastctr import events
+        events.container(self.store.root, c, "unpause")
         return c
 
     # ------------------------------------------------------------ rename
@@ -162,6 +177,8 @@ class Operations:
             if "UNIQUE" in str(e):
                 raise NameInUse(f"the container name {new_name!r} is already in use") from None
             raise
+        from fastctr import events
+        events.container(self.store.root, dict(c, name=new_name), "rename", oldName="/" + c["name"])
         return c
 
     # --------------------------------------------------------------- top

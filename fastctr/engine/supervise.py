@@ -11,6 +11,7 @@ import os
 import sys
 import time
 
+from fastctr import events
 from fastctr import jsonfast as json
 from fastctr.errors import FastctrError
 
@@ -259,12 +260,16 @@ class Supervisor:
         self._set_status(c["id"], "running", started=now_seconds(), detached=True,
                          starter=self._starter_identity())  # this process, soon the monitor
         try:
-            return self.runtime_for(c).run(c["id"], cdir, stdio=stdio, detach=True, console_socket=console_socket,
-                                    rootfs_mount=tuple(mount) if mount else None, loopback_up=True,
-                                    prestart=attach, poststop=(lambda ct: self.net.detach(c)) if attach else None)
+            container = self.runtime_for(c).run(c["id"], cdir, stdio=stdio, detach=True,
+                                                console_socket=console_socket,
+                                                rootfs_mount=tuple(mount) if mount else None, loopback_up=True,
+                                                prestart=attach,
+                                                poststop=(lambda ct: self.net.detach(c)) if attach else None)
         except BaseException as e:
             self._set_status(c["id"], "exited", finished=now_seconds(), exit_code=getattr(e, "exit_code", 125))
             raise
+        events.container(self.store.root, c, "start")
+        return container
 
     # ------------------------------------------------------------ attach
     def attach(self, ref, *, stdin=True, detach_keys=None, stdio=(0, 1, 2), client=None, sig_proxy=False):
@@ -281,6 +286,8 @@ class Supervisor:
             raise FastctrError(f"cannot attach to container {c['name']}: it runs in the foreground of "
                                "another command (attach works with containers of run -d or -t)")
         keys = tty.parse_detach_keys(tty.DEFAULT_DETACH_KEYS if detach_keys is None else detach_keys)
+        if client is None:  # `fastctr attach` (a run's own attach is recorded before its start)
+            events.container(self.store.root, c, "attach")
         stdio = tuple(fd if fd >= 0 else i for i, fd in enumerate(stdio))  # -1: ours
         cfg = c["config"]
         proxy = SignalProxy() if sig_proxy and not cfg.get("tty") else None
@@ -357,10 +364,14 @@ class Supervisor:
             self._set_status(cid, "exited", exit_code=record.get("exit_code", -1),
                              finished=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(finished))
                              if finished else now_seconds())
+            if oom:
+                events.container(self.store.root, c, "oom")
+            events.container(self.store.root, c, "die", exitCode=record.get("exit_code", -1))
         if c["status"] == "running" and oom != bool(c["config"].get("oom_killed")):
             self._set_config(cid, oom_killed=oom)  # of the last run only, as Docker's OOMKilled
         if c["config"].get("rm"):
             self._remove_files(cid)
+            events.container(self.store.root, c, "destroy")
             self._remove_volumes(c["config"].get("anonymous_volumes"))
         return c
 
@@ -408,6 +419,7 @@ class Supervisor:
         self._wait_monitor(c)
         self.cleanup(c["id"])
         self._wait_monitor_gone(c)
+        events.container(self.store.root, c, "stop")
         return c
 
     def _wait_monitor_gone(self, c, timeout=10.0):
@@ -437,6 +449,7 @@ class Supervisor:
         from fastctr.errors import ContainerNotFound, InvalidState
         try:
             self.runtime.kill(c["id"], sig)
+            events.container(self.store.root, c, "kill", signal=_signal_number(sig))
             if self.runtime.state(c["id"])["status"] == "paused":
                 self.runtime.resume(c["id"])
         except (ContainerNotFound, InvalidState, ProcessLookupError):
@@ -499,6 +512,15 @@ class _Locked:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+
+
+def _signal_number(sig):
+    """moby's kill event names the signal by number."""
+    if isinstance(sig, int) or str(sig).isdigit():
+        return int(sig)
+    import _signal
+    name = str(sig).upper()
+    return getattr(_signal, name if name.startswith("SIG") else "SIG" + name, 0)
 
 
 def now_seconds():

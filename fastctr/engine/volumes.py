@@ -34,7 +34,11 @@ class Volumes:
         elif not valid_name(name):
             raise ConfigError(f"invalid volume name {name!r}: use letters, digits and _ . - "
                               "(starting with a letter or digit)")
+        new = not self.exists(name)
         os.makedirs(self.data_path(name), mode=0o755, exist_ok=True)
+        if new:
+            from fastctr import events
+            events.emit(self.store.root, "volume", "create", name, {"driver": "local"})
         return name
 
     def names(self):
@@ -63,6 +67,8 @@ class Volumes:
             unmount(self.data_path(name))
         import shutil
         shutil.rmtree(os.path.join(self.root, name))
+        from fastctr import events
+        events.emit(self.store.root, "volume", "destroy", name, {"driver": "local"})
 
     def size(self, name):
         return tree_size(self.data_path(name))

@@ -136,7 +136,8 @@ def test_detached_rm_and_failures(fc):
 
 @pytest.mark.parametrize("point", ["create:recorded", "create:layer", "start:spawned"])
 def test_killed_command_leaves_a_dead_container_that_prune_removes(fc, point):
-    p = fc("run", "--name", "victim", "bb:1", "sleep", "1000", env={"FASTCTR_CRASH_AT": point})
+    # --rm: the direct foreground path (without it, run goes through a monitor)
+    p = fc("run", "--rm", "--name", "victim", "bb:1", "sleep", "1000", env={"FASTCTR_CRASH_AT": point})
     assert p.returncode == -9
     assert _ps(fc)["victim"]["Status"] == "dead"
     out = fc("system", "prune", "-f")
