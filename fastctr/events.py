@@ -89,5 +89,11 @@ def container_attributes(c, **extra):
     return attrs
 
 
+def image(root, actor, action, name=None):
+    """moby's image events: the actor is the image ID (the reference for
+    pull and push), `name` the reference or the ID."""
+    emit(root, "image", action, actor, {"name": name or actor})
+
+
 def container(root, c, action, **extra):
     emit(root, "container", action, c["id"], container_attributes(c, **extra))

@@ -216,7 +216,7 @@ def command(engine_root, args):
     from fastctr import cliargs
     o, pos = cliargs.parse(args, {"--since": ("since", True), "--until": ("until", True), "-f": ("filter", True),
                           "--filter": ("filter", True), "--format": ("format", True)},
-                           multi={"filter"})
+                           multi={"filter"}, help=True)
     if pos:
         raise UsageError("events takes no arguments")
     since = parse_time_ns(o["since"], "--since") if o.get("since") else None

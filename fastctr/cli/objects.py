@@ -1,6 +1,7 @@
 """`fastctr` commands about what is not one container: images (images, rmi,
 tag, inspect, history, load, pull, import, export, commit, prune), volumes,
 networks and the system (prune, df, info).  Imported only for them."""
+from fastctr import events
 from fastctr import jsonfast as json  # the json package costs ~25 ms to import
 import os
 import sys
@@ -31,7 +32,7 @@ def cmd_tag(g, args):
     nargs(pos, 2, 2)
     engine = _engine(g)
     image_id = engine.store.resolve(pos[0])
-    engine._image_event(image_id, "tag", engine.store.tag(image_id, pos[1]))
+    events.image(engine.store.root, image_id, "tag", engine.store.tag(image_id, pos[1]))
 
 
 INSPECT_FLAGS = flags("-f/--format=")
@@ -139,7 +140,7 @@ def cmd_load(g, args):
     else:
         loaded = images.load(engine.store, engine.driver, path)
     for image_id, names in loaded:
-        engine._image_event(image_id, "load")
+        events.image(engine.store.root, image_id, "load")
         for n in names:
             if before.get(n, image_id) != image_id:  # the name moved to the loaded image, as in Docker
                 print(f"The image {n} already exists, renaming the old one with ID {before[n]} to empty string")
@@ -159,7 +160,7 @@ def cmd_pull(g, args):
     engine = _engine(g)
     images.pull(engine.store, engine.driver, pos[0], auth=auth, platform=o.get("platform"),
                 report=progress.PullReport(sys.stdout, quiet=bool(o.get("quiet"))))
-    engine._image_event(ref.familiar(), "pull", ref.familiar_name)
+    events.image(engine.store.root, ref.familiar(), "pull", ref.familiar_name)
     print(ref)
 
 
@@ -169,7 +170,7 @@ def cmd_import(g, args):
     from fastctr.image import loading as images
     engine = _engine(g)
     image_id = images.import_rootfs(engine.store, engine.driver, pos[0], pos[1] if len(pos) == 2 else None)
-    engine._image_event(image_id, "import")
+    events.image(engine.store.root, image_id, "import")
     print(image_id)
 
 

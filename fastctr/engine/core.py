@@ -158,9 +158,8 @@ class Engine(Supervisor, Operations):
             from fastctr.engine.tty import parse_detach_keys
             parse_detach_keys(opts.detach_keys)
         if opts.restart is not None:
-            from fastctr.engine import restart
-            extra["restart_policy"] = restart.parse_policy(opts.restart, auto_remove=opts.rm)
-            extra["restart_count"] = 0
+            from fastctr.engine.restart import parse_policy
+            extra.update(restart_policy=parse_policy(opts.restart, auto_remove=opts.rm), restart_count=0)
         ports = self._port_mappings(image["config"], opts)
         if opts.network is None:
             # Publishing needs a bridge even when the default is none.
@@ -313,7 +312,6 @@ class Engine(Supervisor, Operations):
             mappings += ports.exposed_ports(image_config)
         return ports.check_conflicts(mappings)
 
-
     def _network_peer(self, ref):
         """The container whose network namespace `container:REF` joins."""
         peer = self.container(ref)
@@ -352,12 +350,9 @@ class Engine(Supervisor, Operations):
         monitor and attached to (stdin, detach_keys: see attach)."""
         c = self.container(ref)
         if c["config"].get("tty") or not c["config"].get("rm"):
-            # Docker logs attached containers too.  One that outlives this
-            # command (no --rm) runs under its monitor, which keeps its json
-            # log (and its --restart policy), and we attach to it: the cost
-            # of a monitor is paid by containers that stay.  A --rm one
-            # takes the direct path (no monitor, no socket): its log would
-            # go with it, so only `logs` while it runs misses its output.
+            # Docker logs attached containers too: one that outlives this command (no --rm) runs under
+            # its monitor (its json log, its --restart policy) and we attach.  A --rm one, whose log
+            # would go with it, keeps the direct path: only `logs` while it runs misses its output.
             events.container(self.store.root, c, "attach")
             c, client = self.start_detached(c["id"], attach=True)
             crash_point("start:running")
@@ -505,8 +500,8 @@ class Engine(Supervisor, Operations):
             if status in ("running", "restarting") and not force:
                 raise FastctrError(f"container {c['name']} is {status}: stop it first or use -f")
             if status == "restarting":
-                from fastctr.engine import restart
-                restart.end_waiter(self, c)
+                from fastctr.engine.restart import end_waiter
+                end_waiter(self, c)
             try:
                 self.runtime.delete(c["id"], force=True)
             except ContainerNotFound:
@@ -600,11 +595,6 @@ class Engine(Supervisor, Operations):
             os.unlink(tar_path)
 
     # ----------------------------------------------------------- images
-    def _image_event(self, actor, action, name=None):
-        """moby's image events: the actor is the image ID (the reference for
-        pull and push), `name` the reference or the ID."""
-        events.emit(self.store.root, "image", action, actor, {"name": name or actor})
-
     def rmi(self, ref, force=False):
         """Docker's image delete: a name drops that name (and the repository's
         digests with its last tag), the image goes with its last name; an ID
@@ -616,7 +606,7 @@ class Engine(Supervisor, Operations):
     def delete_image(self, image, out):
         """Drop an image with no names left, and the layers only it used."""
         self.store.delete_image_row(image["id"])
-        self._image_event(image["id"], "delete")
+        events.image(self.store.root, image["id"], "delete")
         out.append(f"Deleted: {image['id']}")
         keep = self.store.referenced_chain_ids()
         for chain_id in reversed(self._chain(image)):

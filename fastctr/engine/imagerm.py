@@ -6,6 +6,7 @@ name.  By ID: every name goes if they are all of one repository (with at
 most one tag), else the user must force it.  An image a container uses
 keeps its layers: without -f its last name is refused, with -f only the
 names go (the container still needs the layers)."""
+from fastctr import events
 from fastctr.errors import FastctrError
 
 
@@ -72,6 +73,6 @@ def _untag(engine, image_id, names):
     out = []
     for name in names:
         engine.store.untag(name)
-        engine._image_event(image_id, "untag")
+        events.image(engine.store.root, image_id, "untag")
         out.append(f"Untagged: {name}")
     return out
