@@ -351,9 +351,16 @@ def cmd_export(g, args):
 
 
 def cmd_commit(g, args):
-    o, pos = parse(args, {"-m": ("message", True), "--message": ("message", True)})
+    from fastctr import cliargs
+    o, pos = cliargs.parse(args, {"-m": ("message", True), "--message": ("message", True),
+                                  "-a": ("author", True), "--author": ("author", True),
+                                  "-c": ("changes", True), "--change": ("changes", True),
+                                  "-p": ("pause", False), "--pause": ("pause", False)},
+                           multi={"changes"}, help=True)
     nargs(pos, 1, 2)
-    print(_engine(g).commit(pos[0], pos[1] if len(pos) == 2 else None, o.get("message", "")))
+    print(_engine(g).commit(pos[0], pos[1] if len(pos) == 2 else None, o.get("message", ""),
+                            author=o.get("author", ""), changes=o.get("changes") or [],
+                            pause=o.get("pause", True) is not False))
 
 
 def cmd_events(g, args):

@@ -563,36 +563,10 @@ class Engine(Supervisor, Operations):
         with driver.mounted(c["id"], chain) as root:
             export_tree(root, out)
 
-    def commit(self, ref, name=None, message=""):
-        """A new image: the container's image plus one layer of its changes
-        (whiteouts for what it deleted)."""
-        from fastctr.image import loading as images, tmpwork
-        from fastctr.image.layers import write_layer
-        c = self.container(ref)
-        if self.live_status(c) == "running":
-            raise FastctrError(f"container {c['name']} is running: committing a running container is not supported")
-        image = self.store.image(c["image_id"])
-        driver = self.driver_for_container(c)
-        chain = self._chain(image)
-        tmpwork.sweep(self.store.root)
-        fd, tar_path = tmpwork.make_file(self.store.tmp_dir(), "commit")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                if isinstance(driver, drivers_mod.Overlay2):
-                    info = write_layer(driver.upper(c["id"]), out, mode="overlay")
-                else:
-                    info = write_layer(os.path.join(driver.container_dir(c["id"]), "rootfs"), out, mode="vfs",
-                                       lower=driver.layer_dir(chain[-1]))
-            config = json.loads(json.dumps(image["config"]))
-            config["rootfs"]["diff_ids"].append(info.diff_id)
-            config["created"] = now()
-            config.setdefault("history", []).append(
-                {"created": config["created"], "created_by": f"fastctr commit {c['name']}", "comment": message})
-            config_bytes = json.dumps(config, separators=(",", ":")).encode()
-            blobs = [self.store.blob_path(d) for d in image["layer_blobs"]] + [tar_path]
-            return images.install_image(self.store, driver, config_bytes, blobs, names=[name] if name else [])
-        finally:
-            os.unlink(tar_path)
+    def commit(self, ref, name=None, message="", author="", changes=(), pause=True):
+        """A new image from the container's changes (fastctr.engine.commit)."""
+        from fastctr.engine.commit import commit
+        return commit(self, ref, name=name, message=message, author=author, changes=changes, pause=pause)
 
     # ----------------------------------------------------------- images
     def rmi(self, ref, force=False):

@@ -86,8 +86,10 @@ def test_on_failure_does_not_restart_a_success(fc):
 def test_always_restarts_until_stop_which_is_final(fc):
     fc("run", "-d", "--name", "alw", "--restart", "always", "bb:1", "sh", "-c", "echo up; sleep 0.3")
     _wait_for(lambda: (_record(fc, "alw")["config"].get("restart_count") or 0) >= 2, what="restarts")
-    seen = _wait_for(lambda: _ps(fc)["alw"]["Status"] if _ps(fc)["alw"]["State"] == "restarting" else None,
-                     what="the restarting state")
+    def restarting():
+        row = _ps(fc)["alw"]
+        return row["Status"] if row["State"] == "restarting" else None
+    seen = _wait_for(restarting, what="the restarting state")
     assert seen.startswith("Restarting (0) ") and seen.endswith(" ago"), seen
     assert fc("stop", "alw").returncode == 0
     count = _record(fc, "alw")["config"]["restart_count"]
