@@ -616,3 +616,19 @@ def test_login_push_pull_through_a_bearer_token_server(fcli, fresh, registry, tm
         assert ["repository:bearer/bb:pull"] in proxy.scopes
     finally:
         proxy.close()
+
+
+def test_run_quiet_and_platform_pull(fcli, fresh, registry):
+    """run -q pulls without a line; --platform of another architecture than
+    the local image's pulls again (as the docker CLI on the daemon's
+    NotFound) and, when the registry has only that one, fails as Docker."""
+    ref = f"localhost:{registry}/busybox:quiet"
+    assert fcli("tag", "bb:1", ref).returncode == 0
+    push(fcli, ref)
+    p = fresh("run", "-q", "--rm", ref, "echo", "quiet")
+    assert (p.returncode, p.stdout, p.stderr) == (0, "quiet\n", "")
+    p = fresh("run", "--rm", "--name", "plat", "--platform", "linux/arm64", ref, "true")
+    assert p.returncode == 125
+    assert p.stderr.splitlines()[0] == f"Unable to find image '{ref}' locally"
+    assert p.stderr.splitlines()[-1].startswith("fastctr: ")  # the registry has no linux/arm64 image
+    assert fresh("ps", "-a", "-q").stdout == ""
