@@ -47,6 +47,8 @@ def main(argv=None):
             return _help(words, name)
         return handler(name)(g, args) or 0
     except HelpRequested as e:
+        if not words and "-h" in argv and "--help" not in argv:
+            print("Flag shorthand -h has been deprecated, use --help", file=sys.stderr)  # docker -h says so
         return _help(words, name, e.table)
     except UsageError as e:
         return _usage_error(e, words)
@@ -228,22 +230,26 @@ def cmd_attach(g, args):
     return 0 if status is None else status
 
 
+# --time: the docker CLI's older name of --timeout, still accepted
+STOP_FLAGS = {"-t": ("time", True), "--timeout": ("time", True), "--time": ("time", True), "-s": ("signal", True),
+              "--signal": ("signal", True)}
+
+
 def cmd_stop(g, args):
-    o, pos = parse(args, {"-t": ("time", True), "--time": ("time", True), "-s": ("signal", True),
-                          "--signal": ("signal", True)})
+    o, pos = parse(args, STOP_FLAGS)
     nargs(pos, 1)
     timeout = _number(o.get("time"), "-t")
     return _each(g, pos, lambda engine, ref: engine.stop(ref, timeout=timeout, sig=o.get("signal")))
 
 
 def cmd_restart(g, args):
-    o, pos = parse(args, {"-t": ("time", True), "--time": ("time", True)})
+    o, pos = parse(args, STOP_FLAGS)
     nargs(pos, 1)
     timeout = _number(o.get("time"), "-t")
 
     def restart(engine, ref):
         from fastctr import events
-        engine.stop(ref, timeout=timeout)
+        engine.stop(ref, timeout=timeout, sig=o.get("signal"))
         events.container(engine.store.root, engine.start_detached(ref), "restart")
     return _each(g, pos, restart)
 

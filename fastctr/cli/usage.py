@@ -82,7 +82,9 @@ def _options(table, name):
     for dest, (flags, takes) in by_dest.items():
         shorts = sorted(f for f in flags if not f.startswith("--"))
         longs = sorted(f for f in flags if f.startswith("--"))
-        main = longs[0] if longs else shorts[0]
+        # the name Docker documents (--network, not --net; --timeout, not --time)
+        described = [f for f in longs if (f, name) in helptext.FLAGS or f in helptext.FLAGS]
+        main = (described or sorted(longs, key=len, reverse=True) or shorts)[0]
         kind, text = helptext.FLAGS.get((main, name)) or helptext.FLAGS.get(main) or ("", "")
         kind = (kind or "string") if takes else ""
         left = (f"{shorts[0]}, " if shorts and longs else "    ") + main + (f" {kind}" if kind else "")

@@ -4,9 +4,11 @@ an error exits 1; `rm -f` of a missing container is no error."""
 
 
 def test_help_exits_0(fcli):
-    for argv in (["--help"], ["-h"], ["run", "--help"], ["container", "ls", "-h"], ["help", "rm"], ["image"]):
+    for argv in (["--help"], ["run", "--help"], ["container", "ls", "-h"], ["help", "rm"], ["image"]):
         p = fcli(*argv)
         assert p.returncode == 0 and p.stdout.startswith("Usage:  fastctr") and p.stderr == "", (argv, p.stderr)
+    p = fcli("-h")
+    assert p.returncode == 0 and p.stderr == "Flag shorthand -h has been deprecated, use --help\n"
 
 
 def test_errors_outside_run_exit_1(fcli):

@@ -16,7 +16,7 @@ def run(capsys, *argv):
 @pytest.mark.parametrize("argv", [[], ["--help"], ["-h"], ["help"]])
 def test_main_help_lists_the_commands(capsys, argv):
     status, out, err = run(capsys, *argv)
-    assert status == 0 and err == ""
+    assert status == 0 and err == ("Flag shorthand -h has been deprecated, use --help\n" if argv == ["-h"] else "")
     assert out.startswith("Usage:  fastctr [OPTIONS] COMMAND\n")
     for section in ("Common Commands:", "Management Commands:", "Commands:", "Global Options:"):
         assert section in out
@@ -121,6 +121,13 @@ def test_run_like_commands_exit_125():
     assert commands._run_like("start", ["-a", "x"]) and commands._run_like("start", ["-ai", "x"])
     assert not commands._run_like("start", ["x"]) and not commands._run_like("stop", ["x"])
     assert not commands._run_like("start", ["--detach-keys", "ctrl-a", "x"])
+
+
+def test_stop_and_restart_take_docker_s_timeout_name(capsys):
+    for cmd in ("stop", "restart"):
+        _, out, _ = run(capsys, cmd, "--help")
+        assert "  -t, --timeout int     Seconds to wait before killing the container\n" in out
+        assert "  -s, --signal string   Signal to send to the container\n" in out and "--time " not in out
 
 
 def test_flag_help_words():
