@@ -89,10 +89,10 @@ def _print_objects(refs, fmt, find):
             docs.append(find(ref))
         except _NoSuchObject as e:
             missing.append(str(e))
-    if not fmt:
-        print(json.dumps(docs, indent=4))
-    elif fmt == "json":
-        print(json.dumps(docs, separators=(",", ":")))
+    if not fmt or fmt == "json":
+        import json as go_like  # Go's encoder keeps non-ASCII text as it is
+        print(go_like.dumps(docs, indent=None if fmt else 4, separators=(",", ":") if fmt else None,
+                            ensure_ascii=False))
     else:
         from fastctr.cli import template
         print("\n".join(template.render(fmt, doc) for doc in docs))

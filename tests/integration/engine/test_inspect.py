@@ -334,6 +334,8 @@ def world():
     d = tempfile.mkdtemp(prefix="fastctr-test-inspect-net-", dir="/var/tmp")
     os.chmod(d, 0o755)
     it.write_oci_layout(os.path.join(d, "layout"), [it.busybox_layer()], ref_name="bb:1")
+    it.write_oci_layout(os.path.join(d, "layout-web"), [it.busybox_layer()], ref_name="web:1", cmd=("60",),
+                        Entrypoint=["sleep"], ExposedPorts={"443/tcp": {}}, Labels={"org.example.tier": "web"})
     yield d
     shutil.rmtree(d, ignore_errors=True)
 
@@ -357,9 +359,11 @@ def test_network_settings_ports_and_network_objects_in_a_private_netns(world):
     p = in_netns(world, f"""
         mkdir {out}
         $F network create --subnet 10.77.0.0/24 appnet >/dev/null
-        $F run -d --name web --network appnet -p 8080:80 -p 127.0.0.1::81/udp bb:1 sleep 60 >/dev/null
+        $F load -i {world}/layout-web >/dev/null
+        $F run -d --name web --network appnet -p 8080:80 -p 127.0.0.1::81/udp -l run=1 web:1 >/dev/null
         $F run -d --name plain bb:1 sleep 60 >/dev/null
         $F inspect web > {out}/web.json
+        $F image inspect web:1 > {out}/image.json
         $F inspect plain > {out}/plain.json
         $F network inspect appnet bridge > {out}/networks.json
         PID=$($F inspect -f '{{{{.State.Pid}}}}' web)
@@ -382,7 +386,18 @@ def test_network_settings_ports_and_network_objects_in_a_private_netns(world):
     assert udp["HostIp"] == "127.0.0.1" and int(udp["HostPort"]) > 0
     assert web["HostConfig"]["PortBindings"] == {"80/tcp": [{"HostIp": "", "HostPort": "8080"}],
                                                  "81/udp": [{"HostIp": "127.0.0.1", "HostPort": ""}]}
-    assert web["Config"]["ExposedPorts"] == {"80/tcp": {}, "81/udp": {}}
+    assert settings["Ports"]["443/tcp"] is None  # the image's EXPOSE, published by nobody
+    assert list(settings["Ports"]) == ["443/tcp", "80/tcp", "81/udp"]  # Go's map order
+    assert web["Config"]["ExposedPorts"] == {"443/tcp": {}, "80/tcp": {}, "81/udp": {}}
+    assert (web["Path"], web["Args"], web["Config"]["Entrypoint"], web["Config"]["Cmd"]) == \
+        ("sleep", ["60"], ["sleep"], ["60"])  # the image's ENTRYPOINT and CMD
+    assert web["Config"]["Labels"] == {"org.example.tier": "web", "run": "1"}  # the image's and the flags'
+    assert web["Config"]["Image"] == "web:1"
+    image = json.load(open(os.path.join(out, "image.json")))[0]
+    assert list(image["Config"]) == ["Cmd", "Entrypoint", "Env", "ExposedPorts", "Labels", "OnBuild", "User",
+                                     "Volumes", "WorkingDir"]  # sorted as Go prints the map
+    assert (image["Config"]["Entrypoint"], image["Config"]["ExposedPorts"]) == (["sleep"], {"443/tcp": {}})
+    assert web["Image"] == image["Id"]
     assert web["HostConfig"]["NetworkMode"] == "appnet"
     endpoint = settings["Networks"]["appnet"]
     assert list(endpoint) == ENDPOINT_KEYS
