@@ -16,9 +16,8 @@ from fastctr import jsonfast as json
 from fastctr.engine.runflags import readonly_option
 from fastctr.errors import ConfigError
 
-BOOLEAN_KEYS = {"readonly", "ro", "volume-nocopy", "bind-nonrecursive", "bind-create-src"}
+BOOLEAN_KEYS = {"readonly", "ro", "volume-nocopy", "bind-nonrecursive", "bind-create-src"}  # may come alone
 PROPAGATIONS = {"private", "rprivate", "shared", "rshared", "slave", "rslave"}
-CONSISTENCY = {"default", "consistent", "cached", "delegated"}  # macOS's; nothing to do on Linux
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
 
 
@@ -33,46 +32,62 @@ class MountSpec:
 
 
 def parse(text):
-    """--mount's comma-separated key=value list -> MountSpec."""
-    text = text.strip()
+    """--mount's comma-separated key=value list -> MountSpec, checked as
+    the docker CLI 28 checks it (its words, as a flag error)."""
     where = f'invalid argument "{text}" for "--mount" flag'
-    if not text:
-        raise ConfigError(f"{where}: value is empty")
     m = MountSpec()
     for field in _csv_fields(text, where):
         key, eq, val = field.partition("=")
-        if key.strip() != key:
-            raise ConfigError(f"{where}: invalid option '{key.strip()}' in '{field}': option should not have whitespace")
-        if eq and not val.strip():
-            raise ConfigError(f"{where}: invalid value for '{key}': value is empty")
-        if eq and val.strip() != val:
-            raise ConfigError(f"{where}: invalid value for '{key}' in '{field}': value should not have whitespace")
         key = key.lower()
-        if not eq and key not in BOOLEAN_KEYS:
-            raise ConfigError(f"{where}: invalid field '{field}' must be a key=value pair")
-        _set(m, key, val, bool(eq), where, field)
+        if not eq:
+            if key not in BOOLEAN_KEYS:
+                raise ConfigError(f"{where}: invalid field '{field}' must be a key=value pair")
+            val = "true"
+        _set(m, key, val, where, field)
+    _cli_check(m, where)
     return m
+
+
+def _cli_check(m, where):
+    def fail(message):
+        raise ConfigError(f"{where}: {message}")
+    if not m.type:
+        fail("type is required")
+    if not m.target:
+        fail("target is required")
+    for kind, options in (("volume", m.volume), ("bind", m.bind), ("tmpfs", m.tmpfs)):
+        if options and m.type != kind:
+            fail(f"cannot mix '{kind}-*' options with mount type '{m.type}'")
+    recursive = m.bind.get("recursive")
+    if recursive in ("writable", "readonly") and not m.readonly:
+        fail(f"option 'bind-recursive={recursive}' requires 'readonly' to be specified in conjunction")
+    if recursive == "readonly" and m.bind.get("propagation") != "rprivate":
+        fail("option 'bind-recursive=readonly' requires 'bind-propagation=rprivate' to be specified in conjunction")
 
 
 def _csv_fields(text, where):
     import csv
     try:
-        return next(csv.reader([text]))
+        fields = next(csv.reader([text]))
+        if not fields:
+            raise StopIteration
+        return fields
+    except StopIteration:
+        raise ConfigError(f"{where}: EOF") from None  # Go's csv reader on nothing
     except csv.Error as e:
         raise ConfigError(f"{where}: {e}") from None
 
 
-def _bool(key, val, has_value, where):
-    if not has_value:
+def _bool(key, val, where):
+    """Go's strconv.ParseBool."""
+    if val in ("1", "t", "T", "TRUE", "true", "True"):
         return True
-    if val.lower() in ("1", "t", "true"):
-        return True
-    if val.lower() in ("0", "f", "false"):
+    if val in ("0", "f", "F", "FALSE", "false", "False"):
         return False
     raise ConfigError(f'{where}: invalid value for {key}: {val}')
 
 
-def _set(m, key, val, has_value, where, field):
+def _set(m, key, val, where, field):
     if key == "type":
         m.type = val.lower()
     elif key in ("source", "src"):
@@ -80,33 +95,35 @@ def _set(m, key, val, has_value, where, field):
     elif key in ("target", "dst", "destination"):
         m.target = val
     elif key in ("readonly", "ro"):
-        m.readonly = _bool(key, val, has_value, where)
+        m.readonly = _bool(key, val, where)
     elif key == "consistency":
-        if val.lower() not in CONSISTENCY:
-            raise ConfigError(f"{where}: invalid consistency: {val}")
+        pass  # macOS's caching modes: nothing to do on Linux, as Docker's
     elif key == "bind-propagation":
         m.bind["propagation"] = val.lower()
-    elif key == "bind-nonrecursive":
-        raise ConfigError(f"{where}: bind-nonrecursive is deprecated, use bind-recursive=disabled instead")
+    elif key == "bind-nonrecursive":  # deprecated: bind-recursive=disabled
+        if _bool(key, val, where):
+            m.bind["recursive"] = "disabled"
     elif key == "bind-recursive":
         if val not in ("enabled", "disabled", "writable", "readonly"):
             raise ConfigError(f'{where}: invalid value for {key}: {val} (must be "enabled", "disabled", '
                               '"writable", or "readonly")')
         m.bind["recursive"] = val
-    elif key == "bind-create-src":
-        m.bind["create_src"] = _bool(key, val, has_value, where)
+    elif key == "bind-create-src":  # newer than the docker CLI 28: what its HEAD does
+        m.bind["create_src"] = _bool(key, val, where)
     elif key == "volume-subpath":
         m.volume["subpath"] = val
     elif key == "volume-nocopy":
-        m.volume["nocopy"] = _bool(key, val, has_value, where)
+        m.volume["nocopy"] = _bool(key, val, where)
     elif key == "volume-label":
         k, _, v = val.partition("=")
-        m.volume.setdefault("labels", {})[k] = v
+        if k:
+            m.volume.setdefault("labels", {})[k] = v
     elif key == "volume-driver":
         m.volume["driver"] = val
     elif key == "volume-opt":
         k, _, v = val.partition("=")
-        m.volume.setdefault("options", {})[k] = v
+        if k:
+            m.volume.setdefault("options", {})[k] = v
     elif key == "tmpfs-size":
         m.tmpfs["size"] = _ram_bytes(val, where, key)
     elif key == "tmpfs-mode":
@@ -115,7 +132,7 @@ def _set(m, key, val, has_value, where, field):
         except ValueError:
             raise ConfigError(f"{where}: invalid value for {key}: {val}") from None
     else:
-        raise ConfigError(f"{where}: unknown option '{key}' in '{field}'")
+        raise ConfigError(f"{where}: unexpected key '{key}' in '{field}'")
 
 
 def _ram_bytes(val, where, key):
