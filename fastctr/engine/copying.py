@@ -78,7 +78,7 @@ class ContainerRoot:
 
     def __init__(self, engine, c):
         self.engine, self.c, self._mounted, self.binds = engine, c, None, []
-        self.mounts, self.readonly_root = [], False
+        self.mounts, self.readonly_root, self._lock = [], False, None
 
     def __enter__(self):
         c = self.c
@@ -94,9 +94,19 @@ class ContainerRoot:
         if self.engine.live_status(c) in ("running", "paused"):
             self.root = f"/proc/{self.engine.runtime.state(c['id'])['pid']}/root"
             return self
-        driver = self.engine.driver_for_container(c)
-        self._mounted = driver.mounted(c["id"], self.engine._chain(self.engine.store.image(c["image_id"])))
-        self.root = self._mounted.__enter__()
+        # Stopped: its lock keeps rm and a clean-up away while its root is mounted here.
+        self._lock = self.engine.lock(c["id"])
+        try:
+            if self.engine.live_status(c) in ("running", "paused"):  # started meanwhile
+                self._lock.__exit__()
+                self._lock = None
+                return self.__enter__()
+            driver = self.engine.driver_for_container(c)
+            self._mounted = driver.mounted(c["id"], self.engine._chain(self.engine.store.image(c["image_id"])))
+            self.root = self._mounted.__enter__()
+        except BaseException:
+            self._lock.__exit__()
+            raise
         self.binds = [(dest, source) for dest, source, _ in self.mounts if source]
         return self
 
@@ -112,8 +122,12 @@ class ContainerRoot:
             raise CopyError(f"container rootfs is marked read-only: {name}")
 
     def __exit__(self, *exc):
-        if self._mounted is not None:
-            self._mounted.__exit__(*exc)
+        try:
+            if self._mounted is not None:
+                self._mounted.__exit__(*exc)
+        finally:
+            if self._lock is not None:
+                self._lock.__exit__()
         return False
 
     def host(self, cpath):
