@@ -2,6 +2,7 @@
 """Turn side_by_side.py --json results into the list a closing note needs.
 
     python3 tests/compare/report.py RUN.json [MORE.json...]
+    python3 tests/compare/report.py --all RUN.json [MORE.json...]   # every command, one line each
 
 Prints the summary counts, then every `differs` and `missing` command grouped
 by issue-14 item, with its short diff.  Given several runs (of the same
@@ -56,7 +57,16 @@ def report(runs, out=sys.stdout):
                 out.write(f"  known: {r['why']}\n")
 
 
+def table(runs, out=sys.stdout):
+    """--all: one line per command, its verdict in each run."""
+    by_case = [{r["case"]: r["verdict"] for r in run} for run in runs]
+    for r in runs[0]:
+        verdicts = " / ".join(run.get(r["case"], "absent") for run in by_case)
+        out.write(f"{r['n']:3d} [{r['item']:2d}] {verdicts:24s} {r['case']}\n")
+
+
 if __name__ == "__main__":
-    if len(sys.argv) < 2:
+    paths = [a for a in sys.argv[1:] if a != "--all"]
+    if not paths:
         raise SystemExit(__doc__)
-    report([load(p) for p in sys.argv[1:]])
+    (table if "--all" in sys.argv[1:] else report)([load(p) for p in paths])

@@ -58,6 +58,9 @@ class Engine:
             f.write("# a comment\nFOO=from-env-file\nEMPTY=\n")
         with open(os.path.join(self.tmp, "labels"), "w") as f:
             f.write("tier=web\n")
+        os.makedirs(os.path.join(self.tmp, "ctx"))
+        with open(os.path.join(self.tmp, "ctx", "Dockerfile"), "w") as f:
+            f.write("FROM busybox\nRUN echo built > /built\nCMD [\"cat\", \"/built\"]\n")
 
     def values(self, ctx):
         sub, subip = SUBNETS[self.name]
@@ -267,7 +270,8 @@ def inside(args):
                "archive": sb.busybox_image(os.path.join(box.path("images"), "busybox.tar"))}
         if box.with_docker:
             box.start_dockerd()
-            env = dict(os.environ, DOCKER_HOST=f"unix://{box.docker_sock}")
+            # the classic builder: the CLI has no buildx plugin here
+            env = dict(os.environ, DOCKER_HOST=f"unix://{box.docker_sock}", DOCKER_BUILDKIT="0")
             engines.append(Engine("docker", [args.docker], env, box, [box.path("docker-data")]))
         data, state = box.path("fastctr-data"), os.path.join(box.run_dir, "fastctr-state")
         env = dict(os.environ, FASTCTR_CGROUP_PARENT="self")
