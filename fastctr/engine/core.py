@@ -13,7 +13,7 @@ from fastctr.image.store import Store, chain_ids, ignore_missing, now
 from fastctr.engine.operate import Operations
 from fastctr.engine.options import (docker_request, finish_bundle, for_platform, generate_name, make_spec, parse_env,
                                     parse_labels, parse_network, run_flag_record, user_mounts, validate_name,
-                                    bundle_document, host_names, _read_text)
+                                    bundle_document, host_names, _read_text, etc_texts, net_flag_record)
 from fastctr.engine.supervise import SignalProxy, Supervisor
 
 NAME_ATTEMPTS = 20  # generated names drawn before a run gives up (35,000 to draw from)
@@ -169,6 +169,7 @@ class Engine(Supervisor, Operations):
             raise ConfigError(f"ports cannot be published with --network {opts.network}")
         peer = self._network_peer(network[1]) if network[0] == "container" else None
         attach = self.net.network_record(network[1])["name"] if network[0] == "net" else None
+        net_extra = net_flag_record(self, opts, network)  # --add-host, --dns, --ip, --expose...
         self._insert_row(cid, opts.name, image_id, parse_labels(opts.labels))
         crash_point("create:recorded")
         anonymous = []
@@ -180,7 +181,7 @@ class Engine(Supervisor, Operations):
             cdir = self.driver.container_dir(cid)
             if peer:
                 spec["hostname"] = peer["config"].get("hostname", spec["hostname"])
-            self._write_etc_files(cdir, spec, network, peer)
+            self._write_etc_files(cdir, spec, network, peer, net_extra)
             finish_bundle(self.driver, opts, spec, cid, chain, rootfs, cdir)  # -w made, --ipc shareable
             with open(os.path.join(cdir, "config.json"), "w") as f:
                 json.dump(bundle_document(spec), f)
@@ -195,6 +196,7 @@ class Engine(Supervisor, Operations):
                       "cap_drop": opts.cap_drop, "security_opt": opts.security_opt,
                       "volumes": used_volumes, "anonymous_volumes": anonymous, "cgroup_parent": opts.cgroup_parent}
             record.update(extra)  # issue 14's process environment and namespace flags: options.run_flag_record
+            record.update(net_extra)
             record["user_mounts"] = user_mounts(opts)  # the binds and volumes --volumes-from takes
             # Docker's view of the request, which `inspect` shows (fastctr.engine.model).
             record["request"] = docker_request(opts, image["config"], spec, os.path.join(self.store.root, "volumes"),
@@ -308,8 +310,9 @@ class Engine(Supervisor, Operations):
             return []  # the start path without -p imports no network module
         from fastctr.net import ports
         mappings = [m for spec in opts.publish for m in ports.parse_publish(spec)]
-        if opts.publish_all:
-            mappings += ports.exposed_ports(image_config)
+        if opts.publish_all:  # as Docker: a port -p publishes keeps only that binding
+            given = {(m.container_port, m.proto) for m in mappings}
+            mappings += [m for m in ports.exposed_ports(image_config, opts.expose) if m.key()[2:] not in given]
         return ports.check_conflicts(mappings)
 
     def _network_peer(self, ref):
@@ -319,16 +322,11 @@ class Engine(Supervisor, Operations):
             raise ConfigError(f"--network container:{ref}: container {peer['name']} is not running")
         return peer
 
-    def _write_etc_files(self, cdir, spec, network, peer):
+    def _write_etc_files(self, cdir, spec, network, peer, net_extra):
+        """/etc/hostname, hosts, resolv.conf in every container (options.etc_texts)."""
         hostname = spec["hostname"]
-        files = {"hostname": f"{hostname}\n",
-                 "hosts": "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-                          f"127.0.1.1\t{host_names(hostname, spec.get('domainname'))}\n"}
-        if network[0] == "host":
-            files["hosts"] = _read_text("/etc/hosts") or files["hosts"]
-            files["resolv.conf"] = _read_text("/etc/resolv.conf") or ""
-        if network[0] == "net":
-            files["resolv.conf"] = ""  # filled in when the container joins the network
+        own = host_names(hostname, spec.get("domainname"))
+        files = dict(zip(("hosts", "resolv.conf"), etc_texts(network[0], net_extra, own)), hostname=f"{hostname}\n")
         if peer:  # the joined container's own files: one network, one view of it
             peer_dir = self.driver_for_container(peer).container_dir(peer["id"])
             for name in ("hostname", "hosts", "resolv.conf"):

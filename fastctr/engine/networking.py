@@ -79,12 +79,14 @@ class Networking:
         ipam = self.ipam
         for i, name in enumerate(c["config"].get("networks") or []):
             net = self.network_record(name)
-            address = ipam.allocate(name, c["id"])
+            first = c["config"] if i == 0 else {}  # --ip and --mac-address are the first network's
+            address = ipam.allocate(name, c["id"], first.get("ip"))
             if i == 0 and c["config"].get("ports"):
                 ipam.publish(c["id"], address, [PortMapping(*k) for k in c["config"]["ports"]])
                 network.apply_nat(ipam)
-            netd.call("attach", net=net, cid=c["id"], pid=pid, address=address, ifname=f"eth{i}")
-            self._write_net_files(cdir, c, address)
+            netd.call("attach", net=net, cid=c["id"], pid=pid, address=address, ifname=f"eth{i}",
+                      mac=first.get("mac_address"))
+            self._write_hosts(cdir, c, address)
             self.refresh_peer_hosts(name, exclude=c["id"])
 
     def connect(self, network_name, ref):
@@ -155,32 +157,34 @@ class Networking:
         netd.call("disconnect", wait=wait, net=net, cid=cid)
 
     def _peers(self, name, exclude=None):
-        """name -> address of the containers on a user-defined network."""
+        """[(address, [name, aliases...])] of the containers on a
+        user-defined network: fastctr's stand-in for Docker's embedded DNS."""
+        from fastctr import jsonfast as json
         from fastctr.net.ipam import DEFAULT_NETWORK
         if name == DEFAULT_NETWORK:
-            return {}  # as Docker: no name resolution on the default bridge
-        out = {}
+            return []  # as Docker: no name resolution on the default bridge
+        out = []
         for cid, address in self.ipam.network(name)["endpoints"].items():
             if cid != exclude:
-                row = self.store.db.execute("SELECT name FROM containers WHERE id = ?", (cid,)).fetchone()
+                row = self.store.db.execute("SELECT name, config FROM containers WHERE id = ?", (cid,)).fetchone()
                 if row:
-                    out[row[0]] = address
-        return out
-
-    def _write_net_files(self, cdir, c, address):
-        """The container's own resolv.conf and hosts, once it has an address."""
-        from fastctr.net import network
-        _rewrite_in_place(os.path.join(cdir, "resolv.conf"), network.resolv_conf())
-        self._write_hosts(cdir, c, address)
+                    aliases = (json.loads(row[1] or "{}").get("network_aliases") or {}).get(name) or []
+                    out.append((address, [row[0]] + [a for a in aliases if a != row[0]]))
+        return sorted(out, key=lambda peer: peer[1][0])
 
     def _write_hosts(self, cdir, c, address):
-        from fastctr.net import network
-        hostname = c["config"].get("hostname") or c["id"][:12]
-        peers = {}
-        for name in c["config"].get("networks") or []:
-            peers.update(self._peers(name, exclude=c["id"]))
-        return _rewrite_in_place(os.path.join(cdir, "hosts"),
-                                 network.hosts_file(hostname, address, peers, c["name"]))
+        """Docker's /etc/hosts with the container's address, its own names
+        (FQDN first with --domainname), and its peers."""
+        from fastctr.engine.netflags import hosts_text
+        from fastctr.engine.options import DOCKER_HOSTS, host_names
+        cfg = c["config"]
+        names = host_names(cfg.get("hostname") or c["id"][:12], cfg.get("domainname")).split()
+        peers = []
+        for name in cfg.get("networks") or []:
+            peers += self._peers(name, exclude=c["id"])
+        text = hosts_text(DOCKER_HOSTS, cfg.get("extra_hosts") or (), (address, names + [c["name"]] * (c["name"] not in names)),
+                          peers)
+        return _rewrite_in_place(os.path.join(cdir, "hosts"), text)
 
     def refresh_peer_hosts(self, name, exclude=None):
         """Keep every member's /etc/hosts current as containers come and go.

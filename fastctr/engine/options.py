@@ -64,9 +64,10 @@ class RunOptions:
         for name in ("cap_add", "cap_drop", "security_opt", "devices"):
             setattr(self, name, list(kw.get(name) or []))  # fastctr.security
         # The process environment and namespace flags (see FLAGS below).
-        for name in ("pid", "ipc", "uts", "cgroupns", "userns", "cidfile", "domainname", "platform"):
+        for name in ("pid", "ipc", "uts", "cgroupns", "userns", "cidfile", "domainname", "platform",
+                     "ip", "mac_address"):
             setattr(self, name, kw.get(name))
-        for name in ("group_add", "label_files", "volumes_from", "attach"):
+        for name in ("group_add", "label_files", "volumes_from", "attach") + NET_MULTI:  # NET_MULTI: netflags
             setattr(self, name, list(kw.get(name) or []))
         self.quiet = kw.get("quiet", False)
         self.oci_mounts = None  # --mount and --volumes-from made into OCI mounts (fastctr.engine.mounts)
@@ -81,6 +82,7 @@ FLAGS = {"--group-add": ("group_add", True), "--pid": ("pid", True), "--ipc": ("
          "--platform": ("platform", True), "-q": ("quiet", False), "--quiet": ("quiet", False),
          "-a": ("attach", True), "--attach": ("attach", True)}
 MULTI = {"group_add", "label_files", "volumes_from", "attach"}
+NET_MULTI = ("add_hosts", "dns", "dns_search", "dns_options", "network_aliases", "expose")  # --add-host...: netflags
 
 
 # ----------------------------------------------------------- flag parsing
@@ -119,41 +121,17 @@ def merge_env(base, extra):
     return out
 
 
-def _bind(src, dst, ro, where):
-    if not os.path.isabs(src):
-        raise ConfigError(f"{where}: {src!r}: named volumes are not supported yet; give an absolute host path")
-    if not os.path.exists(src):
-        raise ConfigError(f"{where}: bind source {src} does not exist")
-    if not os.path.isabs(dst):
-        raise ConfigError(f"{where}: container path {dst!r} must be absolute")
-    mode = "rw"
-    if ro:  # Docker 25+'s recursively read-only where the kernel can
-        from fastctr.engine.runflags import readonly_option
-        mode = readonly_option()
-    return {"destination": dst, "type": "bind", "source": src, "options": ["rbind", mode]}
-
-
-def parse_volume(spec):
-    parts = spec.split(":")
-    if len(parts) not in (2, 3):
-        raise ConfigError(f"-v {spec}: use HOST-PATH:CONTAINER-PATH[:ro|rw]")
-    opts = parts[2].split(",") if len(parts) == 3 else []
-    if set(opts) - {"ro", "rw", "z", "Z"}:
-        raise ConfigError(f"-v {spec}: unknown option {','.join(set(opts) - {'ro', 'rw', 'z', 'Z'})}")
-    return _bind(parts[0], parts[1], "ro" in opts, f"-v {spec}")
-
-
 def user_mounts(opts):
     """The binds of -v, --mount and --volumes-from, as the record keeps them."""
-    return [parse_volume(v) for v in opts.volumes] + [m for m in opts.oci_mounts or [] if m["type"] == "bind"]
+    return binds(opts.volumes, "parse_volume") + [m for m in opts.oci_mounts or [] if m["type"] == "bind"]
 
 
-def parse_tmpfs(spec):
-    dst, _, opts = spec.partition(":")
-    if not os.path.isabs(dst):
-        raise ConfigError(f"--tmpfs {spec}: path must be absolute")
-    options = ["nosuid", "nodev", "noexec"] + ([o for o in opts.split(",") if o] if opts else [])
-    return {"destination": dst, "type": "tmpfs", "source": "tmpfs", "options": options}
+def binds(specs, parser):
+    """-v or --tmpfs values as OCI mounts (fastctr.engine.binds, imported only for them)."""
+    if not specs:
+        return []
+    from fastctr.engine import binds as module
+    return [getattr(module, parser)(spec) for spec in specs]
 
 
 def parse_labels(labels):
@@ -281,6 +259,30 @@ def finish_bundle(driver, opts, spec, cid, chain, rootfs, cdir):
         runflags.make_workdir(driver, cid, chain, rootfs, spec["process"]["cwd"])
     if opts.ipc == "shareable":
         runflags.shareable_shm(spec, cdir)
+
+
+def net_flag_record(engine, opts, network):
+    """What the network flags add to the record: fastctr.engine.netflags."""
+    if not (any(getattr(opts, n) for n in NET_MULTI) or opts.ip or opts.mac_address):
+        return {}
+    from fastctr.engine import netflags
+    return netflags.record(engine, opts, network)
+
+
+DOCKER_HOSTS = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n"
+                "ff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")  # Docker's
+
+
+def etc_texts(kind, record, names):
+    """(hosts, resolv.conf) as Docker's (netflags), with its names on 127.0.1.1 until it has an address."""
+    resolv = _read_text("/etc/resolv.conf") or ""
+    hosts = (_read_text("/etc/hosts") or DOCKER_HOSTS) if kind == "host" else DOCKER_HOSTS
+    own = None if kind == "host" else ("127.0.1.1", names.split())
+    servers = [p[1] for p in (line.split() for line in resolv.splitlines()) if p[:1] == ["nameserver"] and p[1:]]
+    if kind == "host" or record or not servers or any(s.startswith("127.") or s == "::1" for s in servers):
+        from fastctr.engine import netflags  # flags, loopback resolvers to leave out, or none at all
+        return netflags.etc_texts(kind, record, hosts, resolv, own)
+    return hosts + f"{own[0]}\t{' '.join(own[1])}\n", resolv  # the start path's
 
 
 def validate_name(name):
@@ -447,9 +449,9 @@ def make_spec(image_config, opts, cid, read_file):
         mounts.pop()
     elif opts.ipc == "host":
         mounts[-1] = {"destination": "/dev/shm", "type": "bind", "source": "/dev/shm", "options": ["rbind", "rprivate"]}
-    mounts += [parse_volume(v) for v in opts.volumes]
+    mounts += binds(opts.volumes, "parse_volume")
     mounts += opts.oci_mounts or []  # --mount and --volumes-from, resolved by the engine (fastctr.engine.mounts)
-    mounts += [parse_tmpfs(t) for t in opts.tmpfs]
+    mounts += binds(opts.tmpfs, "parse_tmpfs")
     if opts.init:
         # Docker's place for it; read-only, so the container cannot replace it.
         mounts.append({"destination": INIT_PATH, "type": "bind", "source": _init_program(),

@@ -4,7 +4,7 @@ Network = a Linux bridge with the gateway address; Endpoint = a veth pair
 whose container end is created directly inside the container's network
 namespace (moving a link between namespaces costs an extra unregister/
 register under rtnl); Sandbox = the container's namespace with eth0, lo,
-a default route, and its /etc/hosts, /etc/hostname, /etc/resolv.conf.
+a default route (its /etc files: fastctr.engine.netflags).
 NAT lives in one nftables table (fastctr.nat).  NetlinkError becomes a
 NetworkError at this module's edge."""
 import ipaddress
@@ -12,8 +12,6 @@ import os
 
 from fastctr.net import nat
 from fastctr.net.ipam import NetworkError
-
-FALLBACK_DNS = ["8.8.8.8", "8.8.4.4"]
 
 
 def _iproute(**kw):
@@ -184,35 +182,3 @@ def apply_nat(ipam):
         nat.apply(nat.render(networks, published))
     else:
         nat.apply(nat.render_delete())
-
-
-def resolv_conf(text=None):
-    """The host's resolv.conf, with loopback resolvers (which would point at
-    the container itself) replaced by the fallback."""
-    if text is None:
-        try:
-            with open("/etc/resolv.conf") as f:
-                text = f.read()
-        except OSError:
-            text = ""
-    lines, servers = [], 0
-    for line in text.splitlines():
-        parts = line.split()
-        if parts[:1] == ["nameserver"] and len(parts) > 1:
-            if parts[1].startswith("127.") or parts[1] == "::1":
-                continue
-            servers += 1
-        lines.append(line)
-    if not servers:
-        lines += [f"nameserver {s}" for s in FALLBACK_DNS]
-    return "\n".join(lines) + "\n"
-
-
-def hosts_file(hostname, address, peers, name=None):
-    """/etc/hosts: localhost, the container itself, and its peers by name."""
-    lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
-    if address:
-        lines.append(f"{address}\t{hostname}" + (f" {name}" if name and name != hostname else ""))
-    for name, addr in sorted(peers.items()):
-        lines.append(f"{addr}\t{name}")
-    return "\n".join(lines) + "\n"

@@ -75,10 +75,19 @@ def parse_publish(spec):
     return [PortMapping(host_ip, h_lo + i, c_lo + i, proto) for i in range(c_hi - c_lo + 1)]
 
 
-def exposed_ports(image_config):
-    """-P: every ExposedPorts entry of the image ("80/tcp") on a free host port."""
+def exposed_ports(image_config, expose=()):
+    """-P: every ExposedPorts entry of the image ("80/tcp") and every
+    --expose PORT[-PORT][/PROTO] on a free host port."""
+    keys = set((image_config.get("config") or {}).get("ExposedPorts") or {})
+    for spec in expose:
+        ports, _, proto = spec.partition("/")
+        first, _, last = ports.partition("-")
+        if first.isdigit() and (last or first).isdigit():
+            keys |= {f"{p}/{proto or 'tcp'}" for p in range(int(first), int(last or first) + 1)}
+        else:
+            keys.add(spec)  # parse_publish says what is wrong with it
     out = []
-    for key in sorted((image_config.get("config") or {}).get("ExposedPorts") or {}):
+    for key in sorted(keys):
         port, _, proto = key.partition("/")
         out += parse_publish(f"{port}/{proto or 'tcp'}")
     return out
