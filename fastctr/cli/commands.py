@@ -29,6 +29,11 @@ RUN = {"--name": ("name", True), "--rm": ("rm", False), "-e": ("env", True), "--
 RUN.update(resource_flags.FLAGS)  # --cpus, -m, --ulimit...: fastctr.resources
 RUN.update(security_flags.FLAGS)  # --cap-add, --privileged, --security-opt, --device
 RUN.update(environment_flags.FLAGS)  # --group-add, --pid, --ipc, --cidfile, -a...: fastctr.engine.options
+# The network flags (fastctr.engine.netflags); --dns-opt and --net-alias are Docker's old spellings.
+RUN.update({"--add-host": ("add_hosts", True), "--dns": ("dns", True), "--dns-search": ("dns_search", True),
+            "--dns-option": ("dns_options", True), "--dns-opt": ("dns_options", True),
+            "--network-alias": ("network_aliases", True), "--net-alias": ("network_aliases", True),
+            "--ip": ("ip", True), "--mac-address": ("mac_address", True), "--expose": ("expose", True)})
 GROUPS = ("container", "image", "network", "system", "volume")  # Docker's management commands
 HANDLER_MODULES = ("fastctr.cli.objects", "fastctr.cli.files")  # where else `cmd_NAME` handlers live (imported on demand)
 RUN_LIKE = ("run", "create", "exec")  # their failures exit 125 (Docker's CLI), the others' 1

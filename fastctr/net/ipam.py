@@ -62,8 +62,13 @@ class Ipam:
                 db.execute("ALTER TABLE networks ADD COLUMN options TEXT")
 
     def predefined_id(self, name):
-        """The stable ID of bridge, host or none, made on first ask: they
-        exist before the bridge is first used, as in Docker."""
+        """The stable ID of bridge, host or none: they exist before the
+        bridge is first used, as in Docker.  host's and none's are the same
+        everywhere (fastctr.engine.model_net makes them so too); the bridge's
+        is drawn on first ask and kept."""
+        if name != DEFAULT_NETWORK:
+            import hashlib
+            return hashlib.sha256(f"fastctr-network-{name}".encode()).hexdigest()
         with self.store.transaction() as db:
             db.execute("INSERT OR IGNORE INTO predefined_networks (name, id) VALUES (?, ?)",
                        (name, os.urandom(32).hex()))
@@ -96,11 +101,14 @@ class Ipam:
                 raise NetworkError(f"gateway {gateway} is not a host address of {net}")
         nid = self.predefined_id(name) if name == DEFAULT_NETWORK else os.urandom(32).hex()
         with self.store.transaction() as db:
-            if db.execute("SELECT 1 FROM networks WHERE name = ?", (name,)).fetchone():
+            if self._exists(db, name):
                 raise NetworkError(f"network with name {name} already exists")
             taken = [ipaddress.ip_network(r[0]) for r in db.execute("SELECT subnet FROM networks")]
             if net is None:
-                net = self._free_subnet(taken + [ipaddress.ip_network(a, strict=False) for a in avoid])
+                taken += [ipaddress.ip_network(a, strict=False) for a in avoid]
+                if name != DEFAULT_NETWORK and not self._exists(db, DEFAULT_NETWORK):
+                    taken.append(self._free_subnet(taken))  # what the bridge takes when it is made, as docker0 has
+                net = self._free_subnet(taken)
             else:
                 for other in taken:
                     if net.overlaps(other):
@@ -114,6 +122,10 @@ class Ipam:
                        (name, nid, str(net), str(gw), bridge, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                         json.dumps(labels or {}), json.dumps(options)))
         return self.network(name)
+
+    @staticmethod
+    def _exists(db, name):
+        return db.execute("SELECT 1 FROM networks WHERE name = ?", (name,)).fetchone() is not None
 
     @staticmethod
     def _free_subnet(taken):

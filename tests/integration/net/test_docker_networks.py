@@ -22,16 +22,16 @@ def test_bridge_and_new_networks_avoid_subnets_the_host_uses(world):
         ip route add 172.19.0.0/16 dev used0
         echo "bridge: $($F run --rm bb:1 busybox ip -4 -o addr show eth0 | awk '{print $4}')"
         $F network create auto >/dev/null
-        echo "auto: $($F network inspect auto | grep -o '"subnet": "[^"]*"')"
+        echo "auto: $($F network inspect -f '{{range .IPAM.Config}}{{.Subnet}}{{end}}' auto)"
         $F network create --subnet 10.77.0.0/24 given >/dev/null
         $F network create after >/dev/null
-        echo "after: $($F network inspect after | grep -o '"subnet": "[^"]*"')"
+        echo "after: $($F network inspect -f '{{range .IPAM.Config}}{{.Subnet}}{{end}}' after)"
         echo "routes: $(ip -4 route | grep -c '^172.17.0.0/16')"
         $F network rm auto given after >/dev/null
     """))
     assert out["bridge"] == "172.18.0.2/16"  # 172.17 is taken by the host's address
-    assert out["auto"] == '"subnet": "172.20.0.0/16"'  # 172.19 is routed elsewhere
-    assert out["after"] == '"subnet": "172.21.0.0/16"'  # and other networks' subnets are skipped
+    assert out["auto"] == "172.20.0.0/16"  # 172.19 is routed elsewhere
+    assert out["after"] == "172.21.0.0/16"  # and other networks' subnets are skipped
     assert out["routes"] == "1"  # only the host's own: nothing shadows it
 
 

@@ -132,3 +132,9 @@ def test_ip_range_internal_and_bridge_name(ipam):
     with pytest.raises(NetworkError, match="used by another network"):
         ipam.create_network("t", subnet="10.6.0.0/24", bridge="br-r")
     assert not ipam.create_network("u")["configured"]
+
+
+def test_a_network_made_before_the_bridge_leaves_it_docker0s_subnet(ipam):
+    assert ipam.create_network("early")["subnet"] == "172.18.0.0/16"
+    assert ipam.create_network("bridge")["subnet"] == "172.17.0.0/16"
+    assert ipam.create_network("later", avoid=["172.19.0.0/16"])["subnet"] == "172.20.0.0/16"
