@@ -396,11 +396,6 @@ def with_home(env, home):
 
 # ------------------------------------------------------------ the spec
 
-def _init_program():
-    from fastctr import data_path
-    return data_path("init")
-
-
 def command_of(cfg, opts):
     """(Entrypoint, Cmd) of the container: the image's, as the flags change them."""
     entrypoint = cfg.get("Entrypoint") or []
@@ -453,8 +448,8 @@ def make_spec(image_config, opts, cid, read_file):
     mounts += opts.oci_mounts or []  # --mount and --volumes-from, resolved by the engine (fastctr.engine.mounts)
     mounts += binds(opts.tmpfs, "parse_tmpfs")
     if opts.init:
-        # Docker's place for it; read-only, so the container cannot replace it.
-        mounts.append({"destination": INIT_PATH, "type": "bind", "source": _init_program(),
+        from fastctr import data_path  # Docker's place for it; read-only, so the container cannot replace it
+        mounts.append({"destination": INIT_PATH, "type": "bind", "source": data_path("init"),
                        "options": ["rbind", "ro", "nosuid", "nodev"]})
         args = [INIT_PATH, "--"] + args
     spec = {
