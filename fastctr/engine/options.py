@@ -213,7 +213,7 @@ def parse_namespaces(opts, network):
 def namespace_peers(opts):
     """{namespace type: container reference} of --pid/--ipc container:X."""
     return {kind: mode.split(":", 1)[1] for kind, mode in (("pid", opts.pid), ("ipc", opts.ipc))
-            if mode and mode.startswith("container:")}
+            if mode and mode.startswith("container:") and len(mode) > len("container:")}
 
 
 def run_flag_record(engine, image_ref, image, opts):

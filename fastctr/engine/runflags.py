@@ -264,18 +264,19 @@ def read_label_files(paths):
             with open(path, "rb") as f:
                 data = f.read()
         except OSError as e:
-            raise ConfigError(f"--label-file: open {path}: {e.strerror.lower()}") from None
+            raise ConfigError(f"open {path}: {e.strerror.lower()}") from None
         for n, raw in enumerate(data.split(b"\n"), 1):
             try:
                 line = raw.decode("utf-8").lstrip(" \t\r")
             except UnicodeDecodeError:
-                raise ConfigError(f"--label-file: {path}: invalid utf8 bytes at line {n}") from None
+                shown = " ".join(str(b) for b in raw)  # Go's printing of the line's bytes
+                raise ConfigError(f"invalid env file ({path}): invalid utf8 bytes at line {n}: [{shown}]") from None
             line = line.rstrip("\r")
             if not line or line.startswith("#"):
                 continue
             key = line.partition("=")[0]
             if any(c in key for c in " \t"):
-                raise ConfigError(f"--label-file: variable '{key}' contains whitespaces")
+                raise ConfigError(f"invalid env file ({path}): variable '{key}' contains whitespaces")
             out.append(line)
     return out
 
@@ -291,7 +292,8 @@ def parse_platform(text):
     as containerd's platforms package does."""
     parts = text.lower().split("/")
     if not text or len(parts) > 3 or not all(parts):
-        raise ConfigError(f"\"{text}\": unknown operating system or architecture: invalid argument")
+        raise ConfigError(f"error parsing specified platform: \"{text}\": cannot parse platform specifier: "
+                          "invalid argument")
     if len(parts) == 1:
         if parts[0] in ("linux", "windows", "darwin", "freebsd"):
             parts = [parts[0], _host_arch()]

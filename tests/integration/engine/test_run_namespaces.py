@@ -107,6 +107,9 @@ def test_cgroupns_default_is_dockers_and_both_modes_work(fc):
 
 @pytest.mark.parametrize("flags, message", [
     (["--pid", "bogus"], "--pid: invalid PID mode"),
+    (["--pid", "container:"], "--pid: invalid PID mode"),
+    (["--ipc", "container:"], "invalid IPC mode: container:"),
+    (["--platform", "a/b/c/d"], "cannot parse platform specifier"),
     (["--ipc", "bogus"], "invalid IPC mode: bogus"),
     (["--uts", "private"], "--uts: invalid UTS mode"),
     (["--cgroupns", "bogus"], "--cgroupns: invalid CGROUP mode"),
@@ -157,7 +160,10 @@ def test_label_file(fc, tmp_path):
     finally:
         fc("rm", cid)
     p = fc("create", "--label-file", str(tmp_path / "missing"), "bb:1", "true")
-    assert p.returncode == 125 and "--label-file" in p.stderr
+    assert p.returncode == 125 and f"open {tmp_path / 'missing'}: no such file or directory" in p.stderr
+    f.write_text("bad key=1\n")
+    p = fc("create", "--label-file", str(f), "bb:1", "true")
+    assert p.returncode == 125 and f"invalid env file ({f}): variable 'bad key' contains whitespaces" in p.stderr
 
 
 def test_platform_is_checked_against_the_image(fc):
