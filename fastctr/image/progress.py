@@ -4,6 +4,8 @@ Off a terminal Docker's CLI shows only the status lines of each layer
 (`a1b2c3d4e5f6: Pull complete`); on one it also redraws a
 `Downloading  1.2MB/2.2MB` line in place.  Layers are named by the first 12
 hex digits of their blob digest, as Docker names them."""
+import io
+import os
 
 
 def short(digest):
@@ -17,6 +19,14 @@ def human_size(n):
         if n < 1000 or unit == "TB":
             return f"{n:.4g}{unit}"
         n /= 1000
+
+
+def bar(done, total, columns=120):
+    """Docker's progress (jsonmessage's JSONProgress): '[=====>     ]  1.2MB/2.2MB',
+    the bar only on a terminal wider than 110 columns."""
+    half = min(50, int(done / total * 100) // 2) if total else 50
+    box = f"[{'=' * half}>{' ' * (50 - half)}] " if columns > 110 else ""
+    return f"{box}{human_size(done):>8}/{human_size(total)}"
 
 
 class Lines:
@@ -33,6 +43,12 @@ class Lines:
             self._open = False
         self.stream.write(text + "\n")
         self.stream.flush()
+
+    def columns(self):
+        try:
+            return os.get_terminal_size(self.stream.fileno()).columns
+        except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+            return 120
 
     def progress(self, text):
         if self.tty:
@@ -68,7 +84,7 @@ class PullReport(Lines):
             self.started.add(digest)
             self.out(f"{short(digest)}: Pulling fs layer")
         if done < total:
-            self.progress(f"{short(digest)}: Downloading  {human_size(done)}/{human_size(total)}")
+            self.progress(f"{short(digest)}: Downloading {bar(done, total, self.columns())}")
         else:
             self.downloaded.append(digest)
             self.out(f"{short(digest)}: Verifying Checksum")

@@ -33,7 +33,7 @@ def test_pull_lines_off_a_terminal_have_no_progress():
 
 def test_pull_on_a_terminal_redraws_the_download_in_place():
     out = pull(Terminal())
-    assert "bbbbbbbbbbbb: Downloading  1MB/2MB" in out
+    assert "bbbbbbbbbbbb: Downloading [" + "=" * 25 + ">" + " " * 25 + "]      1MB/2MB" in out
     assert "\r\x1b[2Kbbbbbbbbbbbb: Verifying Checksum\n" in out  # the progress line is replaced, not kept
 
 
@@ -51,6 +51,11 @@ def test_push_lines():
     assert out.getvalue().splitlines() == ["The push refers to repository [localhost:5000/a]",
                                            "aaaaaaaaaaaa: Preparing", "aaaaaaaaaaaa: Pushed",
                                            f"b: digest: {B} size: 527"]
+
+
+def test_the_bar_needs_a_wide_terminal():
+    assert progress.bar(1, 4, columns=80) == "      1B/4B"  # Go's %8v
+    assert progress.bar(4, 4) == "[" + "=" * 50 + ">] " + "      4B/4B"
 
 
 def test_sizes_in_dockers_units():
