@@ -2,7 +2,6 @@
 tag, inspect, history, load, pull, import, export, commit, prune), volumes,
 networks and the system (prune, df, info).  Imported only for them."""
 from fastctr import events
-from fastctr import jsonfast as json  # the json package costs ~25 ms to import
 import os
 import sys
 

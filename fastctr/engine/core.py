@@ -395,14 +395,17 @@ class Engine(Supervisor, Operations):
             return status
         except Exception as e:
             status = getattr(e, "exit_code", 125)  # 126/127 when the command could not run
+            oom["error"] = getattr(e, "strerror", None) or str(e)  # inspect's State.Error
             raise
         finally:
             if proxy:
                 proxy.restore()
-            if c["config"].get("oom_killed") and not oom:
-                oom["oom_killed"] = False  # as Docker: OOMKilled tells of the last run
+            if c["config"].get("oom_killed") and not oom.get("oom_killed"):
+                oom["oom_killed"] = False  # as Docker: OOMKilled and Error tell of the last run
+            if c["config"].get("error") and "error" not in oom:
+                oom["error"] = ""
             self._set_status(c["id"], "exited", finished=now(), exit_code=status, **oom)
-            if oom:
+            if oom.get("oom_killed"):
                 events.container(self.store.root, c, "oom")
             events.container(self.store.root, c, "die", exitCode=status)
 

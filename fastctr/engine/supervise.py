@@ -258,7 +258,8 @@ class Supervisor:
         self._join_peers(cdir, c["config"])
         attach = (lambda ct: self.net.attach(c, cdir, ct.pid)) if c["config"].get("networks") else None
         self._set_status(c["id"], "running", started=now_seconds(), detached=True,
-                         starter=self._starter_identity())  # this process, soon the monitor
+                         starter=self._starter_identity(),  # this process, soon the monitor
+                         **({"error": ""} if c["config"].get("error") else {}))  # of the last start only
         try:
             container = self.runtime_for(c).run(c["id"], cdir, stdio=stdio, detach=True,
                                                 console_socket=console_socket,
@@ -266,7 +267,8 @@ class Supervisor:
                                                 prestart=attach,
                                                 poststop=(lambda ct: self.net.detach(c)) if attach else None)
         except BaseException as e:
-            self._set_status(c["id"], "exited", finished=now_seconds(), exit_code=getattr(e, "exit_code", 125))
+            self._set_status(c["id"], "exited", finished=now_seconds(), exit_code=getattr(e, "exit_code", 125),
+                             error=getattr(e, "strerror", None) or str(e))  # inspect's State.Error
             raise
         events.container(self.store.root, c, "start")
         return container

@@ -161,6 +161,18 @@ def test_state_goes_from_created_to_running_to_exited_with_times_and_exit_code(f
         fc("rm", "-f", cid)
 
 
+def test_state_error_tells_why_the_command_could_not_run(fc):
+    assert fc("run", "--name", "err-a", "bb:1", "nope").returncode == 127
+    fc("run", "-d", "--name", "err-d", "bb:1", "nope")
+    try:
+        for name in ("err-a", "err-d"):
+            state = inspect(fc, name)["State"]
+            assert (state["Status"], state["ExitCode"]) == ("exited", 127)
+            assert "nope" in state["Error"] and "not found" in state["Error"]
+    finally:
+        fc("rm", "-f", "err-a", "err-d")
+
+
 def test_config_keeps_the_entrypoint_command_split_and_what_the_flags_asked(fc):
     cid = fc("create", "--name", "asked", "-i", "--init", "--entrypoint", "sh", "-w", "/tmp", "-u", "1:2",
              "-h", "myhost", "-e", "A=1", "-l", "team=x", "--stop-signal", "SIGUSR1", "--stop-timeout", "7",
