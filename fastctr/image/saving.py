@@ -91,6 +91,8 @@ def save(store, refs, out, fmt="docker-archive"):
 def save_to_file(store, refs, path, fmt="docker-archive"):
     """Write the archive to path, complete or not at all."""
     directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):  # made by no one but the user, as Docker leaves it
+        raise StoreError(f"failed to save image: open {path}: no such file or directory")
     fd, tmp = tmpwork.make_file(directory, "save")
     try:
         with os.fdopen(fd, "wb") as f:

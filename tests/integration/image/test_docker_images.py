@@ -424,6 +424,8 @@ def test_failed_save_and_load_leave_nothing(fcli, fresh, tmp_path):
     out = tmp_path / "never.tar"
     p = fcli("save", "-o", str(out), "bb:1", "no-such:image")
     assert p.returncode in FAILED and not os.listdir(tmp_path)  # no file, no temporary one
+    p = fcli("save", "-o", str(tmp_path / "no" / "such" / "dir.tar"), "bb:1")
+    assert p.returncode in FAILED and "no such file or directory" in p.stderr and not os.listdir(tmp_path)
     good = tmp_path / "good.tar"
     assert fcli("save", "-o", str(good), "bb:1").returncode == 0
     data = good.read_bytes()
