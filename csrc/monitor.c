@@ -20,6 +20,14 @@
  *   --stdin FD   the write end of the container's stdin pipe (-i, no tty).
  *   --attach FD  a listening AF_UNIX stream socket; up to MAX_CLIENTS
  *                clients at once (more are closed at once).
+ *   --health INTERVAL_MS:START_PERIOD_MS:START_INTERVAL_MS
+ *                Docker's health check: while the container runs, every
+ *                interval (START_INTERVAL_MS during the first
+ *                START_PERIOD_MS when it is not 0) it runs CLEANUP_ARGV
+ *                with `--probe` appended (`fastctr container cleanup ID
+ *                --probe`: one probe, its result in health.json), never two
+ *                at once; the next waits for the end of the last.  A probe
+ *                still running when the container exits is killed.
  * Every message on an attach connection is framed: 1 byte type, 4 bytes
  * big-endian payload length, the payload.
  *   monitor -> client: 1 stdout data, 2 stderr data, 3 exit (the exit code
@@ -88,6 +96,10 @@ static int log_fd = -1;
 static char record[LINE_MAX_BYTES * 6 + 128];
 
 static int tty_mode, stdin_fd = -1, listen_fd = -1;
+static long health_every_ms, health_start_period_ms, health_start_every_ms;
+static pid_t probe_pid;
+static struct timespec run_started, next_probe;
+static char **probe_argv;
 static struct stream streams[2];
 static struct client clients[MAX_CLIENTS];
 /* Bytes read from one client (in_client) and not yet handled: they wait
@@ -375,6 +387,54 @@ static void write_exit_file(const char *path, int code)
     rename(tmp, path);
 }
 
+static long ms_since(const struct timespec *t)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (long)((now.tv_sec - t->tv_sec) * 1000 + (now.tv_nsec - t->tv_nsec) / 1000000);
+}
+
+/* The next probe, one interval from now (the start interval early on). */
+static void schedule_probe(void)
+{
+    long every = health_every_ms;
+    if (health_start_period_ms > 0 && health_start_every_ms > 0 && ms_since(&run_started) < health_start_period_ms)
+        every = health_start_every_ms;
+    clock_gettime(CLOCK_MONOTONIC, &next_probe);
+    next_probe.tv_sec += every / 1000;
+    next_probe.tv_nsec += (every % 1000) * 1000000;
+    if (next_probe.tv_nsec >= 1000000000) {
+        next_probe.tv_sec++;
+        next_probe.tv_nsec -= 1000000000;
+    }
+}
+
+/* -> ms until the next probe is due (0: now), -1 without health checks or
+ * while one runs. */
+static int probe_wait_ms(void)
+{
+    if (!health_every_ms || probe_pid > 0)
+        return -1;
+    long left = -ms_since(&next_probe);
+    return left < 0 ? 0 : (int)(left > 1 << 30 ? 1 << 30 : left);
+}
+
+static void start_probe(const sigset_t *blocked)
+{
+    pid_t p = fork();
+    if (p == 0) {
+        sigprocmask(SIG_UNBLOCK, blocked, NULL);  /* the probe waits for its own children */
+        signal(SIGINT, SIG_DFL);
+        signal(SIGHUP, SIG_DFL);
+        execv(probe_argv[0], probe_argv);
+        _exit(127);
+    }
+    if (p > 0)
+        probe_pid = p;
+    else
+        schedule_probe();  /* no fork now: try again an interval later */
+}
+
 /* Reap everything; returns 1 once the container's init has been reaped. */
 static int reap(pid_t init, int *status)
 {
@@ -384,6 +444,9 @@ static int reap(pid_t init, int *status)
         if (p == init) {
             *status = st;
             found = 1;
+        } else if (p == probe_pid) {
+            probe_pid = 0;
+            schedule_probe();
         }
     }
     return found;
@@ -418,6 +481,13 @@ int main(int argc, char **argv)
             a += 2;
         } else if (strcmp(argv[a], "--attach") == 0 && a + 1 < argc) {
             listen_fd = atoi(argv[a + 1]);
+            a += 2;
+        } else if (strcmp(argv[a], "--health") == 0 && a + 1 < argc) {
+            if (sscanf(argv[a + 1], "%ld:%ld:%ld", &health_every_ms, &health_start_period_ms,
+                       &health_start_every_ms) != 3 || health_every_ms <= 0) {
+                usage(argv[0]);
+                return 2;
+            }
             a += 2;
         } else {
             usage(argv[0]);
@@ -456,6 +526,18 @@ int main(int argc, char **argv)
     signal(SIGINT, SIG_IGN);
     int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
     prctl(PR_SET_CHILD_SUBREAPER, 1);
+    clock_gettime(CLOCK_MONOTONIC, &run_started);
+    if (health_every_ms) {  /* CLEANUP_ARGV --probe: made once, here */
+        int n = argc - (a + 6);
+        probe_argv = calloc((size_t)n + 2, sizeof *probe_argv);
+        if (probe_argv) {
+            memcpy(probe_argv, argv + a + 6, (size_t)n * sizeof *probe_argv);
+            probe_argv[n] = "--probe";
+            schedule_probe();
+        } else {
+            health_every_ms = 0;
+        }
+    }
 
     int status = 0, exited = reap(init, &status), open_streams = (streams[0].fd >= 0) + (streams[1].fd >= 0);
     struct timespec deadline = {0};
@@ -474,7 +556,7 @@ int main(int argc, char **argv)
         for (int i = 0; i < MAX_CLIENTS; i++)  /* not read while input waits */
             pfd[P_CLIENTS + i] = (struct pollfd){.fd = clients[i].used && in_client < 0 ? clients[i].fd : -1,
                                                  .events = POLLIN};
-        int timeout = -1;
+        int timeout = exited ? -1 : probe_wait_ms();
         if (exited) {
             /* Daemons outside a private PID namespace may keep the pipes
              * open after init is gone: drain for a moment, not forever. */
@@ -493,6 +575,8 @@ int main(int argc, char **argv)
                 continue;
             break;
         }
+        if (!exited && probe_wait_ms() == 0)
+            start_probe(&mask);
         /* New clients first: one that connected before some output was
          * written gets that output (the CLI connects, then lets the
          * container run). */
@@ -533,6 +617,12 @@ int main(int argc, char **argv)
             flush_lines(&streams[i], 1);
             close(streams[i].fd);
         }
+    if (probe_pid > 0) {  /* its container is gone: so is what it probed */
+        kill(probe_pid, SIGKILL);
+        while (waitpid(probe_pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+        probe_pid = 0;
+    }
     int code = exit_code(status);
     write_exit_file(exit_file, code);
     if (log_fd >= 0)

@@ -27,6 +27,11 @@ RUN = {"--name": ("name", True), "--rm": ("rm", False), "-e": ("env", True), "--
        "--detach-keys": ("detach_keys", True), "--stop-timeout": ("stop_timeout", True),
        "--pull": ("pull", True), "--restart": ("restart", True)}
 RUN.update(resource_flags.FLAGS)  # --cpus, -m, --ulimit...: fastctr.resources
+RUN.update({"--health-cmd": ("health_cmd", True), "--health-interval": ("health_interval", True),
+            "--health-timeout": ("health_timeout", True), "--health-retries": ("health_retries", True),
+            "--health-start-period": ("health_start_period", True),
+            "--health-start-interval": ("health_start_interval", True),
+            "--no-healthcheck": ("no_healthcheck", False)})  # fastctr.engine.health
 RUN.update(security_flags.FLAGS)  # --cap-add, --privileged, --security-opt, --device
 RUN.update(environment_flags.FLAGS)  # --group-add, --pid, --ipc, --cidfile, -a...: fastctr.engine.options
 # The network flags (fastctr.engine.netflags); --dns-opt and --net-alias are Docker's old spellings.
@@ -273,8 +278,11 @@ def cmd_wait(g, args):
 
 def cmd_container_cleanup(g, args):
     """Called by a container's monitor when its process has exited."""
-    _, pos = parse(args, {})
+    o, pos = parse(args, {"--probe": ("probe", False)})  # --probe: a health check, at the monitor's interval
     nargs(pos, 1, 1)
+    if o.get("probe"):
+        from fastctr.engine import health
+        return health.probe(_engine(g), pos[0])
     _engine(g).monitor_exited(pos[0])
 
 

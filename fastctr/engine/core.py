@@ -157,6 +157,10 @@ class Engine(Supervisor, Operations):
         if opts.detach_keys is not None:
             from fastctr.engine.tty import parse_detach_keys
             parse_detach_keys(opts.detach_keys)
+        image_health = (image["config"].get("config") or {}).get("Healthcheck")
+        if image_health or opts.health:
+            from fastctr.engine.health import health_record
+            extra.update(health_record(opts, image_health))
         if opts.restart is not None:
             from fastctr.engine.restart import parse_policy
             extra.update(restart_policy=parse_policy(opts.restart, auto_remove=opts.rm), restart_count=0)
@@ -550,6 +554,9 @@ class Engine(Supervisor, Operations):
             c["status"] = self.live_status(c)
             if c["status"] == "exited" and c["exit_code"] is None:
                 c["exit_code"] = (self.exit_record(c) or {}).get("exit_code")  # clean-up pending
+            if c["status"] == "running" and c["config"].get("healthcheck"):
+                from fastctr.engine.health import ps_suffix
+                c["health"] = ps_suffix(self, c)  # ps: (healthy), (health: starting)
             if all or c["status"] in ("running", "paused", "restarting"):
                 out.append(c)
         return out

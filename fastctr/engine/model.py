@@ -116,8 +116,10 @@ def _state(engine, c, status, pid):
              "Restarting": status == "restarting", "OOMKilled": oom_killed,
              "Dead": status == "dead", "Pid": pid, "ExitCode": exit_code or 0, "Error": cfg.get("error") or "",
              "StartedAt": c["started"] or ZERO_TIME, "FinishedAt": finished or ZERO_TIME}
-    if isinstance(cfg.get("health"), dict):
-        state["Health"] = cfg["health"]
+    if cfg.get("healthcheck"):  # the probe's record (fastctr.engine.health)
+        from fastctr.engine import health
+        if health.active(cfg["healthcheck"]) and health.read(engine, c):
+            state["Health"] = health.read(engine, c)
     return state
 
 

@@ -60,7 +60,7 @@ class RunOptions:
         self.detach_keys = kw.get("detach_keys")
         self.stop_timeout = kw.get("stop_timeout")
         self.pull = kw.get("pull") or "missing"  # --pull missing|always|never
-        self.restart = kw.get("restart")  # --restart: fastctr.engine.restart
+        self.restart, self.health = kw.get("restart"), {k: v for k, v in kw.items() if "health" in k}
         for name in ("cap_add", "cap_drop", "security_opt", "devices"):
             setattr(self, name, list(kw.get(name) or []))  # fastctr.security
         # The process environment and namespace flags (see FLAGS below).

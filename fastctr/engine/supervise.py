@@ -200,6 +200,11 @@ class Supervisor:
             container, options, out_r, err_r = self._start_with_pty(c, cdir)
         else:
             container, options, out_r, err_r = self._start_with_pipes(c, cdir, null)
+        health = c["config"].get("healthcheck")
+        if health:
+            from fastctr.engine import health as health_mod
+            if health_mod.active(health):
+                options = options + health_mod.monitor_option(health)
         os.set_inheritable(listen_fd, True)
         callback = [*_cli_argv(), "--data-root", self.store.root, "--state-root", self.runtime.store.root]
         if self.cgroup_parent:  # a restart makes the cgroup again, where the first start did
@@ -260,6 +265,9 @@ class Supervisor:
         self._set_status(c["id"], "running", started=now_seconds(), detached=True,
                          starter=self._starter_identity(),  # this process, soon the monitor
                          **({"error": ""} if c["config"].get("error") else {}))  # of the last start only
+        if c["config"].get("healthcheck"):
+            from fastctr.engine import health
+            health.reset(self, c)
         try:
             container = self.runtime_for(c).run(c["id"], cdir, stdio=stdio, detach=True,
                                                 console_socket=console_socket,

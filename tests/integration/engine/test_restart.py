@@ -65,7 +65,7 @@ def test_on_failure_n_restarts_n_times_then_exits(fc):
     p = fc("run", "-d", "--name", "onf", "--restart", "on-failure:2", "bb:1", "sh", "-c", "echo run; exit 3")
     assert p.returncode == 0, p.stderr
     _wait_for(lambda: _record(fc, "onf")["config"].get("restart_count") == 2
-              and _ps(fc)["onf"]["State"] == "exited", what="two restarts, then exited")
+              and _record(fc, "onf")["status"] == "exited", what="two restarts, then exited")
     time.sleep(0.5)  # no third run comes
     c = _record(fc, "onf")
     assert c["config"]["restart_count"] == 2
@@ -108,7 +108,7 @@ def test_always_restarts_until_stop_which_is_final(fc):
 def test_restart_reuses_the_writable_layer(fc):
     fc("run", "-d", "--name", "layer", "--restart", "on-failure:1", "bb:1", "sh", "-c",
        "echo x >> /count; wc -l < /count; exit 1")
-    _wait_for(lambda: _ps(fc)["layer"]["State"] == "exited"
+    _wait_for(lambda: _record(fc, "layer")["status"] == "exited"
               and _record(fc, "layer")["config"].get("restart_count") == 1, what="one restart")
     assert fc("logs", "layer").stdout.split() == ["1", "2"]
     fc("rm", "layer")
@@ -143,7 +143,7 @@ def test_foreground_run_with_a_policy_returns_and_the_container_restarts(fc):
     p = fc("run", "--name", "fgr", "--restart", "on-failure:1", "bb:1", "sh", "-c", "echo hi; exit 5")
     assert p.returncode == 5 and p.stdout == "hi\n"
     _wait_for(lambda: _record(fc, "fgr")["config"].get("restart_count") == 1
-              and _ps(fc)["fgr"]["State"] == "exited", what="the restart")
+              and _record(fc, "fgr")["status"] == "exited", what="the restart")  # recorded: its log is written
     assert fc("logs", "fgr").stdout == "hi\nhi\n"
     fc("rm", "fgr")
 
