@@ -260,6 +260,28 @@ def test_host_config_shows_the_limits_the_container_got(fc):
     fc("rm", cid)
 
 
+def test_host_config_shows_the_namespace_device_and_cgroup_flags(fc, tmp_path):
+    cidfile = str(tmp_path / "cid")
+    cid = fc("create", "--oom-kill-disable", "-m", "32m", "--memory-swappiness", "10", "--device",
+             "/dev/null:/dev/mynull:r", "--device-cgroup-rule", "c 1:3 r", "--pid", "host", "--ipc", "host",
+             "--group-add", "10", "--domainname", "example.org", "--cidfile", cidfile, "--privileged",
+             "bb:1", "true").stdout.strip()
+    try:
+        doc = inspect(fc, cid)
+        hc = doc["HostConfig"]
+        assert (hc["OomKillDisable"], hc["MemorySwappiness"], hc["DeviceCgroupRules"]) == (True, 10, ["c 1:3 r"])
+        assert hc["Devices"] == [{"PathOnHost": "/dev/null", "PathInContainer": "/dev/mynull",
+                                  "CgroupPermissions": "r"}]
+        assert (hc["PidMode"], hc["IpcMode"], hc["UTSMode"], hc["GroupAdd"]) == ("host", "host", "", ["10"])
+        assert (hc["ContainerIDFile"], doc["Config"]["Domainname"], hc["Privileged"]) == (cidfile, "example.org", True)
+        assert hc["MaskedPaths"] is None and hc["ReadonlyPaths"] is None  # --privileged: nothing masked
+    finally:
+        fc("rm", "-f", cid)
+    cid = fc("create", "--uts", "host", "bb:1", "true").stdout.strip()
+    assert fmt(fc, "{{.HostConfig.UTSMode}}", cid) == "host"
+    fc("rm", cid)
+
+
 OOM_ONCE = "if [ -e /ran ]; then exit 0; fi; touch /ran; x=0123456789; while :; do x=$x$x; done"
 
 
