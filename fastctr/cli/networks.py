@@ -226,3 +226,18 @@ def cmd_port(g, args):
         return 1
     for line in public:
         print(line)
+
+
+CONNECT = {"--alias": ("alias", True), "--ip": ("ip", True), "--ip6": ("unsupported", True),
+           "--link": ("unsupported", True), "--link-local-ip": ("unsupported", True),
+           "--driver-opt": ("unsupported", True)}
+
+
+def connect(g, args):
+    """network connect [--alias A]... [--ip IP] NETWORK CONTAINER."""
+    o, pos = cliargs.parse(args, CONNECT, multi={"alias", "unsupported"}, help=True)
+    if o.get("unsupported"):
+        flag = next(a.split("=")[0] for a in args if CONNECT.get(a.split("=")[0], ("",))[0] == "unsupported")
+        raise UsageError(f"network connect {flag} is not supported by fastctr")
+    nargs(pos, 2, 2)
+    _engine(g).connect(pos[0], pos[1], aliases=o.get("alias", []), ip=o.get("ip"))

@@ -379,9 +379,7 @@ def cmd_network_inspect(g, args):
 
 
 def cmd_network_connect(g, args):
-    _, pos = parse(args, {})
-    nargs(pos, 2, 2)
-    _engine(g).connect(pos[0], pos[1])
+    return networks.connect(g, args)
 
 
 def cmd_network_disconnect(g, args):

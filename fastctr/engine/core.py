@@ -301,9 +301,9 @@ class Engine(Supervisor, Operations):
     def remove_network(self, name):
         return self.net.remove_network(name)
 
-    def connect(self, network_name, ref):
+    def connect(self, network_name, ref, aliases=(), ip=None):
         """network connect: one more network for a running container."""
-        return self.net.connect(network_name, ref)
+        return self.net.connect(network_name, ref, aliases, ip)
 
     def disconnect(self, network_name, ref):
         return self.net.disconnect(network_name, ref)

@@ -105,7 +105,7 @@ def _check_mode(opts, kind):
         raise ConfigError("conflicting options: mac-address and the network mode")
 
 
-def _check_ip(engine, value, net):
+def check_ip(net, value):
     """--ip on a user-defined network with a --subnet, free there now."""
     ip = parse_ip(value, "--ip")
     if ipaddress.ip_address(ip).version != 4:
@@ -144,7 +144,7 @@ def record(engine, opts, network):
             "dns_search": [parse_dns_search(d) for d in opts.dns_search],
             "dns_options": list(opts.dns_options),
             "network_aliases": {net["name"]: aliases} if aliases else {},
-            "ip": _check_ip(engine, opts.ip, net) if opts.ip else None,
+            "ip": check_ip(net, opts.ip) if opts.ip else None,
             "mac_address": parse_mac(opts.mac_address) if opts.mac_address else None,
             "expose": parse_expose(opts.expose)}  # Config.ExposedPorts adds the image's and -p's
 

@@ -89,24 +89,29 @@ class Networking:
             self._write_hosts(cdir, c, address)
             self.refresh_peer_hosts(name, exclude=c["id"])
 
-    def connect(self, network_name, ref):
-        """network connect: one more network for a running container."""
+    def connect(self, network_name, ref, aliases=(), ip=None):
+        """network connect [--alias A] [--ip IP]: one more network for a
+        running container (aliases and --ip as run's, fastctr.engine.netflags)."""
+        from fastctr.engine.netflags import NOT_ON_DEFAULT_BRIDGE, check_ip
         from fastctr.net import netd
         c = self.engine.container(ref)
         if self.engine.live_status(c) != "running":
             raise FastctrError(f"container {c['name']} is not running")
         net = self.network_record(network_name)
+        if aliases and net["name"] == "bridge":
+            raise FastctrError(NOT_ON_DEFAULT_BRIDGE["alias"])
         names = list(c["config"].get("networks") or [])
         if net["name"] in names:
             raise FastctrError(f"container {c['name']} is already on network {net['name']}")
         pid = self.engine.runtime.state(c["id"])["pid"]
-        address = self.ipam.allocate(net["name"], c["id"])
+        address = self.ipam.allocate(net["name"], c["id"], check_ip(net, ip) if ip else None)
         try:
             netd.call("attach", net=net, cid=c["id"], pid=pid, address=address, ifname=f"eth{len(names)}")
         except BaseException:
             self.ipam.release(net["name"], c["id"])
             raise
-        self.engine._set_config(c["id"], networks=names + [net["name"]])
+        all_aliases = dict(c["config"].get("network_aliases") or {}, **({net["name"]: list(aliases)} if aliases else {}))
+        self.engine._set_config(c["id"], networks=names + [net["name"]], network_aliases=all_aliases)
         self.refresh_peer_hosts(net["name"])
         _network_event(self.store.root, net, "connect", container=c["id"])
         return address
@@ -119,7 +124,8 @@ class Networking:
             raise FastctrError(f"container {c['name']} is not on network {net['name']}")
         self._disconnect(net, c["id"])
         self.ipam.release(net["name"], c["id"])
-        self.engine._set_config(c["id"], networks=[n for n in names if n != net["name"]])
+        aliases = {k: v for k, v in (c["config"].get("network_aliases") or {}).items() if k != net["name"]}
+        self.engine._set_config(c["id"], networks=[n for n in names if n != net["name"]], network_aliases=aliases)
         self.refresh_peer_hosts(net["name"])
         _network_event(self.store.root, net, "disconnect", container=c["id"])
 

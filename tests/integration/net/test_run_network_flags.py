@@ -163,3 +163,32 @@ def test_expose_is_published_by_publish_all_and_port_shows_it(world):
     assert all(public.startswith("0.0.0.0:") for _, public in ports)
     assert s["fetched"] == ["13"]  # web's 12-character hostname and a newline, through the published port
     assert s["only-exposed"] == ["0"]  # exposing alone publishes nothing
+
+
+def test_network_connect_with_alias_and_ip(world):
+    p = in_netns(world, """
+        $F network create --subnet 10.64.0.0/24 back >/dev/null
+        $F run -d --name db bb:1 busybox httpd -f -p 8080 -h /etc >/dev/null
+        $F network connect --ip 10.65.0.9 back db 2>&1 && echo "refused-ip: accepted" || echo "refused-ip: $?"
+        echo "veths-after-refusal: $(ip -o link show type veth | wc -l)"
+        $F network connect --alias database --alias store --ip 10.64.0.40 back db
+        $F network connect --alias x bridge db 2>&1 || echo "bridge-alias: $?"
+        echo "== db"; $F exec db busybox ip -4 -o addr show eth1 | awk '{print $4}'
+        echo "== peer"; $F run --rm --network back bb:1 sh -c 'grep database /etc/hosts;
+            busybox wget -qO- http://store:8080/hostname | wc -c'
+        $F network connect --link db back db 2>/dev/null || echo "link: $?"
+        $F network disconnect back db
+        echo "== after"; $F run --rm --network back bb:1 sh -c 'grep -c database /etc/hosts || true'
+        $F rm -f db >/dev/null
+        $F network rm back >/dev/null
+    """)
+    assert p.returncode == 0, p.stderr
+    s = sections(p.stdout)
+    out = dict(line.split(": ", 1) for line in p.stdout.splitlines() if ": " in line and not line.startswith("=="))
+    assert out["refused-ip"] == "1" and "no configured subnet or ip-range contain the IP address 10.65.0.9" in p.stdout
+    assert out["veths-after-refusal"] == "1"  # db's eth0 only
+    assert "network-scoped alias is supported only for containers in user defined networks" in p.stdout
+    assert out["bridge-alias"] == "1" and out["link"] == "125"
+    assert s["db"] == ["10.64.0.40/24"]
+    assert s["peer"][:2] == ["10.64.0.40\tdb database store", "13"]
+    assert s["after"] == ["0"]
