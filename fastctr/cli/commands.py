@@ -374,9 +374,9 @@ def cmd_rm(g, args):
             engine.rm(ref, force=bool(o.get("force")), volumes=bool(o.get("volumes")))
             print(ref)
         except ContainerNotFoundError as e:
-            if o.get("force") and "ambiguous" not in str(e):  # Docker: rm -f of a missing one is no error
-                continue
             print(f"fastctr: {e}", file=sys.stderr)
+            if o.get("force") and "ambiguous" not in str(e):  # Docker (28.2): rm -f of a missing one is no error
+                continue
             status = 1
         except Exception as e:
             from fastctr.errors import FastctrError

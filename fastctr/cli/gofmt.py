@@ -94,10 +94,18 @@ def _go_exponent(text):
     return text.replace("inf", "Inf").replace("nan", "NaN")
 
 
+class Context(dict):
+    """A row of a list command: one of the docker CLI's formatter contexts,
+    whose MarshalJSON goes through json.Marshal, which escapes <, > and &."""
+
+
 def to_json(v):
     """The docker CLI's `json`: encoding/json without HTML escaping, no
     trailing newline (non-ASCII is written as \\u escapes, which decode the same)."""
-    return _UNESCAPE.sub(_unescape, json.dumps(v, separators=(",", ":")))
+    text = _UNESCAPE.sub(_unescape, json.dumps(v, separators=(",", ":")))
+    if isinstance(v, Context):  # only inside strings can these be: escaping them keeps the JSON valid
+        text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return text
 
 
 # jsonfast writes non-ASCII as \\uXXXX (pairs for astral characters); Go writes UTF-8

@@ -182,10 +182,22 @@ def history(engine, ref, o, out=sys.stdout):
         out.write(line + "\n")
 
 
+def _local_images(store):
+    """(layers, number of history steps) -> image ID, for the images here:
+    what Docker's parent links give it, found by content."""
+    out = {}
+    for image_id in store.image_ids():
+        cfg = store.image(image_id)["config"]
+        key = (tuple((cfg.get("rootfs") or {}).get("diff_ids") or []), len(cfg.get("history") or []))
+        out.setdefault(key, image_id)
+    return out
+
+
 def history_rows(engine, im, human, trunc, now):
     """The image's history, newest first: the top row has the image's ID,
-    the others `<missing>` (fastctr keeps no parent images); a step that
-    made a layer has that layer's size."""
+    a step that ends an image that is here (the image a commit was made
+    from) that one's, the others `<missing>`; a step that made a layer has
+    that layer's size."""
     from fastctr.image.store import chain_ids
     cfg = im["config"]
     chain = chain_ids((cfg.get("rootfs") or {}).get("diff_ids") or [])
@@ -200,9 +212,15 @@ def history_rows(engine, im, human, trunc, now):
             size = sizes[layer] if layer < len(sizes) else 0
             layer += 1
         steps.append((h, size))
+    known = _local_images(engine.store)
+    ids, layers = [], 0
+    for i, (h, _) in enumerate(steps):  # the image each step ends, when it is here (a commit's parent)
+        layers += not h.get("empty_layer")
+        ids.append(known.get((tuple((cfg.get("rootfs") or {}).get("diff_ids", [])[:layers]), i + 1), "<missing>"))
+    ids[-1:] = [im["id"]]
     rows = []
     for n, (h, size) in enumerate(reversed(steps)):
-        image_id = im["id"] if n == 0 else "<missing>"
+        image_id = ids[len(steps) - 1 - n]
         created_by = (h.get("created_by") or "").replace("\t", " ")
         created = units.parse_time(h.get("created"))
         created_at = units.rfc3339(h.get("created"))

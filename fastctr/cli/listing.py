@@ -240,7 +240,7 @@ def row(engine, c, trunc, now, size=False):
     """The fields of the docker CLI's ContainerContext, as strings."""
     from fastctr.cli import gofmt
     cfg = c["config"]
-    command = " ".join(cfg.get("command") or [])
+    command = docker_command(cfg.get("command") or [])
     labels = c["labels"] or {}
     mounts = _mount_names(cfg)
     created = units.parse_time(c["created"])
@@ -254,12 +254,21 @@ def row(engine, c, trunc, now, size=False):
         "Mounts": ",".join(units.ellipsis(m, 15) if trunc else m for m in mounts),
         "Names": c["name"],
         "Networks": ",".join(cfg.get("networks") or []),
+        "Platform": None,  # the image's platform: Docker 28 shows it when the daemon reports it, null here
         "Ports": ports_text(cfg.get("ports") or []),
         "RunningFor": units.human_duration(max(0.0, now - created)) + " ago" if created else "",
         "Size": _size(engine, c) if size else "0B",
         "State": "created" if c["status"] == "creating" else c["status"],
         "Status": status_text(c, now),
     }
+
+
+def docker_command(argv):
+    """The daemon's Command of a container: the path, then the arguments
+    with those holding a space in single quotes (`sh -c 'echo hi'`)."""
+    if not argv:
+        return ""
+    return " ".join([argv[0]] + [f"'{a}'" if " " in a else a for a in argv[1:]])
 
 
 def _image(cfg, c, trunc):

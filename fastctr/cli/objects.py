@@ -6,7 +6,8 @@ import os
 import sys
 
 from fastctr.cli import networks  # network create|ls|rm|prune, port
-from fastctr.cli.common import _each, _engine, _size, flags, nargs, parse
+from fastctr.cli import units
+from fastctr.cli.common import _each, _engine, flags, nargs, parse
 from fastctr.cliargs import UsageError
 from fastctr.errors import FastctrError
 
@@ -174,30 +175,54 @@ def cmd_import(g, args):
 
 
 def cmd_container_prune(g, args):
-    parse(args, {"-f": ("force", False), "--force": ("force", False)})
-    removed = _engine(g).prune_containers()
-    for cid in removed:
-        print(cid)
-    print(f"Total containers removed: {len(removed)}")
+    o, pos = parse(args, flags("-f/--force"))
+    nargs(pos, 0, 0)
+    removed, freed = _prune_containers(_engine(g))
+    _prune_report("Containers", removed)
+    print(f"Total reclaimed space: {units.human_size(freed, 4)}")
+
+
+def _prune_containers(engine):
+    """The stopped containers removed, and the bytes their writable layers held."""
+    from fastctr.cli.listing import _files_size
+    sizes = {}
+    for c in engine.ps(all=True):
+        if c["status"] not in ("running", "paused"):
+            try:
+                sizes[c["id"]] = _files_size(engine._cdir(c) + ("/upper" if c["driver"] == "overlay2" else ""))
+            except OSError:
+                sizes[c["id"]] = 0
+    removed = engine.prune_containers()
+    return removed, sum(sizes.get(cid, 0) for cid in removed)
+
+
+def _prune_report(kind, names):
+    """Docker's `Deleted Containers:` block, a blank line after it; nothing
+    when nothing went."""
+    if names:
+        print(f"Deleted {kind}:")
+        for name in names:
+            print(name)
+        print()
 
 
 def cmd_system_prune(g, args):
     """Stopped and half-made containers, unused user networks, unnamed
-    images nobody uses."""
+    images nobody uses (-a: every image no container uses)."""
     o, pos = parse(args, {"-f": ("force", False), "--force": ("force", False), "-a": ("all", False),
                           "--all": ("all", False)})
     nargs(pos, 0, 0)
     engine = _engine(g)
-    removed = engine.prune_containers()
-    print(f"Deleted containers: {len(removed)}")
+    removed, freed = _prune_containers(engine)
+    _prune_report("Containers", removed)
     from fastctr.net.ipam import DEFAULT_NETWORK
-    nets = 0
+    nets = []
     for net in engine.ipam.networks():
         if net["name"] != DEFAULT_NETWORK and not engine.ipam.network(net["name"])["endpoints"]:
             engine.remove_network(net["name"])
-            nets += 1
-    print(f"Deleted networks: {nets}")
-    cmd_image_prune(g, ["--all"] if o.get("all") else [])
+            nets.append(net["name"])
+    _prune_report("Networks", nets)
+    cmd_image_prune(g, ["--all"] if o.get("all") else [], freed=freed)
 
 
 def cmd_volume_create(g, args):
@@ -236,61 +261,97 @@ def cmd_volume_prune(g, args):
     """Volumes no container uses (Docker prunes the anonymous ones; -a all)."""
     o, pos = parse(args, flags("-a/--all", "-f/--force"))
     nargs(pos, 0, 0)
+    from fastctr.cli.listing import _files_size
     from fastctr.engine.volumes import Volumes
     volumes = Volumes(_engine(g).store)
+    removed, freed = [], 0
     for name in volumes.names():
         anonymous = len(name) == 64 and all(c in "0123456789abcdef" for c in name)
         if (anonymous or o.get("all")) and not volumes.users(name):
+            size = _files_size(volumes.data_path(name))
             volumes.remove(name)
-            print(name)
+            removed.append(name)
+            freed += size
+    _prune_report("Volumes", removed)
+    print(f"Total reclaimed space: {units.human_size(freed, 4)}")
+
+
+DF_DEFAULT = "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}"
+DF_HEADERS = {"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE", "Reclaimable": "RECLAIMABLE"}
 
 
 def cmd_system_df(g, args):
-    parse(args, {})
-    from fastctr.engine.volumes import Volumes, tree_size
+    o, pos = parse(args, flags("--format=", "-v/--verbose"))
+    nargs(pos, 0, 0)
+    if o.get("verbose"):
+        raise UsageError("system df -v is not supported")
+    from fastctr.cli import template
+    from fastctr.cli.listing import _files_size
+    from fastctr.engine.volumes import Volumes
     engine = _engine(g)
     store = engine.store
     images = [store.image(i) for i in store.image_ids()]
-    used_images = {c["image_id"] for c in engine.ps(all=True)}
     containers = engine.ps(all=True)
-    sizes = {c["id"]: tree_size(engine._cdir(c)) for c in containers}
+    used_images = {c["image_id"] for c in containers}
+    active = {c["id"] for c in containers if c["status"] in ("running", "paused")}
+    sizes = {}
+    for c in containers:
+        try:
+            sizes[c["id"]] = _files_size(engine._cdir(c) + ("/upper" if c["driver"] == "overlay2" else ""))
+        except OSError:
+            sizes[c["id"]] = 0
     volumes = Volumes(store)
-    vol_sizes = {n: volumes.size(n) for n in volumes.names()}
+    vol_sizes = {n: _files_size(volumes.data_path(n)) for n in volumes.names()}  # Docker's: files, not blocks
     vol_used = {n for n in vol_sizes if volumes.users(n)}
-    rows = [("Images", len(images), len([i for i in images if i["id"] in used_images]),
-             sum(i["size"] or 0 for i in images), sum(i["size"] or 0 for i in images if i["id"] not in used_images)),
-            ("Containers", len(containers), len([c for c in containers if c["status"] in ("running", "paused")]),
-             sum(sizes.values()),
-             sum(s for cid, s in sizes.items() if cid not in {c["id"] for c in containers
-                                                               if c["status"] in ("running", "paused")})),
-            ("Local Volumes", len(vol_sizes), len(vol_used), sum(vol_sizes.values()),
-             sum(s for n, s in vol_sizes.items() if n not in vol_used)),
-            ("Build Cache", 0, 0, 0, 0)]
+    rows = [_df_row("Images", len(images), len([i for i in images if i["id"] in used_images]),
+                    sum(i["size"] or 0 for i in images),
+                    sum(i["size"] or 0 for i in images if i["id"] not in used_images)),
+            _df_row("Containers", len(containers), len(active), sum(sizes.values()),
+                    sum(n for cid, n in sizes.items() if cid not in active)),
+            _df_row("Local Volumes", len(vol_sizes), len(vol_used), sum(vol_sizes.values()),
+                    sum(n for name, n in vol_sizes.items() if name not in vol_used)),
+            _df_row("Build Cache", 0, 0, 0, 0, percent=False)]
     from fastctr.image import tmpwork
     temp = tmpwork.usage(store.root)
     if temp["live"][0] or temp["dead"][0]:  # loads and pulls under way, or killed (prune reclaims those)
-        rows.append(("Temporary", temp["live"][0] + temp["dead"][0], temp["live"][0],
-                     temp["live"][1] + temp["dead"][1], temp["dead"][1]))
-    print(f"{'TYPE':<16}{'TOTAL':<10}{'ACTIVE':<10}{'SIZE':<12}RECLAIMABLE")
-    for kind, total, active, size, reclaimable in rows:
-        print(f"{kind:<16}{total:<10}{active:<10}{_size(size):<12}{_size(reclaimable)}")
+        rows.append(_df_row("Temporary", temp["live"][0] + temp["dead"][0], temp["live"][0],
+                            temp["live"][1] + temp["dead"][1], temp["dead"][1]))
+    for line in template.table(o.get("format") or "table", rows, DF_HEADERS, default=DF_DEFAULT,
+                               missing="*formatter.diskUsageContext"):
+        print(line)
 
 
-def cmd_image_prune(g, args):
-    """Unnamed images no container uses (-a: every image no container uses)."""
+def _df_row(kind, total, active, size, reclaimable, percent=True):
+    """A line of Docker's system df: sizes in go-units HumanSize, the
+    reclaimable part with its percentage when there is any size."""
+    text = units.human_size(reclaimable, 4)
+    if percent and size > 0:
+        text += f" ({reclaimable * 100 // size}%)"
+    return {"Type": kind, "TotalCount": str(total), "Active": str(active), "Size": units.human_size(size, 4),
+            "Reclaimable": text}
+
+
+def cmd_image_prune(g, args, freed=0):
+    """Unnamed images no container uses (-a: every image no container uses),
+    reported as Docker's prune does (`deleted:` lines, the space freed; for
+    system prune also what `freed` its containers held)."""
     o, pos = parse(args, {"-f": ("force", False), "--force": ("force", False), "-a": ("all", False),
                           "--all": ("all", False)})
     nargs(pos, 0, 0)
     from fastctr.image import loading as images
     engine = _engine(g)
     store = engine.store
+    lines = []
     for image_id in store.image_ids():
         im = store.image(image_id)
         if (o.get("all") or not im["tags"] and not im["digests"]) and not store.containers_using(image_id):
             for line in engine.rmi(image_id):
-                print(line)
-    freed = images.prune_unreferenced(store)  # what killed loads and pulls left
-    print(f"Total reclaimed space: {_size(freed)}")
+                word, _, rest = line.partition(" ")
+                lines.append(word.lower() + " " + rest)  # prune words them untagged:/deleted:
+            freed += im["size"] or 0
+    _prune_report("Images", lines)
+    freed += images.prune_unreferenced(store)  # what killed loads and pulls left
+    print(f"Total reclaimed space: {units.human_size(freed, 4)}")
 
 
 def cmd_info(g, args):

@@ -38,6 +38,8 @@ def info(engine, extra):
         "ContainersStopped": len(containers) - state.count("running") - state.count("paused"),
         "Images": len(engine.store.image_ids()), "Driver": engine.driver.name,
         "DriverStatus": [["Backing Filesystem", extra.get("BackingFilesystem", "")]],
+        "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "null"], "Authorization": None,
+                    "Log": ["json-file", "none"]},
         "MemoryLimit": True, "SwapLimit": os.path.exists("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes"),
         "CpuCfsPeriod": True, "CpuCfsQuota": True, "CPUShares": True, "CPUSet": True, "PidsLimit": True,
         "IPv4Forwarding": (extra.get("Networking") or {}).get("ip_forward") == "1", "Debug": False, "OomKillDisable": True,

@@ -6,7 +6,7 @@ stats...): `table` for the default columns, `json` for `{{json .}}`, a
 `table ...` template gets a header row and columns aligned as Go's
 tabwriter aligns them, `\\t` and `\\n` written as escapes are made tabs and
 newlines."""
-from fastctr.cli import gofuncs, gotemplate
+from fastctr.cli import gofmt, gofuncs, gotemplate
 from fastctr.errors import ConfigError
 
 HEADERS = {"ID": "CONTAINER ID", "Names": "NAMES", "Image": "IMAGE", "Command": "COMMAND",
@@ -56,7 +56,7 @@ def table(fmt, rows, headers=None, default=None, missing="error"):
     body = fmt[len("table"):] if is_table else fmt
     body = body.strip(" ").replace("\\t", "\t").replace("\\n", "\n")
     # a row stands for one of the docker CLI's contexts, whose JSON is a map: keys sorted
-    out = "".join(render(body, dict(sorted(r.items())), missing) + "\n" for r in rows)
+    out = "".join(render(body, gofmt.Context(sorted(r.items())), missing) + "\n" for r in rows)
     if not is_table:
         return out.splitlines()
     header = dict(HEADERS, **(headers or {}))

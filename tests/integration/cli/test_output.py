@@ -5,8 +5,8 @@ import json
 import re
 
 AGO = r"(Less than a second|1 second|\d+ seconds|About a minute) ago"
-PS_KEYS = ["Command", "CreatedAt", "ID", "Image", "Labels", "LocalVolumes", "Mounts", "Names", "Networks", "Ports",
-           "RunningFor", "Size", "State", "Status"]
+PS_KEYS = ["Command", "CreatedAt", "ID", "Image", "Labels", "LocalVolumes", "Mounts", "Names", "Networks", "Platform",
+           "Ports", "RunningFor", "Size", "State", "Status"]
 IMAGE_KEYS = ["Containers", "CreatedAt", "CreatedSince", "Digest", "ID", "Repository", "SharedSize", "Size", "Tag",
               "UniqueSize", "VirtualSize"]
 
@@ -49,13 +49,14 @@ def test_ps_table_and_json_as_docker(fcli):
     try:
         lines = ok(fcli("ps", "-a")).splitlines()
         assert lines[0].split() == ["CONTAINER", "ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
-        assert lines[1].startswith(cid[:12] + "   bb:1      \"sh -c echo \\\"a b\\\" an…\"   ")
+        assert lines[1].startswith(cid[:12] + "   bb:1      \"sh -c 'echo \\\"a b\\\" a…\"   ")  # moby's quotes
         doc = json.loads(ok(fcli("ps", "-a", "--format", "json")))
         assert list(doc) == PS_KEYS
-        assert doc["ID"] == cid[:12] and doc["Command"] == '"sh -c echo \\"a b\\" an…"' and doc["Labels"] == "a=1,b=2"
+        assert doc["ID"] == cid[:12] and doc["Command"] == '"sh -c \'echo \\"a b\\" a…"' and doc["Labels"] == "a=1,b=2"
+        assert doc["Platform"] is None
         assert doc["State"] == "created" and doc["Status"] == "Created" and doc["Size"] == "0B"
         full = json.loads(ok(fcli("ps", "-a", "--no-trunc", "--format", "{{json .}}")))
-        assert full["ID"] == cid and full["Command"] == '"sh -c echo \\"a b\\" and more words"'
+        assert full["ID"] == cid and full["Command"] == '"sh -c \'echo \\"a b\\" and more words\'"'
         assert ok(fcli("ps", "-a", "-q")) == cid[:12] + "\n"
         assert ok(fcli("ps", "-a", "-q", "--no-trunc")) == cid + "\n"
         sized = ok(fcli("ps", "-a", "-s", "--format", "{{.Size}}")).strip()
@@ -109,8 +110,10 @@ def test_images_as_docker(fcli):
         assert " ".join(rows[0][3:-1]).endswith("ago")
         assert ok(fcli("images", "-q")).split() == [rows[0][2]] * 2  # one line per row, as Docker
         assert ok(fcli("images", "--no-trunc", "-q")).split()[0].startswith("sha256:")
-        doc = json.loads(ok(fcli("images", "--format", "json")).splitlines()[0])
+        text = ok(fcli("images", "--format", "json")).splitlines()[0]
+        doc = json.loads(text)
         assert list(doc) == IMAGE_KEYS and doc["Repository"] == "bb" and doc["Containers"] == "N/A"
+        assert '"Digest":"\\u003cnone\\u003e"' in text  # a context's JSON goes through json.Marshal
         assert ok(fcli("images", "--digests")).splitlines()[0].split() == ["REPOSITORY", "TAG", "DIGEST", "IMAGE",
                                                                           "ID", "CREATED", "SIZE"]
         assert ok(fcli("images", "other/bb", "--format", "{{.Repository}}:{{.Tag}}")) == "other/bb:v2\n"
@@ -149,3 +152,19 @@ def test_info_and_version_formats(fcli):
     assert version[0] == version[1] and json.loads(ok(fcli("version", "--format", "{{json .Client}}")))["Os"] == "linux"
     assert ok(fcli("version")).startswith("Client:\n Version:")
     assert fcli("version", "--format", "{{.Nope}}").returncode == 1
+
+
+def test_prune_and_df_as_docker(fcli):
+    assert ok(fcli("container", "prune", "-f")) == "Total reclaimed space: 0B\n"
+    cid = ok(fcli("create", "bb:1", "true")).strip()
+    assert ok(fcli("container", "prune", "-f")) == f"Deleted Containers:\n{cid}\n\nTotal reclaimed space: 0B\n"
+    ok(fcli("volume", "create", "pruned"))
+    assert ok(fcli("volume", "prune", "-f", "-a")) == "Deleted Volumes:\npruned\n\nTotal reclaimed space: 0B\n"
+    lines = ok(fcli("system", "df")).splitlines()
+    assert lines[0] == "TYPE            TOTAL     ACTIVE    SIZE      RECLAIMABLE"
+    images = lines[1].split()
+    assert images[:3] == ["Images", "1", "0"] and images[-1] == "(100%)" and images[3] == images[4]
+    assert lines[2].split() == ["Containers", "0", "0", "0B", "0B"] and lines[4].split()[:2] == ["Build", "Cache"]
+    assert ok(fcli("system", "df", "--format", "{{.Type}}:{{.TotalCount}}")).split()[:2] == ["Images:1",
+                                                                                             "Containers:0"]
+    assert fcli("system", "df", "-v").returncode == 125

@@ -2,6 +2,7 @@
 them, and what a killed `fastctr` command leaves (nothing invisible)."""
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -70,7 +71,13 @@ def _wait_monitors_gone(data, timeout=20):
 
 
 def _ps(fc):
-    return {c["Names"]: c for c in map(json.loads, fc("ps", "-a", "--format", "json").stdout.splitlines())}
+    """ps -a --format json (Docker's keys) by name; "Status" here is the state
+    word (Docker's State) and "ExitCode" the code read from `Exited (N) ...`."""
+    out = {}
+    for c in map(json.loads, fc("ps", "-a", "--format", "json").stdout.splitlines()):
+        code = re.match(r"Exited \((-?\d+)\)", c["Status"])
+        out[c["Names"]] = dict(c, Status=c["State"], ExitCode=int(code.group(1)) if code else None)
+    return out
 
 
 def test_run_detached_logs_wait_and_clean_exit(fc):
@@ -141,7 +148,7 @@ def test_killed_command_leaves_a_dead_container_that_prune_removes(fc, point):
     assert p.returncode == -9
     assert _ps(fc)["victim"]["Status"] == "dead"
     out = fc("system", "prune", "-f")
-    assert out.returncode == 0 and "Deleted containers: 1" in out.stdout
+    assert out.returncode == 0 and "Deleted Containers:\n" in out.stdout  # Docker's words
     assert fc("ps", "-a", "-q").stdout == ""
     # the autouse no_leaks fixture checks cgroups, mounts and state
 
@@ -150,10 +157,10 @@ def test_killed_foreground_command_leaves_its_running_container_visible(fc):
     p = fc("run", "--name", "orphan", "bb:1", "sleep", "1000", env={"FASTCTR_CRASH_AT": "start:running"})
     assert p.returncode == -9
     assert _ps(fc)["orphan"]["Status"] == "running"
-    assert fc("container", "prune").stdout.strip().endswith("removed: 0")
+    assert fc("container", "prune").stdout == "Total reclaimed space: 0B\n"  # nothing removed
     assert fc("stop", "-t", "0", "orphan").returncode == 0
     assert _ps(fc)["orphan"]["Status"] == "exited"
-    assert "Total containers removed: 1" in fc("container", "prune").stdout
+    assert fc("container", "prune").stdout.startswith("Deleted Containers:\n")
 
 
 def test_hundred_detached_containers_leave_nothing(fc):
