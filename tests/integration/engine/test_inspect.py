@@ -457,3 +457,26 @@ def test_network_settings_ports_and_network_objects_in_a_private_netns(world):
     assert stopped["NetworkSettings"]["Ports"] == {}
     assert stopped["NetworkSettings"]["Networks"]["appnet"]["IPAddress"] == ""
     assert stopped["HostConfig"]["PortBindings"] == web["HostConfig"]["PortBindings"]
+
+
+def test_network_flags_show_in_the_endpoint_and_host_config(world):
+    out = os.path.join(world, "flags.json")
+    p = in_netns(world, f"""
+        $F network create --subnet 10.78.0.0/24 flagnet >/dev/null
+        $F run -d --name db --network flagnet --ip 10.78.0.50 --network-alias store --mac-address 02:00:00:00:00:aa \\
+            --expose 9000 --dns 10.0.0.1 --dns-search example.org --dns-option ndots:2 --add-host h:192.0.2.9 \\
+            bb:1 sleep 60 >/dev/null
+        $F inspect db > {out}
+        $F rm -f db >/dev/null
+        $F network rm flagnet >/dev/null
+    """)
+    assert p.returncode == 0, p.stderr
+    doc = json.load(open(out))[0]
+    endpoint = doc["NetworkSettings"]["Networks"]["flagnet"]
+    assert endpoint["IPAMConfig"] == {"IPv4Address": "10.78.0.50"} and endpoint["IPAddress"] == "10.78.0.50"
+    assert endpoint["Aliases"] == ["store"] and endpoint["DNSNames"] == ["db", "store", doc["Id"][:12]]
+    assert endpoint["MacAddress"] == "02:00:00:00:00:aa"
+    assert doc["Config"]["ExposedPorts"] == {"9000/tcp": {}} and doc["NetworkSettings"]["Ports"] == {"9000/tcp": None}
+    hc = doc["HostConfig"]
+    assert (hc["Dns"], hc["DnsSearch"], hc["DnsOptions"], hc["ExtraHosts"]) == \
+        (["10.0.0.1"], ["example.org"], ["ndots:2"], ["h:192.0.2.9"])
