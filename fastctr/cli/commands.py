@@ -54,7 +54,8 @@ def main(argv=None):
             return _print_version()
         words, name, args = _resolve(rest)
         if name is None or args == ["--help"] and rest[:1] == ["help"]:
-            return _help(words, name)
+            # `fastctr container` alone: the docker CLI writes that usage on stderr (exit 0)
+            return _help(words, name, to_stderr=rest[1:] == [] and rest[:1] != ["help"] and bool(words))
         return handler(name)(g, args) or 0
     except HelpRequested as e:
         if not words and "-h" in argv and "--help" not in argv:
@@ -126,14 +127,14 @@ def handlers():
     return names
 
 
-def _help(words, name, table=None):
+def _help(words, name, table=None, to_stderr=False):
     """Usage on stdout, exit 0: of fastctr, of a group, or of one command
     (`fastctr help CMD` asks the command for its option table)."""
     from fastctr.cli import usage
     if not words:
         usage.top(handlers())
     elif name is None:
-        usage.group(words[0], handlers())
+        usage.group(words[0], handlers(), out=sys.stderr if to_stderr else None)
     else:
         if table is None:
             try:

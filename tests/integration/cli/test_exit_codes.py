@@ -4,7 +4,7 @@ an error exits 1; `rm -f` of a missing container is no error."""
 
 
 def test_help_exits_0(fcli):
-    for argv in (["--help"], ["run", "--help"], ["container", "ls", "-h"], ["help", "rm"], ["image"]):
+    for argv in (["--help"], ["run", "--help"], ["container", "ls", "-h"], ["help", "rm"], ["image", "--help"]):
         p = fcli(*argv)
         assert p.returncode == 0 and p.stdout.startswith("Usage:  fastctr") and p.stderr == "", (argv, p.stderr)
     p = fcli("-h")

@@ -74,14 +74,16 @@ def test_every_command_answers_help_without_doing_anything(capsys):
 
 @pytest.mark.parametrize("group", sorted(groups.GROUPS))
 def test_group_help(capsys, group):
-    for argv in ([group], [group, "--help"]):
+    for argv in ([group, "--help"], ["help", group]):
         status, out, err = run(capsys, *argv)
         assert status == 0 and out.startswith(f"Usage:  fastctr {group} COMMAND\n"), out
         assert "\nCommands:\n" in out and "cleanup" not in out
+    status, out, err = run(capsys, group)  # alone: the usage on stderr, as the docker CLI
+    assert status == 0 and out == "" and err.startswith(f"Usage:  fastctr {group} COMMAND\n")
 
 
 def test_container_group_lists_ls_once(capsys):
-    _, out, _ = run(capsys, "container")
+    _, out, _ = run(capsys, "container", "--help")
     listed = [line.split()[0] for line in out.split("Commands:\n")[1].splitlines() if line.startswith("  ")]
     assert "ls" in listed and "list" not in listed and "ps" not in listed and "run" in listed
 
