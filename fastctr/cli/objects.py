@@ -152,16 +152,25 @@ def cmd_load(g, args):
 def cmd_pull(g, args):
     o, pos = parse(args, {"-q": ("quiet", False), "--quiet": ("quiet", False), "--platform": ("platform", True),
                           "-u": ("user", True), "--username": ("user", True),
-                          "-p": ("password", True), "--password": ("password", True)})
+                          "-p": ("password", True), "--password": ("password", True),
+                          "-a": ("all_tags", False), "--all-tags": ("all_tags", False)})
     nargs(pos, 1, 1)
     from fastctr.image import loading as images, progress, reference
-    ref = reference.parse_normalized(pos[0]).with_default_tag()
+    given = reference.parse_normalized(pos[0])
     auth = (o["user"], o.get("password", "")) if o.get("user") else None
     engine = _engine(g)
-    images.pull(engine.store, engine.driver, pos[0], auth=auth, platform=o.get("platform"),
-                report=progress.PullReport(sys.stdout, quiet=bool(o.get("quiet"))))
-    events.image(engine.store.root, ref.familiar(), "pull", ref.familiar_name)
-    print(ref)
+    if o.get("all_tags"):
+        if given.tag or given.digest:
+            raise FastctrError("tag can't be used with --all-tags/-a")
+        refs = [f"{given.name}:{tag}" for tag in images.remote_tags(pos[0], auth=auth)]
+    else:
+        refs = [pos[0]]
+    for text in refs:
+        ref = reference.parse_normalized(text).with_default_tag()
+        images.pull(engine.store, engine.driver, text, auth=auth, platform=o.get("platform"),
+                    report=progress.PullReport(sys.stdout, quiet=bool(o.get("quiet"))))
+        events.image(engine.store.root, ref.familiar(), "pull", ref.familiar_name)
+    print(given if o.get("all_tags") else given.with_default_tag())
 
 
 def cmd_import(g, args):

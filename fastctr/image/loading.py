@@ -386,6 +386,17 @@ def pull(store, driver, text, auth=None, progress=None, platform=None, report=No
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def remote_tags(text, auth=None, insecure=None):
+    """The tags a registry has for the repository `text` names (pull -a)."""
+    from fastctr.image import reference, registry
+    ref = reference.parse_normalized(text)
+    wire = registry.Reference.parse(f"{ref.name}:latest")
+    if auth is None:
+        from fastctr.image import credentials
+        auth = credentials.lookup(wire.netloc)
+    return registry.list_tags(wire, auth=auth, insecure=insecure)
+
+
 def _image_of(store, ref):
     try:
         return store.resolve(ref.familiar())

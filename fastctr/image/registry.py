@@ -729,6 +729,25 @@ def pull_to_layout(ref, layout_dir, *, auth=None, insecure=None, platform=None, 
             "layers": layers, "media_type": media_type, "index_digest": index_digest}
 
 
+def list_tags(ref, *, auth=None, insecure=None):
+    """Every tag of ref's repository: the registry's tags/list, page after page
+    (its Link: <...>; rel="next" header)."""
+    client = _Client(ref, auth, insecure)
+    url, tags, what = f"/v2/{ref.repository}/tags/list", [], f"tags of {ref.netloc}/{ref.repository}"
+    for _ in range(10000):  # a registry that links in a circle must not hold us forever
+        resp = client.send("GET", url, what, ok=(200,))
+        try:
+            page = json.loads(resp.body).get("tags") or []
+        except (ValueError, AttributeError):
+            raise RegistryError(f"{what}: the registry's answer is not a tag list") from None
+        tags += [t for t in page if isinstance(t, str) and _TAG.fullmatch(t) and t not in tags]
+        link = re.match(r'\s*<([^>]+)>\s*;\s*rel="?next"?', resp.getheader("Link") or "")
+        if not link:
+            return tags
+        url = urllib.parse.urljoin(client.base + "/", link.group(1))
+    raise RegistryError(f"{what}: too many pages")
+
+
 def _layer_list(manifest, ref):
     layers = manifest.get("layers")
     if not isinstance(layers, list):

@@ -299,6 +299,20 @@ def test_pull_prints_dockers_lines(fcli, fresh, registry):
     assert int(size) > 0
 
 
+def test_pull_all_tags(fcli, fresh, registry):
+    repo = f"127.0.0.1:{registry}/alltags/bb"
+    for tag in ("1", "2", "3"):
+        assert fcli("tag", "bb:1", f"{repo}:{tag}").returncode == 0
+        push(fcli, f"{repo}:{tag}")
+    assert fresh("pull", "-a", f"{repo}:1").returncode == 1  # a tag and -a: Docker's error
+    p = fresh("pull", "--all-tags", repo)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines()[-1] == repo
+    assert sorted(line for line in p.stdout.splitlines() if line.startswith("Status: ")) == \
+        [f"Status: Downloaded newer image for {repo}:{tag}" for tag in ("1", "2", "3")]  # each tag is new here
+    assert [line.split()[1] for line in fresh("images", repo).stdout.splitlines()[1:]] == ["1", "2", "3"]
+
+
 def test_push_mounts_blobs_from_another_repository(fcli, registry):
     first, second = f"127.0.0.1:{registry}/mount/a:1", f"127.0.0.1:{registry}/mount/b:1"
     assert fcli("tag", "bb:1", first).returncode == 0
