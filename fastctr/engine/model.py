@@ -101,7 +101,7 @@ def _command(c, spec):
 def _state(engine, c, status, pid):
     cfg = c["config"]
     exit_code, oom_killed, finished = 0, bool(cfg.get("oom_killed")), c["finished"]
-    if status in ("exited", "dead"):
+    if status in ("exited", "dead", "restarting"):  # restarting: the exit code of the run that ended
         exit_code = c["exit_code"]
         if c["status"] == "running":  # ended, its monitor's clean-up still to come: what it will record
             record = engine.exit_record(c) or {}

@@ -282,6 +282,20 @@ def test_host_config_shows_the_namespace_device_and_cgroup_flags(fc, tmp_path):
     fc("rm", cid)
 
 
+def test_restart_policy_and_count(fc):
+    cid = fc("run", "-d", "--restart", "on-failure:2", "bb:1", "sh", "-c", "exit 3").stdout.strip()
+    try:
+        for _ in range(600):  # two restarts after the first run, then exited for good
+            state = inspect(fc, cid)
+            if state["State"]["Status"] == "exited" and state["RestartCount"] == 2:
+                break
+            time.sleep(0.05)
+        assert (state["State"]["Status"], state["State"]["ExitCode"], state["RestartCount"]) == ("exited", 3, 2)
+        assert state["HostConfig"]["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 2}
+    finally:
+        fc("rm", "-f", cid)
+
+
 OOM_ONCE = "if [ -e /ran ]; then exit 0; fi; touch /ran; x=0123456789; while :; do x=$x$x; done"
 
 
