@@ -20,6 +20,11 @@
  *   --stdin FD   the write end of the container's stdin pipe (-i, no tty).
  *   --attach FD  a listening AF_UNIX stream socket; up to MAX_CLIENTS
  *                clients at once (more are closed at once).
+ *   --log-max-size BYTES, --log-max-file N
+ *                Docker's json-file rotation: once LOG_FILE holds BYTES it
+ *                becomes LOG_FILE.1 (LOG_FILE.1 becomes .2 ... up to N-1)
+ *                and a new LOG_FILE starts; with N = 1 it is emptied.
+ *                An empty LOG_FILE argument: no log (--log-driver none).
  *   --health INTERVAL_MS:START_PERIOD_MS:START_INTERVAL_MS
  *                Docker's health check: while the container runs, every
  *                interval (START_INTERVAL_MS during the first
@@ -59,6 +64,7 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -91,7 +97,9 @@ struct client {
     uint32_t left;  /* payload bytes of the current frame still to come */
 };
 
-static int log_fd = -1;
+static int log_fd = -1, log_max_file = 1;
+static const char *log_path;
+static long long log_max_size, log_size;
 /* One record: escaping can at most sextuple a byte (\u00XX). */
 static char record[LINE_MAX_BYTES * 6 + 128];
 
@@ -152,6 +160,30 @@ static void write_all(int fd, const char *p, size_t n)
     }
 }
 
+static void rotate_log(void)
+{
+    char from[4200], to[4200];
+    if (log_max_file <= 1) {
+        if (ftruncate(log_fd, 0) == 0)
+            log_size = 0;
+        return;
+    }
+    for (int i = log_max_file - 1; i >= 1; i--) {
+        if (i == 1)
+            snprintf(from, sizeof from, "%s", log_path);
+        else
+            snprintf(from, sizeof from, "%s.%d", log_path, i - 1);
+        snprintf(to, sizeof to, "%s.%d", log_path, i);
+        rename(from, to);  /* a file not there yet is no error */
+    }
+    int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    if (fd >= 0) {
+        close(log_fd);
+        log_fd = fd;
+        log_size = 0;
+    }
+}
+
 static void emit(struct stream *s, const char *text, size_t n)
 {
     struct timespec ts;
@@ -164,7 +196,12 @@ static void emit(struct stream *s, const char *text, size_t n)
     o += json_escape(record + o, text, n);
     o += (size_t)snprintf(record + o, sizeof record - o, "\",\"stream\":\"%s\",\"time\":\"%s.%09ldZ\"}\n",
                           s->name, when, ts.tv_nsec);
+    if (log_fd < 0)
+        return;
     write_all(log_fd, record, o);
+    log_size += (long long)o;
+    if (log_max_size > 0 && log_size >= log_max_size)
+        rotate_log();
 }
 
 /* Emit every complete line; keep the rest unless the buffer is full. */
@@ -482,6 +519,12 @@ int main(int argc, char **argv)
         } else if (strcmp(argv[a], "--attach") == 0 && a + 1 < argc) {
             listen_fd = atoi(argv[a + 1]);
             a += 2;
+        } else if (strcmp(argv[a], "--log-max-size") == 0 && a + 1 < argc) {
+            log_max_size = atoll(argv[a + 1]);
+            a += 2;
+        } else if (strcmp(argv[a], "--log-max-file") == 0 && a + 1 < argc) {
+            log_max_file = atoi(argv[a + 1]);
+            a += 2;
         } else if (strcmp(argv[a], "--health") == 0 && a + 1 < argc) {
             if (sscanf(argv[a + 1], "%ld:%ld:%ld", &health_every_ms, &health_start_period_ms,
                        &health_start_every_ms) != 3 || health_every_ms <= 0) {
@@ -507,7 +550,13 @@ int main(int argc, char **argv)
     streams[1].name = "stderr";
     streams[1].fd = atoi(args[4]);
     streams[1].type = MSG_STDERR;
-    log_fd = open(args[1], O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    log_path = args[1];
+    if (log_path[0]) {
+        log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+        struct stat st;
+        if (log_fd >= 0 && fstat(log_fd, &st) == 0)
+            log_size = (long long)st.st_size;  /* a restart appends to the same log */
+    }
     /* The master is written too: never wait on a container that does not
      * read its input.  The stdin pipe likewise. */
     streams[0].fd = own_fd(streams[0].fd, tty_mode);

@@ -25,7 +25,8 @@ RUN = {"--name": ("name", True), "--rm": ("rm", False), "-e": ("env", True), "--
        "-i": ("interactive", False), "--interactive": ("interactive", False), "-t": ("tty", False),
        "--tty": ("tty", False), "--init": ("init", False), "--sig-proxy": ("sig_proxy", False),
        "--detach-keys": ("detach_keys", True), "--stop-timeout": ("stop_timeout", True),
-       "--pull": ("pull", True), "--restart": ("restart", True)}
+       "--pull": ("pull", True), "--restart": ("restart", True), "--log-driver": ("log_driver", True),
+       "--log-opt": ("log_opts", True)}
 RUN.update(resource_flags.FLAGS)  # --cpus, -m, --ulimit...: fastctr.resources
 RUN.update({"--health-cmd": ("health_cmd", True), "--health-interval": ("health_interval", True),
             "--health-timeout": ("health_timeout", True), "--health-retries": ("health_retries", True),
@@ -290,14 +291,15 @@ def cmd_container_cleanup(g, args):
 def cmd_logs(g, args):
     o, pos = parse(args, {"-f": ("follow", False), "--follow": ("follow", False), "--tail": ("tail", True),
                           "-n": ("tail", True), "-t": ("timestamps", False), "--timestamps": ("timestamps", False),
-                          "--since": ("since", True), "--until": ("until", True)})
+                          "--since": ("since", True), "--until": ("until", True), "--details": ("details", False)})
     nargs(pos, 1, 1)
     from fastctr.engine import logs
     engine = _engine(g)
     c = engine.container(pos[0])
     tail = None if o.get("tail") in (None, "all") else int(_number(o["tail"], "--tail"))
     logs.show(engine, c, follow=bool(o.get("follow")), tail=tail, timestamps=bool(o.get("timestamps")),
-              since=logs.parse_time(o.get("since"), "--since"), until=logs.parse_time(o.get("until"), "--until"))
+              since=logs.parse_time(o.get("since"), "--since"), until=logs.parse_time(o.get("until"), "--until"),
+              details=bool(o.get("details")))
 
 
 EXEC = {"-d": ("detach", False), "--detach": ("detach", False), "-i": ("interactive", False),

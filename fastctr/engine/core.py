@@ -158,12 +158,9 @@ class Engine(Supervisor, Operations):
             from fastctr.engine.tty import parse_detach_keys
             parse_detach_keys(opts.detach_keys)
         image_health = (image["config"].get("config") or {}).get("Healthcheck")
-        if image_health or opts.health:
-            from fastctr.engine.health import health_record
-            extra.update(health_record(opts, image_health))
-        if opts.restart is not None:
-            from fastctr.engine.restart import parse_policy
-            extra.update(restart_policy=parse_policy(opts.restart, auto_remove=opts.rm), restart_count=0)
+        if opts.log_driver or opts.log_opts or opts.restart is not None or opts.health or image_health:
+            from fastctr.engine.lifeflags import records  # --restart, --health-*, --log-*
+            extra.update(records(opts, image_health))
         ports = self._port_mappings(image["config"], opts)
         if opts.network is None:
             # Publishing needs a bridge even when the default is none.

@@ -36,41 +36,86 @@ def parse_time(value, flag):
     raise UsageError(f"invalid value for {flag}: {value!r} (use a timestamp, RFC3339 or 10s/5m/2h)")
 
 
-def _emit(rec, timestamps, out, err):
+def _emit(rec, timestamps, out, err, details=None):
     text = rec.get("log", "")
+    if details is not None:  # Docker's --details: the attributes, a space, the line
+        text = f"{details} {text}"
     stream = err if rec.get("stream") == "stderr" else out
     stream.write(f"{rec.get('time', '')} {text}" if timestamps else text)
 
 
 def show(engine, c, follow=False, tail=None, timestamps=False, since=None, until=None,
-         out=sys.stdout, err=sys.stderr):
+         out=sys.stdout, err=sys.stderr, details=False):
+    """The log's records (its rotated files first, oldest first), then with
+    follow what comes until the container has ended."""
+    from fastctr.errors import FastctrError
+    cfg = c["config"]
+    if cfg.get("log_driver") == "none":
+        raise FastctrError("configured logging driver does not support reading")
     path = engine.log_path(c)
+    files = [path]
+    if details or (cfg.get("log_opts") or {}).get("max-file"):
+        from fastctr.engine import logopts
+        files = logopts.rotated_paths(path, cfg)
+        details = logopts.details(dict(c, _cdir=engine._cdir(c))) if details else None
+    else:
+        details = None
     selected = []
+    for name in files[:-1]:
+        try:
+            with open(name, encoding="utf-8", errors="replace") as old:
+                selected += _selected(old, since, until)
+        except FileNotFoundError:
+            continue
     try:
         f = open(path, encoding="utf-8", errors="replace")
     except FileNotFoundError:
-        return
-    with f:
-        for rec in _read_available(f):
-            if (since and rec.get("time", "") < since) or (until and rec.get("time", "") > until):
-                continue
-            selected.append(rec)
-        if tail is not None:
-            selected = selected[-tail:] if tail > 0 else []
-        for rec in selected:
-            _emit(rec, timestamps, out, err)
-        out.flush()
-        err.flush()
+        f = None
+    selected += _selected(f, since, until) if f else []
+    if tail is not None:
+        selected = selected[-tail:] if tail > 0 else []
+    for rec in selected:
+        _emit(rec, timestamps, out, err, details)
+    out.flush()
+    err.flush()
+    try:
         while follow:
             ended = not engine._runtime_alive(c["id"])
-            for rec in _read_available(f):
-                if not (until and rec.get("time", "") > until):
-                    _emit(rec, timestamps, out, err)
+            f = _follow(path, f, lambda rec: until and rec.get("time", "") > until or
+                        _emit(rec, timestamps, out, err, details))
             out.flush()
             err.flush()
             if ended:
                 return
             time.sleep(0.1)
+    finally:
+        if f:
+            f.close()
+
+
+def _selected(f, since, until):
+    return [rec for rec in _read_available(f)
+            if not ((since and rec.get("time", "") < since) or (until and rec.get("time", "") > until))]
+
+
+def _follow(path, f, emit):
+    """New records; when the monitor rotated the log (the path is a new
+    file), the rest of the old one first."""
+    import os
+    if f is not None:
+        for rec in _read_available(f):
+            emit(rec)
+    try:
+        ino = os.stat(path).st_ino
+    except FileNotFoundError:
+        return f
+    if f is None or os.fstat(f.fileno()).st_ino != ino:
+        if f is not None:
+            f.close()
+        f = open(path, encoding="utf-8", errors="replace")
+        for rec in _read_available(f):
+            emit(rec)
+    return f
 
 
 def _read_available(f):

@@ -61,6 +61,7 @@ class RunOptions:
         self.stop_timeout = kw.get("stop_timeout")
         self.pull = kw.get("pull") or "missing"  # --pull missing|always|never
         self.restart, self.health = kw.get("restart"), {k: v for k, v in kw.items() if "health" in k}
+        self.log_driver, self.log_opts = kw.get("log_driver"), list(kw.get("log_opts") or [])  # engine.logopts
         for name in ("cap_add", "cap_drop", "security_opt", "devices"):
             setattr(self, name, list(kw.get(name) or []))  # fastctr.security
         # The process environment and namespace flags (see FLAGS below).

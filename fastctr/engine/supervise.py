@@ -209,8 +209,13 @@ class Supervisor:
         callback = [*_cli_argv(), "--data-root", self.store.root, "--state-root", self.runtime.store.root]
         if self.cgroup_parent:  # a restart makes the cgroup again, where the first start did
             callback += ["--cgroup-parent", self.cgroup_parent]
+        log_path = self.log_path(c)
+        if c["config"].get("log_driver") or c["config"].get("log_opts"):
+            from fastctr.engine import logopts  # --log-driver none, --log-opt max-size=...
+            more, log_path = logopts.monitor_arguments(c["config"], log_path)
+            options = options + more
         argv = [_monitor_program(), *options, "--attach", str(listen_fd), os.path.join(cdir, EXIT_FILE),
-                self.log_path(c), str(container.pid),
+                log_path, str(container.pid),
                 str(out_r), str(err_r), "--", *callback, "container", "cleanup", c["id"]]
         return (lambda: os.execv(argv[0], argv)), container.pid
 
