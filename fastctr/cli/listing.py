@@ -21,8 +21,8 @@ HEADERS = {"ID": "CONTAINER ID", "Names": "NAMES", "Image": "IMAGE", "Command": 
            "Labels": "LABELS", "Mounts": "MOUNTS", "LocalVolumes": "LOCAL VOLUMES", "Networks": "NETWORKS"}
 FILTERS = {"ancestor", "before", "exited", "id", "isolation", "label", "name", "status", "health", "since", "volume",
            "network", "is-task", "publish", "expose"}
-NOT_HERE = {"isolation": "fastctr has one isolation (default)", "is-task": "fastctr has no swarm tasks",
-            "health": "fastctr ps does not filter on health yet"}
+NOT_HERE = {"isolation": "fastctr has one isolation (default)", "is-task": "fastctr has no swarm tasks"}
+HEALTH = ("starting", "healthy", "unhealthy", "none")
 STATES = ("created", "running", "paused", "restarting", "removing", "exited", "dead")
 CONTEXT = "*formatter.ContainerContext"  # the Go type a template sees, for error messages
 
@@ -126,6 +126,9 @@ def select(engine, containers, filters, all, last):
             raise FastctrError(f"invalid filter 'status={value}': invalid value for state ({value}): must be one "
                                f"of {', '.join(STATES)}")
         all = True
+    for value in filters.get("health", []):
+        if value not in HEALTH:
+            raise FastctrError(f"Unrecognised filter value for health: {value}")
     before = _container(engine, filters.get("before"))
     since = _container(engine, filters.get("since"))
     images = _ancestors(engine, filters.get("ancestor")) if "ancestor" in filters else None
@@ -137,7 +140,7 @@ def select(engine, containers, filters, all, last):
             continue
         if since is not None and c["id"] == since:
             break
-        running = c["status"] in ("running", "paused")
+        running = c["status"] in ("running", "paused", "restarting")  # Docker: a restarting one is Running
         if not running and not all and last <= 0:
             continue
         if not match(filters.get("name"), c["name"]) and not match(filters.get("name"), "/" + c["name"]):
@@ -150,6 +153,8 @@ def select(engine, containers, filters, all, last):
                                     str(c["exit_code"] or 0) not in filters["exited"]):
             continue
         if not match(filters.get("status"), c["status"]):
+            continue
+        if "health" in filters and ((c.get("health") or "none").replace("health: ", "") not in filters["health"]):
             continue
         if images is not None and c["image_id"] not in images:
             continue

@@ -37,6 +37,10 @@ def test_unhealthy_then_healthy(fc):
     assert all(entry["ExitCode"] == 1 for entry in health["Log"])
     assert fc("exec", "hc", "touch", "/ok").returncode == 0
     _wait_status(fc, "hc", "healthy")
+    assert fc("ps", "--filter", "health=healthy", "--format", "{{.Names}}").stdout == "hc\n"
+    assert fc("ps", "--filter", "health=unhealthy", "--format", "{{.Names}}").stdout == ""
+    p = fc("ps", "--filter", "health=great")
+    assert p.returncode == 1 and "Unrecognised filter value for health: great" in p.stderr
     health = json.loads(fc("inspect", "-f", "{{json .State.Health}}", "hc").stdout)
     assert health["FailingStreak"] == 0 and health["Log"][-1]["Output"] == "fine\n"
     assert len(health["Log"]) <= 5
