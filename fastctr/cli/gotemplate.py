@@ -257,7 +257,10 @@ class Parser:
         if t.kind == "raw":
             return ("const", t.text[1:-1])
         if t.kind == "char":
-            return ("const", ord(_unquote(t.text[1:-1], item, self)))
+            text = _unquote(t.text[1:-1], item, self)
+            if len(text) != 1:  # Go: one character between the quotes
+                raise self._error(item, f"malformed character constant: {t.text}")
+            return ("const", ord(text))
         if t.kind == "number":
             return ("const", _number(t.text, item, self))
         raise self._error(item, f"unexpected {t.text!r} in operand")
@@ -279,16 +282,29 @@ def _unquote(body, item, parser):
         if nxt in _ESCAPES:
             out.append(_ESCAPES[nxt])
             i += 2
-        elif nxt in ("x", "u", "U"):
-            n = {"x": 2, "u": 4, "U": 8}[nxt]
-            out.append(chr(int(body[i + 2:i + 2 + n], 16)))
-            i += 2 + n
-        elif nxt.isdigit():
-            out.append(chr(int(body[i + 1:i + 4], 8)))
-            i += 4
+        elif nxt in _CODE_DIGITS or nxt.isdigit():
+            ch, i = _escaped_code(body, i, item, parser)
+            out.append(ch)
         else:
             raise parser._error(item, f"invalid syntax: unknown escape \\{nxt}")
     return "".join(out)
+
+
+_CODE_DIGITS = {"x": 2, "u": 4, "U": 8}  # \xHH \uHHHH \UHHHHHHHH; \OOO is octal
+
+
+def _escaped_code(body, i, item, parser):
+    """The character of the numeric escape at body[i] and where the text
+    goes on; a short, non-digit or out-of-Unicode code is Go's syntax error."""
+    nxt = body[i + 1]
+    start, width, base = (i + 2, _CODE_DIGITS[nxt], 16) if nxt in _CODE_DIGITS else (i + 1, 3, 8)
+    digits = body[start:start + width]
+    try:
+        if len(digits) != width:
+            raise ValueError(digits)
+        return chr(int(digits, base)), start + width
+    except (ValueError, OverflowError):
+        raise parser._error(item, f"invalid syntax: bad escape in {body!r}") from None
 
 
 def _number(text, item, parser):

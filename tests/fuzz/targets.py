@@ -278,7 +278,7 @@ def seeds(name):
         "jsonfast": [b'{"a": [1, 2.5, "x", null, true], "b": {"c": "\\u00e9"}}', b"[]", b'"s"'],
         "publish": [b"8080:80", b"127.0.0.1:8000-8002:80-82/udp", b"80"],
         "template": [b"{{.State.Status}} {{json .Config.Cmd}} {{index .Config.Labels \"a\"}}",
-                     b"table {{.Id}}\t{{upper .State.Status}}"],
+                     b"table {{.Id}}\t{{upper .Id}}", b"{{printf \"%q\" .Id}} {{'x'}} {{\"\\x41\\101\"}}"],
         "env_file": [b"# comment\nA=1\nB\n\nC=x=y\n"],
         "reference": [b"busybox", b"127.0.0.1:5000/a/b:tag", b"docker.io/library/debian@sha256:" + b"d" * 64],
         "registry_manifest": [json.dumps(index).encode(), json.dumps(manifest).encode()],
