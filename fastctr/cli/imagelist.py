@@ -47,8 +47,11 @@ def images(store, o, pos, out=sys.stdout):
 def select(store, filters, pos):
     """The images the daemon lists for these filters, newest first, each
     with only the names a reference filter keeps."""
-    rows = [store.image(i) for i in store.image_ids()]
-    rows.sort(key=lambda im: units.parse_time(im["created"]) or 0, reverse=True)
+    ids = store.image_ids()
+    rows = [store.image(i) for i in ids]
+    # newest first; within one second the one recorded later (the store lists ties in the order they came)
+    order = {image_id: n for n, image_id in enumerate(ids)}
+    rows.sort(key=lambda im: (units.parse_time(im["created"]) or 0, im["loaded"] or "", order[im["id"]]), reverse=True)
     dangling = _dangling(filters.get("dangling"))
     before = _created_of(store, filters.get("before"))
     since = _created_of(store, filters.get("since"))
