@@ -232,7 +232,8 @@ def test_bad_flags_leave_nothing(engine, tmp_path):
     from fastctr.errors import ConfigError
     load_layout(engine, tmp_path, [it.busybox_layer()], ref_name="bad:1")
     for kw in ({"volumes": ["bad name:/x"]}, {"volumes": ["/nonexistent-src:/x"]}, {"user": "nosuchuser"},
-               {"name": "bad name!"}, {"tmpfs": ["relative"]}, {"mounts": ["type=volume,target=/x"]}):
+               {"name": "bad name!"}, {"tmpfs": ["relative"]}, {"mounts": ["type=volume,target=relative"]},
+               {"mounts": ["type=nosuch,target=/x"]}):
         with pytest.raises(ConfigError):
             engine.create("bad:1", RunOptions(cmd=["true"], **kw))
     assert engine.ps(all=True) == []
