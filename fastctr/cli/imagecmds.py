@@ -27,6 +27,10 @@ def cmd_save(g, args):
         sys.stdout.flush()
         saving.save(store, pos, sys.stdout.buffer, fmt)
         sys.stdout.buffer.flush()
+    from fastctr import events
+    for ref in pos:  # moby: one save event per image, named by its ID
+        image_id = store.resolve(ref)
+        events.image(store.root, image_id, "save")
 
 
 def cmd_push(g, args):
@@ -46,6 +50,9 @@ def cmd_push(g, args):
         names = [pos[0]]
     for name in names:
         push.push(engine.store, name, report=progress.PushReport(sys.stdout, quiet=bool(o.get("quiet"))))
+        from fastctr import events
+        ref = reference.parse_normalized(name).with_default_tag()
+        events.image(engine.store.root, ref.familiar(), "push", ref.familiar_name)
     if o.get("quiet"):
         print(reference.parse_normalized(pos[0]).with_default_tag() if not o.get("all_tags") else
               reference.parse_normalized(pos[0]))

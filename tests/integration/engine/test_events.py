@@ -66,6 +66,20 @@ def test_image_and_volume_events(fc):
     assert [line.split()[2] for line in _events(fc, since, "--filter", "type=volume")] == ["create", "destroy"]
 
 
+def test_save_and_commit_events(fc, tmp_path):
+    since = f"{time.time():.9f}"
+    assert fc("save", "-o", str(tmp_path / "bb.tar"), "bb:1").returncode == 0
+    fc("create", "--name", "evcommit", "bb:1", "true")
+    image_id = fc("commit", "-m", "why", "evcommit", "evcommit:1").stdout.strip()
+    fc("rm", "evcommit")
+    fc("rmi", "evcommit:1")
+    seen = [json.loads(line) for line in _events(fc, since, "--filter", "event=save", "--filter", "event=commit",
+                                                 "--format", "json")]
+    assert [(e["Type"], e["Action"]) for e in seen] == [("image", "save"), ("container", "commit")]
+    assert seen[1]["Actor"]["Attributes"]["imageID"] == image_id
+    assert seen[1]["Actor"]["Attributes"]["comment"] == "why"
+
+
 def test_durations_and_bad_input(fc):
     assert fc("events", "--since", "10m", "--until", "0s").returncode == 0
     p = fc("events", "--filter", "colour=red", "--until", "0s")
