@@ -83,13 +83,10 @@ def _seconds(stamp):
         return 0
 
 
-def after_exit(engine, cid):
-    """In the monitor's clean-up, after the clean-up: restart the container
-    if its policy says so.  Returns when it is not restarted (or the wait
-    was cancelled); otherwise it does not return (it execs the monitor)."""
-    delay = _decide(engine, cid)
-    if delay is None:
-        return
+def after_exit(engine, cid, delay):
+    """In the monitor's clean-up, once decide() said `delay`: wait it, then
+    restart the container.  Returns when the wait was cancelled; otherwise
+    it does not return (it execs the monitor)."""
     time.sleep(delay / 1000)
     with engine.lock(cid):
         try:
@@ -105,25 +102,26 @@ def after_exit(engine, cid):
     start()  # the lock is released: from here the container is running under us
 
 
-def _decide(engine, cid):
+def decide(engine, cid):
+    """Under the container's lock, right after the clean-up (so that `ps`
+    goes from running to restarting): the back-off in ms when the policy
+    restarts it (recorded as restarting, this process its waiter), else None."""
     from fastctr.runtime.state import process_start_time
-    with engine.lock(cid):
-        try:
-            c = engine._row(cid)
-        except LookupError:
-            return None
-        cfg = c["config"]
-        record = engine.exit_record(c)
-        if c["status"] != "exited" or record is None or engine._runtime_alive(cid):
-            return None
-        count = cfg.get("restart_count") or 0
-        if not should_restart(cfg.get("restart_policy"), record.get("exit_code"), count,
-                              cfg.get("manually_stopped")):
-            return None
-        ran = (record.get("finished_at") or 0) - _seconds(c["started"])
-        delay = next_delay_ms(cfg.get("restart_delay_ms"), ran)
-        me = os.getpid()
-        engine._set_status(cid, "restarting", restart_delay_ms=delay, starter=[me, process_start_time(me)])
+    try:
+        c = engine._row(cid)
+    except LookupError:
+        return None
+    cfg = c["config"]
+    record = engine.exit_record(c)
+    if c["status"] != "exited" or record is None or engine._runtime_alive(cid):
+        return None
+    count = cfg.get("restart_count") or 0
+    if not should_restart(cfg.get("restart_policy"), record.get("exit_code"), count, cfg.get("manually_stopped")):
+        return None
+    ran = (record.get("finished_at") or 0) - _seconds(c["started"])
+    delay = next_delay_ms(cfg.get("restart_delay_ms"), ran)
+    me = os.getpid()
+    engine._set_status(cid, "restarting", restart_delay_ms=delay, starter=[me, process_start_time(me)])
     return delay
 
 

@@ -352,10 +352,19 @@ class Supervisor:
     def monitor_exited(self, ref):
         """The monitor's callback: clean up, then restart the container if
         its --restart policy says so (fastctr.engine.restart)."""
-        c = self.cleanup(ref)
-        if c is not None and c["config"].get("restart_policy"):
-            from fastctr.engine import restart
-            restart.after_exit(self, c["id"])
+        from fastctr.errors import ContainerNotFoundError
+        try:
+            c = self.container(ref)
+        except ContainerNotFoundError:
+            return
+        if not c["config"].get("restart_policy"):
+            self.cleanup(c["id"])
+            return
+        from fastctr.engine import restart
+        with self.lock(c["id"]):
+            delay = restart.decide(self, c["id"]) if self._cleanup_locked(c["id"]) is not None else None
+        if delay is not None:
+            restart.after_exit(self, c["id"], delay)
 
     def _cleanup_locked(self, cid):
         from fastctr.errors import ContainerNotFoundError
