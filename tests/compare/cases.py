@@ -15,7 +15,8 @@ now.  `item` is the number in issue 14's "Found" list the command belongs to
 
 Options: stdin (bytes), mode ('exact' the normalized stdout; 'rc' only exit
 code and whether stdout is empty; 'json' the key paths of a JSON output;
-'header' the first line and the line count; 'lines' the line count), keep
+'header' the first line and the line count; 'lines' the line count;
+'sorted' the normalized lines in any order), keep
 (normalizer classes to leave alone, e.g. ('ip',)), extra ((regex, repl)...
 applied to both), sleep (seconds to wait after both ran), timeout, why (a
 known reason for a difference that is not fastctr's, shown in the report)."""
@@ -258,7 +259,7 @@ CASES = [
     C("commit cmp-web2 cmp-committed:1", 8),
     C("commit -m 'a message' -c 'CMD [\"cat\", \"/www/index.html\"]' cmp-web2 cmp-committed:2", 8),
     C("run --rm cmp-committed:2", 8),
-    C("images cmp-committed", 5),
+    C("images cmp-committed", 5, mode="sorted"),
     C("history cmp-committed:2", 7),
     C("inspect -f '{{.Comment}}' cmp-committed:2", 8),
     C("rm cmp-web2", 0),
@@ -342,8 +343,8 @@ CASES = [
     C("rm -f cmp-onfail cmp-always cmp-healthy cmp-sick", 0),
     # ---------------------------------------------------------- volumes
     C("volume create cmp-vol3", 0),
-    C("volume ls", 0),
-    C("volume ls -q", 0),
+    C("volume ls", 0, mode="sorted"),
+    C("volume ls -q", 0, mode="sorted"),
     C("volume inspect cmp-vol3", 3, mode="json"),
     C("volume inspect -f '{{.Driver}} {{.Name}} {{.Mountpoint}}' cmp-vol3", 3),
     C("volume rm cmp-vol3", 0),

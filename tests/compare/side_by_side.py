@@ -141,6 +141,9 @@ def compare(case, docker, fastctr):
         d_lines, f_lines = d_out.split("\n"), f_out.split("\n")
         if d_lines[0] != f_lines[0] or len(d_lines) != len(f_lines):
             notes.append(short_diff(d_out, f_out))
+    elif case.mode == "sorted":  # rows whose order follows IDs or equal timestamps
+        if sorted(d_out.split("\n")) != sorted(f_out.split("\n")):
+            notes.append(short_diff("\n".join(sorted(d_out.split("\n"))), "\n".join(sorted(f_out.split("\n")))))
     elif case.mode == "lines":
         if len(d_out.split("\n")) != len(f_out.split("\n")):
             notes.append(f"{len(d_out.splitlines())} lines vs {len(f_out.splitlines())}")
