@@ -42,7 +42,11 @@ RUN.update({"--add-host": ("add_hosts", True), "--dns": ("dns", True), "--dns-se
             "--ip": ("ip", True), "--mac-address": ("mac_address", True), "--expose": ("expose", True)})
 GROUPS = ("container", "image", "network", "system", "volume")  # Docker's management commands
 HANDLER_MODULES = ("fastctr.cli.objects", "fastctr.cli.files")  # where else `cmd_NAME` handlers live (imported on demand)
-RUN_LIKE = ("run", "create", "exec")  # their failures exit 125 (Docker's CLI), the others' 1
+# Docker's CLI: every failure of `run` exits 125; `create` and `exec` exit 125
+# when their options are wrong and 1 when the daemon refuses (no such image,
+# name in use, container not running), as every other command does.
+RUN_LIKE = ("run",)
+OPTIONS_125 = ("create", "exec")
 
 
 def main(argv=None):
@@ -77,7 +81,8 @@ def main(argv=None):
         if not isinstance(e, (FastctrError, OSError, ValueError)):
             raise
         print(f"fastctr: {e}", file=sys.stderr)
-        return 125 if _run_like(name, args) else 1
+        from fastctr.errors import ConfigError
+        return 125 if name in RUN_LIKE or name in OPTIONS_125 and isinstance(e, ConfigError) else 1
 
 
 def _resolve(rest):
@@ -159,15 +164,6 @@ def _usage_error(e, words):
         return 1
     print(f"fastctr: {e}\nSee '{path} --help'.", file=sys.stderr)
     return 125
-
-
-def _run_like(name, args):
-    """run, create, exec and an attached start: Docker's CLI exits 125 for
-    their own failures (the container's status otherwise)."""
-    if name in RUN_LIKE:
-        return True
-    attach = ("-a", "--attach", "-i", "--interactive")
-    return name == "start" and any(a in attach or a[:1] == "-" != a[1:2] and set(a[1:]) & {"a", "i"} for a in args)
 
 
 def _print_version():

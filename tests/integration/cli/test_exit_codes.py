@@ -1,6 +1,7 @@
 """Exit codes and messages of the real CLI as Docker's CLI 28 gives them:
-help 0; a flag error 125 for every command; outside run/create/exec/start -a
-an error exits 1; `rm -f` of a missing container is no error."""
+help 0; a flag error 125 for every command, `create`/`exec` option errors too;
+every failure of `run` 125, of the others (the daemon refusing) 1;
+`rm -f` of a missing container is no error."""
 
 
 def test_help_exits_0(fcli):
@@ -39,8 +40,8 @@ def test_run_keeps_125_126_127_and_the_status(fcli):
     assert fcli("run", "--rm", "bb:1", "/nonexistent").returncode == 127
     assert fcli("run", "--rm", "bb:1", "/etc/passwd").returncode == 126
     assert fcli("create", "--name", "a", "bb:1").returncode == 0
-    assert fcli("create", "--name", "a", "bb:1").returncode == 125  # the name is taken
-    assert fcli("exec", "a", "true").returncode == 125  # not running
+    assert fcli("create", "--name", "a", "bb:1").returncode == 1  # the name is taken (the daemon refuses)
+    assert fcli("exec", "a", "true").returncode == 1  # not running (the daemon refuses)
     fcli("rm", "a")
 
 

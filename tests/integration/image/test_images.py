@@ -267,7 +267,7 @@ def test_cli_create_start_rm_ps_images(data_root, state_root, tmp_path):
     p = cli(data_root, state_root, "create", "--name", "web", "-l", "app=demo", "bb:1", "sh", "-c", "exit 4")
     assert p.returncode == 0, p.stderr
     cid = p.stdout.strip()
-    assert cli(data_root, state_root, "create", "--name", "web", "bb:1").returncode == 125  # name in use
+    assert cli(data_root, state_root, "create", "--name", "web", "bb:1").returncode == 1  # name in use
     ps = [json.loads(line) for line in cli(data_root, state_root, "ps", "-a", "--format", "json").stdout.splitlines()]
     assert [(c["Names"], c["State"], c["Status"], c["Labels"]) for c in ps] == [("web", "created", "Created",
                                                                                  "app=demo")]  # Docker's keys

@@ -20,7 +20,8 @@ pytestmark = pytest.mark.skipif(not (shutil.which("umoci") and shutil.which("sko
 
 LIST = "find / -xdev -exec stat -c '%n|%f|%u|%g|%s' {} +; echo LINKS; find / -xdev -type l -exec readlink -n {} ';' -exec echo ' <- {}' ';'"
 # Paths the runtime adds to every container (mount points and bind targets).
-ADDED = {"/", "/etc/hostname", "/etc/hosts", "/proc", "/sys", "/dev"}
+# The runtime's mount points; /etc/resolv.conf: every container has one, as in Docker.
+ADDED = {"/", "/etc/hostname", "/etc/hosts", "/etc/resolv.conf", "/proc", "/sys", "/dev"}
 
 
 def sh(*cmd):

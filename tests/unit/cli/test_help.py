@@ -118,13 +118,6 @@ def test_version(capsys):
         assert words[3] == "build" and len(words[4]) == 7
 
 
-def test_run_like_commands_exit_125():
-    assert commands._run_like("run", []) and commands._run_like("exec", ["-it"])
-    assert commands._run_like("start", ["-a", "x"]) and commands._run_like("start", ["-ai", "x"])
-    assert not commands._run_like("start", ["x"]) and not commands._run_like("stop", ["x"])
-    assert not commands._run_like("start", ["--detach-keys", "ctrl-a", "x"])
-
-
 def test_stop_and_restart_take_docker_s_timeout_name(capsys):
     for cmd in ("stop", "restart"):
         _, out, _ = run(capsys, cmd, "--help")
