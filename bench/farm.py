@@ -114,7 +114,8 @@ class Farm:
         p = self.fastctr("inspect", "--format", "{{.Id}}", *ids[:3])
         # Containers listed a moment ago may be gone now: inspect says so for
         # those (as Docker does) and shows the others; anything else fails.
-        other = [line for line in p.stderr.splitlines() if "no such container" not in line]
+        gone = ("no such container", "no such object")  # Docker's words for either
+        other = [line for line in p.stderr.splitlines() if not any(g in line.lower() for g in gone)]
         return _failed(p, other[-1]) if other else _ok(p)
 
     def bundle(self, name):

@@ -151,10 +151,23 @@ def sprintf(fmt, args):
         if verb == "%":
             out.append("%")
             continue
+        if _too_large(width) or _too_large(prec):
+            # Go's parsenum gives up on a number past 1e6 and takes the rest of
+            # the format with it: no verb is left.
+            out.append("%!(NOVERB)")
+            pos = len(fmt)
+            break
         if width == "*":
-            width, i = (str(args[i]) if i < len(args) else None), i + 1
+            width, i = _star(args, i), i + 1
+            if width is None:
+                out.append("%!(BADWIDTH)")
+            elif width.startswith("-"):  # Go: a negative * width pads on the right
+                flags, width = flags + "-", width[1:]
         if prec == "*":
-            prec, i = (str(args[i]) if i < len(args) else None), i + 1
+            prec, i = _star(args, i), i + 1
+            if prec is None or prec.startswith("-"):
+                out.append("%!(BADPREC)")
+                prec = None
         if i >= len(args):
             out.append(f"%!{verb}(MISSING)")
             continue
@@ -165,6 +178,21 @@ def sprintf(fmt, args):
     if i < len(args):
         out.append("%!(EXTRA " + ", ".join(f"{type_name(a)}={value(a, False)}" for a in args[i:]) + ")")
     return "".join(out)
+
+
+_GO_NUMBER_LIMIT = 10 ** 6  # fmt's tooLarge: widths and precisions beyond it are refused
+
+
+def _star(args, i):
+    """The text of the int argument a * stands for; None when there is none
+    or it is not an int within Go's limit (BADWIDTH/BADPREC)."""
+    if i >= len(args) or not isinstance(args[i], int) or isinstance(args[i], bool):
+        return None
+    return None if abs(args[i]) > _GO_NUMBER_LIMIT else str(args[i])
+
+
+def _too_large(number):
+    return bool(number) and number.lstrip("-").isdigit() and abs(int(number)) > _GO_NUMBER_LIMIT
 
 
 def _pad(text, flags, width):
