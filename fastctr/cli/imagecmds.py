@@ -28,8 +28,7 @@ def cmd_save(g, args):
         saving.save(store, pos, sys.stdout.buffer, fmt)
         sys.stdout.buffer.flush()
     from fastctr import events
-    for ref in pos:  # moby: one save event per image, named by its ID
-        image_id = store.resolve(ref)
+    for image_id, _ in saving.selected(store, pos):  # moby: one save event per image, by its ID
         events.image(store.root, image_id, "save")
 
 
