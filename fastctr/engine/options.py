@@ -321,8 +321,9 @@ class ExecUser:
 
     def spec(self, group_add=()):
         """The OCI process.user: the primary group first, as the daemon
-        puts it, then /etc/group's and --group-add's."""
-        return {"uid": self.uid, "gid": self.gid, "additionalGids": [self.gid] + self.sgids + list(group_add)}
+        puts it, then /etc/group's and --group-add's, each once (as runc's user package)."""
+        gids = list(dict.fromkeys([self.gid] + self.sgids + list(group_add)))
+        return {"uid": self.uid, "gid": self.gid, "additionalGids": gids}
 
 
 def lookup_user(spec, read_file):

@@ -57,6 +57,9 @@ def test_group_add(fc):
     out = _out(fc("run", "--rm", "-u", "4321", "--group-add", "staff", "--group-add", "777", "bb:1", "sh", "-c",
                   "grep Groups: /proc/self/status"))
     assert _groups(out) == [0, 50, 777]
+    # A group the user is already in is listed once (`id` as Docker shows it).
+    out = _out(fc("run", "--rm", "-u", "1000", "--group-add", "staff", "bb:1", "id"))
+    assert out.count("50(staff)") == 1, out
 
 
 def test_group_add_unknown_name_fails_and_leaves_nothing(fc):
