@@ -549,8 +549,8 @@ class Engine(Supervisor, Operations):
             except ContainerNotFoundError:
                 continue  # removed since the list was read: show what exists
             c["status"] = self.live_status(c)
-            if c["status"] == "exited" and c["exit_code"] is None:
-                c["exit_code"] = (self.exit_record(c) or {}).get("exit_code")  # clean-up pending
+            if c["status"] == "exited" and (c["exit_code"] is None or c["finished"] is None):
+                self._fill_from_exit_record(c)  # the monitor's clean-up is still pending
             if c["status"] == "running" and c["config"].get("healthcheck"):
                 from fastctr.engine.health import ps_suffix
                 c["health"] = ps_suffix(self, c)  # ps: (healthy), (health: starting)

@@ -67,6 +67,15 @@ class Supervisor:
         except (OSError, ValueError):
             return None
 
+    def _fill_from_exit_record(self, c):
+        """exit code and finish time of an exited container whose clean-up
+        has not recorded them yet, from the monitor's exit.json."""
+        record = self.exit_record(c) or {}
+        if c["exit_code"] is None:
+            c["exit_code"] = record.get("exit_code")
+        if c["finished"] is None and record.get("finished_at"):
+            c["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record["finished_at"]))
+
     def log_path(self, c):
         return os.path.join(self._cdir(c), LOG_FILE)
 

@@ -165,20 +165,28 @@ def disconnect(net, cid):
 
 def apply_nat(ipam):
     """The whole fastctr table: masquerade for every network, DNAT for
-    every published port."""
+    every published port.  Reading the store and loading the table happen
+    under one lock: two removals at once would otherwise each read a state
+    that still has the other's ports, and the later load would bring back
+    rules of a container already gone."""
+    import fcntl
     import shutil
     import sys
-    networks, published = ipam.networks(), ipam.published()
-    if not shutil.which("nft"):
-        # The default bridge is made on the first `run`: a machine without
-        # nftables still runs containers, they only lack outbound NAT.
-        if published:
-            raise NetworkError("publishing ports needs nftables: nft not found")
-        if networks:
-            print("fastctr: warning: nft not found: containers on bridge networks "
-                  "have no outbound NAT (install nftables)", file=sys.stderr)
-        return
-    if networks:
-        nat.apply(nat.render(networks, published))
-    else:
-        nat.apply(nat.render_delete())
+    lock_dir = os.path.join(ipam.store.root, "locks")
+    os.makedirs(lock_dir, exist_ok=True)
+    fd = os.open(os.path.join(lock_dir, "nat"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        networks, published = ipam.networks(), ipam.published()
+        if not shutil.which("nft"):
+            # The default bridge is made on the first `run`: a machine without
+            # nftables still runs containers, they only lack outbound NAT.
+            if published:
+                raise NetworkError("publishing ports needs nftables: nft not found")
+            if networks:
+                print("fastctr: warning: nft not found: containers on bridge networks "
+                      "have no outbound NAT (install nftables)", file=sys.stderr)
+            return
+        nat.apply(nat.render(networks, published) if networks else nat.render_delete())
+    finally:
+        os.close(fd)

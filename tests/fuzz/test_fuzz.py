@@ -66,7 +66,7 @@ def test_fuzz(name, tmp_path):
            "-timeout=20", "-rss_limit_mb=3072", "-max_len=65536", f"-artifact_prefix={artifacts}",
            "-print_final_stats=1", str(corpus)]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=SECONDS + 120, cwd=str(tmp_path),
-                       stdin=subprocess.DEVNULL)
+                       stdin=subprocess.DEVNULL, env=dict(os.environ, FASTCTR_FUZZ_WORK=str(tmp_path)))
     crashes = sorted(f for f in os.listdir(tmp_path) if f.startswith(("crash-", "timeout-", "oom-")))
     if crashes:
         keep = os.path.join(tempfile.gettempdir(), f"fastctr-fuzz-{name}-{crashes[0]}")
