@@ -278,10 +278,13 @@ def cmd_container_cleanup(g, args):
     """Called by a container's monitor when its process has exited."""
     o, pos = parse(args, {"--probe": ("probe", False)})  # --probe: a health check, at the monitor's interval
     nargs(pos, 1, 1)
+    engine = _engine(g)
+    if not os.path.exists(os.path.join(engine.store.root, "fastctr.db")):
+        return 0  # its data root was removed: no record to clean up, and none to make anew
     if o.get("probe"):
         from fastctr.engine import health
-        return health.probe(_engine(g), pos[0])
-    _engine(g).monitor_exited(pos[0])
+        return health.probe(engine, pos[0])
+    engine.monitor_exited(pos[0])
 
 
 def cmd_logs(g, args):
