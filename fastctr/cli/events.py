@@ -15,6 +15,7 @@ import time
 
 from fastctr import jsonfast as json
 from fastctr.cliargs import UsageError
+from fastctr.engine.logs import follow_rotating
 from fastctr.errors import FastctrError
 from fastctr.events import FILE
 
@@ -164,7 +165,7 @@ def show(root, since=None, until=None, filters=None, fmt=None, out=sys.stdout, p
         out.flush()
         while until is None or time.time_ns() <= until:
             time.sleep(poll)
-            f = _follow(path, f, emit)
+            f = follow_rotating(path, f, emit, _read_lines)
             out.flush()
         return 0
     except KeyboardInterrupt:
@@ -190,26 +191,6 @@ def _replay_rotated(path, current, emit):
             return
         for ev in _read_lines(old):
             emit(ev)
-
-
-def _follow(path, f, emit):
-    """New events; a rotation (the path is a new file) is followed after
-    the rest of the old one is read."""
-    if f is not None:
-        for ev in _read_lines(f):
-            emit(ev)
-    try:
-        ino = os.stat(path).st_ino
-    except FileNotFoundError:
-        return f
-    if f is None or os.fstat(f.fileno()).st_ino != ino:
-        if f is not None:
-            f.close()
-        f = _open(path)
-        if f is not None:
-            for ev in _read_lines(f):
-                emit(ev)
-    return f
 
 
 def command(engine_root, args):

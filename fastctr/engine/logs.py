@@ -81,8 +81,8 @@ def show(engine, c, follow=False, tail=None, timestamps=False, since=None, until
     try:
         while follow:
             ended = not engine._runtime_alive(c["id"])
-            f = _follow(path, f, lambda rec: until and rec.get("time", "") > until or
-                        _emit(rec, timestamps, out, err, details))
+            f = follow_rotating(path, f, lambda rec: until and rec.get("time", "") > until or
+                                _emit(rec, timestamps, out, err, details), _read_available)
             out.flush()
             err.flush()
             if ended:
@@ -98,24 +98,27 @@ def _selected(f, since, until):
             if not ((since and rec.get("time", "") < since) or (until and rec.get("time", "") > until))]
 
 
-def _follow(path, f, emit):
-    """New records; when the monitor rotated the log (the path is a new
-    file), the rest of the old one first."""
+def follow_rotating(path, f, emit, read):
+    """New records of an append-only file that its writer rotates (the
+    path becomes a new file): the rest of the old file first, then the new
+    one.  `read(f)` yields what f holds now; returns the file to go on with.
+    `logs -f` and `events` both follow their files with it."""
     import os
     if f is not None:
-        for rec in _read_available(f):
+        for rec in read(f):
             emit(rec)
     try:
         ino = os.stat(path).st_ino
+        if f is not None and os.fstat(f.fileno()).st_ino == ino:
+            return f
+        new = open(path, encoding="utf-8", errors="replace")
     except FileNotFoundError:
-        return f
-    if f is None or os.fstat(f.fileno()).st_ino != ino:
-        if f is not None:
-            f.close()
-        f = open(path, encoding="utf-8", errors="replace")
-        for rec in _read_available(f):
-            emit(rec)
-    return f
+        return f  # not (yet) there again: keep reading the old one
+    if f is not None:
+        f.close()
+    for rec in read(new):
+        emit(rec)
+    return new
 
 
 def _read_available(f):
