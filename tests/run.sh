@@ -17,6 +17,9 @@ command -v docker-registry >/dev/null || need+=(docker-registry)
 command -v buildah >/dev/null || need+=(buildah)
 command -v nft >/dev/null || need+=(nftables)
 command -v runc >/dev/null || need+=(runc)
+# crun and bubblewrap: reference runtimes of `fastctr bench` (tests/integration/bench).
+command -v crun >/dev/null || need+=(crun)
+command -v bwrap >/dev/null || need+=(bubblewrap)
 command -v containerd >/dev/null || need+=(containerd)
 if [ ${#need[@]} -gt 0 ]; then
     # Packages must not start services (docker-registry would listen on :5000

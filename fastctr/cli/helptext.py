@@ -4,6 +4,8 @@ words them (fastctr's own flags added).  Data only; imported for --help."""
 
 COMMANDS = {  # command: (arguments after [OPTIONS], description)
     '': ('COMMAND', 'A container engine for Linux with a Docker-compatible command line'),
+    'bench': ('[COMMAND] [ARG...]', 'Compare container start latency across runtimes (fastctr, runc, crun, '
+              'youki, bwrap)'),
     'attach': ('CONTAINER', 'Attach local standard input, output, and error streams to a running container'),
     'commit': ('CONTAINER [REPOSITORY[:TAG]]', "Create a new image from a container's changes"),
     'container': ('COMMAND', 'Manage containers'),
@@ -274,6 +276,15 @@ FLAGS = {  # --long: (value type, description); (--long, command): a command's o
     ('--memory-swap', 'update'): ('bytes', 'Swap limit equal to memory plus swap: -1 to enable unlimited swap'),
     ('--message', 'import'): ('string', 'Set commit message for imported image'),
     ('--no-trunc', 'network_ls'): ('', 'Do not truncate the output'),
+    ('--count', 'bench'): ('int', 'Containers per runtime (default 10)'),
+    ('--warmup', 'bench'): ('int', 'Warm-up rounds per runtime, not counted (default 2)'),
+    ('--concurrency', 'bench'): ('int', 'Containers started at once per runtime; reports containers/s (default 1)'),
+    ('--network', 'bench'): ('string', 'Network of the fastctr containers: none or bridge (default "none")'),
+    ('--image', 'bench'): ('string', 'Image to run, pulled when missing (default "busybox")'),
+    ('--runtimes', 'bench'): ('string', 'Comma-separated runtimes (default all: fastctr-api,fastctr,fastctr-runc,'
+                              'runc,crun,youki,bwrap)'),
+    ('--json', 'bench'): ('string', 'Write every sample (runtime, round, latency, stage times) as JSON to a file'),
+    ('--plot', 'bench'): ('string', "Draw the latency distributions to a PNG file (needs 'fastctr[plot]')"),
     ('--no-trunc', 'stats'): ('', 'Do not truncate output'),
     ('--platform', 'history'): ('string', 'Show history for the given platform (os[/arch[/variant]])'),
     ('--platform', 'image_inspect'): ('string', 'Inspect a specific platform of a multi-platform image'),

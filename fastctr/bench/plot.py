@@ -1,0 +1,24 @@
+"""--plot FILE.png: each runtime's latencies as a box plot, side by side,
+its median written on it.  matplotlib is the optional extra fastctr[plot];
+command.check_plot says so before anything runs."""
+
+
+def write(path, summaries, latencies, title):
+    import matplotlib
+    matplotlib.use("Agg")  # a file, no display
+    import matplotlib.pyplot as plt
+    names = [n for n, _ in summaries]
+    fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(names) + 2), 5), dpi=100)
+    data = [latencies[n] for n in names]
+    ax.boxplot(data, showfliers=True, medianprops={"color": "tab:red"})
+    ax.set_xticks(range(1, len(names) + 1), names, rotation=20)
+    for i, (name, s) in enumerate(summaries, start=1):
+        ax.annotate(f"{s['median_ms']:.1f} ms", (i, s["median_ms"]), xytext=(8, 0), textcoords="offset points",
+                    va="center", fontsize=9, color="tab:red")
+    ax.set_ylabel("start to exit (ms)")
+    ax.set_ylim(bottom=0)
+    ax.set_title(title, fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+    plt.close(fig)
