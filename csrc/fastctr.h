@@ -142,11 +142,27 @@ struct fctr_error {
     char msg[512];    /* names the syscall and the path */
 };
 
+/* Where the time of a spawn went: marks (stage, CLOCK_MONOTONIC ns), each
+ * ending its stage where the previous one ended.  The child takes its own
+ * and sends them with READY (or ERROR); the parent adds the one before
+ * clone (stage PREPARE) and, once it sees the exec happen (EOF on the
+ * close-on-exec socket), EXEC; with a fifo, WAIT_START when READY came. */
+#define FCTR_MAX_MARKS 24
+struct fctr_mark {
+    int stage;
+    uint64_t ns;
+};
+struct fctr_times {
+    int n;
+    struct fctr_mark marks[FCTR_MAX_MARKS];
+};
+
 /* Spawn the container process.  Returns 0 and its pid (in the caller's PID
  * namespace) on success.  Without a fifo it returns once execve() succeeded;
  * with one, once the process waits for `start`.  On failure returns -1 with
- * *err filled and no process left behind. */
-int fctr_spawn(const struct fctr_plan *plan, pid_t *pid_out, struct fctr_error *err);
+ * *err filled and no process left behind.  `times` (NULL: not wanted)
+ * receives the marks, also of a failed spawn up to its failing stage. */
+int fctr_spawn(const struct fctr_plan *plan, pid_t *pid_out, struct fctr_error *err, struct fctr_times *times);
 
 const char *fctr_stage_name(int stage);
 

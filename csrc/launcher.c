@@ -7,13 +7,16 @@
  *   python -S -c "<put site-packages on sys.path; run the CLI>" ARGS...
  * The current directory is dropped from sys.path (-c puts it first): run in
  * a source tree, the CLI must still import the installed package.
- * Where that directory does not exist it falls back to a normal start. */
+ * Where that directory does not exist it falls back to a normal start.
+ * FASTCTR_T0_NS (CLOCK_MONOTONIC, just before the exec) is where a traced
+ * command's first stage, the interpreter and imports, starts (fastctr/trace.py). */
 #define _GNU_SOURCE
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef FCTR_PY_VERSION
@@ -72,6 +75,11 @@ int main(int argc, char **argv)
     for (int a = 1; a < argc; a++)
         args[i++] = argv[a];
     args[i] = NULL;
+    struct timespec ts;
+    char t0[32];
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    snprintf(t0, sizeof t0, "%llu", (unsigned long long)ts.tv_sec * 1000000000ULL + (unsigned long long)ts.tv_nsec);
+    setenv("FASTCTR_T0_NS", t0, 1);
     execv(python, args);
     fprintf(stderr, "fastctr: cannot run %s: ", python);
     perror(NULL);

@@ -390,8 +390,10 @@ void fctr_setup_rootfs(const struct fctr_plan *plan)
         fctr_child_fail(FCTR_STAGE_MOUNT, errno, "open rootfs %s", plan->rootfs);
     for (int i = 0; i < plan->n_mounts; i++)
         run_op(rootfd, &plan->mounts[i]);
+    fctr_child_mark(FCTR_STAGE_MOUNT);
     enter_root(plan, rootfd);
     close(rootfd);
+    fctr_child_mark(FCTR_STAGE_PIVOT);
     if (plan->rootfs_propagation && mount(NULL, "/", NULL, plan->rootfs_propagation, NULL) < 0)
         fctr_child_fail(FCTR_STAGE_MOUNT, errno, "set rootfs propagation");
     write_sysctls(plan);
@@ -399,4 +401,5 @@ void fctr_setup_rootfs(const struct fctr_plan *plan)
     readonly_paths(plan);
     if (plan->rootfs_readonly)
         remount_bind("/", MS_RDONLY, "/ read-only");
+    fctr_child_mark(FCTR_STAGE_MOUNT); /* masks and read-only paths */
 }

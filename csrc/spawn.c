@@ -324,8 +324,11 @@ static void prepare_process(const struct fctr_plan *plan, int in_userns)
         if (setrlimit(plan->rlimits[i].resource, &rl) < 0)
             fctr_child_fail(FCTR_STAGE_PROCESS, errno, "setrlimit %d", plan->rlimits[i].resource);
     }
-    if (!plan->no_new_privs && plan->exec_fd != FCTR_NO_PROCESS)
+    if (!plan->no_new_privs && plan->exec_fd != FCTR_NO_PROCESS && plan->seccomp_len) {
+        fctr_child_mark(FCTR_STAGE_PROCESS);
         load_seccomp(plan);
+        fctr_child_mark(FCTR_STAGE_SECCOMP);
+    }
     switch_user(plan, in_userns);
     if (plan->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         fctr_child_fail(FCTR_STAGE_PROCESS, errno, "set no_new_privs");
@@ -385,14 +388,18 @@ static void container_main(const struct fctr_plan *plan)
         become_root_in_userns();
     if (in_cgroup)
         unshare_cgroup_namespace(plan);
+    fctr_child_mark(FCTR_STAGE_NAMESPACE);
     if (plan->set_oom_score_adj)
         write_proc_self("oom_score_adj", plan->oom_score_adj);
     umask(0);
     if (plan->rootfs)
         fctr_setup_rootfs(plan);
     fctr_child_wait(MSG_CGROUP);
-    if (!in_cgroup)  /* only now is the cgroup we were put in the namespace's root */
+    fctr_child_mark(FCTR_STAGE_CGROUP); /* v1: what the move took beyond the mounts */
+    if (!in_cgroup) { /* only now is the cgroup we were put in the namespace's root */
         unshare_cgroup_namespace(plan);
+        fctr_child_mark(FCTR_STAGE_NAMESPACE);
+    }
     prepare_process(plan, in_userns);
 
     char exe[PATH_MAX];
@@ -407,6 +414,9 @@ static void container_main(const struct fctr_plan *plan)
     if (plan->exec_fd < 0)
         find_executable(plan, exe, sizeof exe);
     close_extra_fds(plan);
+    /* The last mark the parent gets: a filter loaded after it (no_new_privs)
+     * counts in the parent's "exec". */
+    fctr_child_mark(FCTR_STAGE_PROCESS);
     fctr_child_send(MSG_READY, 0);
     if (plan->fifo_dirfd >= 0)
         wait_for_start(plan);
@@ -425,6 +435,7 @@ static void container_main(const struct fctr_plan *plan)
 __attribute__((noreturn))
 static void child_entry(const struct fctr_plan *plan, const int *ns_fds, int unshare_flags, int refork)
 {
+    fctr_child_mark(FCTR_STAGE_CLONE);
     reset_signals();
     /* Entering a PID namespace that already has processes (exec, or
      * --pid container:X): until execve they could open /proc/PID/exe, our
@@ -558,13 +569,23 @@ static int release_child(const struct fctr_plan *plan, int sock, pid_t pid, int 
     return 0;
 }
 
+/* The child's marks after the `*seen` ones already taken (an ERROR after
+ * READY repeats those). */
+static void times_extend(struct fctr_times *t, const struct fctr_times *child, int *seen)
+{
+    for (int i = *seen; i < child->n && i < FCTR_MAX_MARKS; i++)
+        fctr_times_add(t, child->marks[i].stage, child->marks[i].ns);
+    if (child->n > *seen)
+        *seen = child->n;
+}
+
 static int supervise(const struct fctr_plan *plan, int sock, pid_t first, int refork, int in_cgroup, pid_t *pid,
-                     struct fctr_error *err)
+                     struct fctr_error *err, struct fctr_times *times)
 {
     int ready = 0;
     /* After a refork the grandchild's HELLO may overtake the intermediate's
      * PID message: configure nothing until the real pid is known. */
-    int need_pid = refork, hello_pending = 0;
+    int need_pid = refork, hello_pending = 0, seen = 0;
     *pid = first;
     for (;;) {
         struct fctr_msg m;
@@ -591,10 +612,14 @@ static int supervise(const struct fctr_plan *plan, int sock, pid_t first, int re
             break;
         case MSG_READY:
             ready = 1;
-            if (plan->fifo_dirfd >= 0)
+            times_extend(times, &m.times, &seen);
+            if (plan->fifo_dirfd >= 0) {
+                fctr_times_add(times, FCTR_STAGE_WAIT_START, fctr_now_ns());
                 return 0;
+            }
             break;
         case MSG_ERROR:
+            times_extend(times, &m.times, &seen);
             *err = m.err;
             err->msg[sizeof err->msg - 1] = '\0';
             return -1;
@@ -603,8 +628,10 @@ static int supervise(const struct fctr_plan *plan, int sock, pid_t first, int re
             return -1;
         }
     }
-    if (ready)
-        return 0; /* EOF after READY: the close-on-exec socket closed in execve */
+    if (ready) { /* EOF after READY: the close-on-exec socket closed in execve */
+        fctr_times_add(times, FCTR_STAGE_EXEC, fctr_now_ns());
+        return 0;
+    }
     int status = 0;
     pid_t r;
     do
@@ -633,10 +660,15 @@ static int open_join_fds(const struct fctr_plan *plan, int *fds, struct fctr_err
     return 0;
 }
 
-int fctr_spawn(const struct fctr_plan *plan, pid_t *pid_out, struct fctr_error *err)
+int fctr_spawn(const struct fctr_plan *plan, pid_t *pid_out, struct fctr_error *err, struct fctr_times *times)
 {
     int ns_fds[FCTR_MAX_JOIN];
     int sv[2];
+    struct fctr_times unused_times;
+    if (!times)
+        times = &unused_times;
+    times->n = 0;
+    fctr_times_add(times, FCTR_STAGE_PREPARE, fctr_now_ns());
     memset(err, 0, sizeof *err);
     if (plan->n_join > FCTR_MAX_JOIN || !plan->argv || !plan->argv[0] || !plan->envp) {
         fctr_set_error(err, FCTR_STAGE_PREPARE, EINVAL, "invalid spawn plan");
@@ -686,13 +718,16 @@ int fctr_spawn(const struct fctr_plan *plan, pid_t *pid_out, struct fctr_error *
         close(ns_fds[i]);
     if (child < 0) {
         fctr_set_error(err, FCTR_STAGE_CLONE, saved, "clone3 flags 0x%llx", (unsigned long long)clone_flags);
+        fctr_times_add(times, FCTR_STAGE_CLONE, fctr_now_ns());
         close(sv[0]);
         return -1;
     }
     pid_t pid;
-    int rc = supervise(plan, sv[0], child, refork, in_cgroup, &pid, err);
+    int rc = supervise(plan, sv[0], child, refork, in_cgroup, &pid, err, times);
     close(sv[0]);
     if (rc < 0) {
+        if (times->n == 0 || times->marks[times->n - 1].stage != err->stage)
+            fctr_times_add(times, err->stage, fctr_now_ns()); /* a failure on the parent's side */
         if (pid > 0) {
             kill(pid, SIGKILL);
             reap(pid);

@@ -9,11 +9,13 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "sync.h"
 
 int fctr_child_sock = -1; /* the child's end of the socketpair */
+static struct fctr_times child_times; /* the child's own copy: the parent never writes it */
 
 static const char *const stage_names[] = {
     [FCTR_STAGE_PREPARE] = "prepare",   [FCTR_STAGE_CLONE] = "clone",
@@ -30,6 +32,25 @@ const char *fctr_stage_name(int stage)
     if (stage > 0 && stage <= FCTR_STAGE_SECCOMP && stage_names[stage])
         return stage_names[stage];
     return "unknown";
+}
+
+uint64_t fctr_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+void fctr_times_add(struct fctr_times *t, int stage, uint64_t ns)
+{
+    int i = t->n < FCTR_MAX_MARKS ? t->n++ : FCTR_MAX_MARKS - 1;
+    t->marks[i].stage = stage;
+    t->marks[i].ns = ns;
+}
+
+void fctr_child_mark(int stage)
+{
+    fctr_times_add(&child_times, stage, fctr_now_ns());
 }
 
 void fctr_set_error(struct fctr_error *e, int stage, int err, const char *fmt, ...)
@@ -51,6 +72,8 @@ void fctr_child_fail(int stage, int err, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(m.err.msg, sizeof m.err.msg, fmt, ap);
     va_end(ap);
+    fctr_child_mark(stage);
+    m.times = child_times;
     if (fctr_child_sock < 0 || send(fctr_child_sock, &m, sizeof m, MSG_NOSIGNAL) < 0) {
         /* After `create` returned nobody listens: tell the container's stderr. */
         char line[700];
@@ -69,6 +92,7 @@ void fctr_child_fail(int stage, int err, const char *fmt, ...)
 void fctr_child_send(int type, pid_t pid)
 {
     struct fctr_msg m = {.type = type, .pid = pid};
+    m.times = child_times;
     if (send(fctr_child_sock, &m, sizeof m, MSG_NOSIGNAL) < 0)
         _exit(1);
 }

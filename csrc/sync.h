@@ -4,6 +4,7 @@
 #ifndef FASTCTR_SYNC_H
 #define FASTCTR_SYNC_H
 
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "fastctr.h"
@@ -14,10 +15,20 @@ struct fctr_msg {
     int type;
     pid_t pid;
     struct fctr_error err;
+    struct fctr_times times; /* the child's marks so far (READY, ERROR) */
 };
 
 /* The child's end of the socketpair, set in the child right after clone. */
 extern int fctr_child_sock;
+
+/* CLOCK_MONOTONIC in nanoseconds (the vDSO: no system call). */
+uint64_t fctr_now_ns(void);
+
+/* Append (stage, now) to t; a full list keeps its last slot current. */
+void fctr_times_add(struct fctr_times *t, int stage, uint64_t ns);
+
+/* The child ends `stage` now (its marks travel with READY and ERROR). */
+void fctr_child_mark(int stage);
 
 /* Send (stage, errno, message) to the parent and exit.  Never returns. */
 __attribute__((noreturn, format(printf, 3, 4)))

@@ -7,6 +7,7 @@ found.  Imports are lazy: this runs on every container start."""
 import os
 import sys
 
+from fastctr import trace
 from fastctr.cli.common import GLOBAL, _each, _engine, _number, flags, nargs, parse
 from fastctr.cliargs import ArgumentCountError, HelpRequested, UsageError
 from fastctr.engine import resources as resource_flags
@@ -26,7 +27,7 @@ RUN = {"--name": ("name", True), "--rm": ("rm", False), "-e": ("env", True), "--
        "--tty": ("tty", False), "--init": ("init", False), "--sig-proxy": ("sig_proxy", False),
        "--detach-keys": ("detach_keys", True), "--stop-timeout": ("stop_timeout", True),
        "--pull": ("pull", True), "--restart": ("restart", True), "--log-driver": ("log_driver", True),
-       "--log-opt": ("log_opts", True)}
+       "--log-opt": ("log_opts", True), "--trace": ("trace", False)}
 RUN.update(resource_flags.FLAGS)  # --cpus, -m, --ulimit...: fastctr.resources
 RUN.update({"--health-cmd": ("health_cmd", True), "--health-interval": ("health_interval", True),
             "--health-timeout": ("health_timeout", True), "--health-retries": ("health_retries", True),
@@ -50,7 +51,14 @@ OPTIONS_125 = ("create", "exec")
 
 
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
+    trace.cli_began()
+    try:
+        return _main(sys.argv[1:] if argv is None else argv)
+    finally:
+        trace.report()  # after run/create/start with --trace or FASTCTR_TRACE=1 (see _traced); else nothing
+
+
+def _main(argv):
     from fastctr.errors import CommandNotExecutable, CommandNotFound
     words, name, args = [], "", []
     try:
@@ -172,15 +180,23 @@ def _print_version():
     return 0
 
 
-def _run_options(args):
+def _run_options(args, command):
     from fastctr.engine import RunOptions
     opts, pos = parse(args, RUN, stop_at_positional=True)
     nargs(pos, 1)
+    _traced(command, opts.pop("trace", False))
     return pos[0], RunOptions(cmd=pos[1:], **opts)
 
 
+def _traced(command, flag):
+    """A start traced (--trace, FASTCTR_TRACE): its stages are shown when main returns."""
+    if flag or trace.enabled():
+        trace.enable(command)
+        trace.mark("options")
+
+
 def cmd_run(g, args):
-    image, opts = _run_options(args)
+    image, opts = _run_options(args, "run")
     if opts.detach:
         print(_engine(g).run(image, opts)["id"])
         return 0
@@ -213,13 +229,15 @@ def _attached_stdio(attach, interactive, attached):
 
 
 def cmd_create(g, args):
-    image, opts = _run_options(args)
+    image, opts = _run_options(args, "create")
     print(_engine(g).create(image, opts)["id"])
 
 
 def cmd_start(g, args):
     o, pos = parse(args, {"-a": ("attach", False), "--attach": ("attach", False), "-i": ("interactive", False),
-                          "--interactive": ("interactive", False), "--detach-keys": ("detach_keys", True)})
+                          "--interactive": ("interactive", False), "--detach-keys": ("detach_keys", True),
+                          "--trace": ("trace", False)})
+    _traced("start", o.get("trace"))
     if o.get("attach") or o.get("interactive"):
         nargs(pos, 1, 1)
         status = _engine(g).start(pos[0], sig_proxy=True, stdin=bool(o.get("interactive")),

@@ -228,6 +228,7 @@ FLAGS = {  # --long: (value type, description); (--long, command): a command's o
     '--topology-preferred': ('list', 'A topology that the Cluster Volume would be preferred in'),
     '--topology-required': ('list', 'A topology that the Cluster Volume must be accessible from'),
     '--tree': ('', 'List multi-platform images as a tree (EXPERIMENTAL)'),
+    '--trace': ('', 'Print where the time of the start went, stage by stage, on stderr (also FASTCTR_TRACE=1)'),
     '--tty': ('', 'Allocate a pseudo-TTY'),
     '--type': ('string', 'Only inspect objects of the given type'),
     '--ulimit': ('ulimit', 'Ulimit options (default [])'),

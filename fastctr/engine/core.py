@@ -5,11 +5,12 @@ driver and an OCI bundle (config.json) made from the image config merged
 with Docker's flags; fastctr.runtime runs that bundle."""
 import os
 
-from fastctr import events
+from fastctr import events, trace
 from fastctr import jsonfast as json
 from fastctr.image import drivers as drivers_mod
 from fastctr.errors import ConfigError, ContainerNotFoundError, FastctrError, NameInUse, crash_point
 from fastctr.image.store import Store, chain_ids, ignore_missing, now
+from fastctr.engine.imageops import ImageOps
 from fastctr.engine.operate import Operations
 from fastctr.engine.options import (docker_request, finish_bundle, for_platform, generate_name, make_spec, parse_env,
                                     parse_labels, parse_network, run_flag_record, user_mounts, validate_name,
@@ -21,7 +22,7 @@ NAME_ATTEMPTS = 20  # generated names drawn before a run gives up (35,000 to dra
 
 # ------------------------------------------------------------- the engine
 
-class Engine(Supervisor, Operations):
+class Engine(Supervisor, Operations, ImageOps):
     def __init__(self, data_root=None, state_root=None, driver=None, cgroup_parent=None,
                  default_network=None):
         self.store = Store(data_root)
@@ -172,10 +173,12 @@ class Engine(Supervisor, Operations):
         attach = self.net.network_record(network[1])["name"] if network[0] == "net" else None
         net_extra = net_flag_record(self, opts, network)  # --add-host, --dns, --ip, --expose...
         self._insert_row(cid, opts.name, image_id, parse_labels(opts.labels))
+        trace.mark("store")
         crash_point("create:recorded")
         anonymous = []
         try:
             rootfs, rootfs_mount = self.driver.prepare_container(cid, chain, volatile=opts.rm)
+            trace.mark("image")
             crash_point("create:layer")
             used_volumes, anonymous = self._resolve_volumes(opts, image["config"], cid, chain)
             spec = make_spec(image["config"], opts, cid, self._image_file_reader(chain, rootfs))
@@ -205,12 +208,14 @@ class Engine(Supervisor, Operations):
             with self.store.transaction() as db:
                 db.execute("UPDATE containers SET status = 'created', config = ? WHERE id = ?",
                            (json.dumps(record), cid))
+            trace.mark("spec")
         except BaseException:
             self._remove_files(cid)
             self._remove_volumes(anonymous)
             raise
         c = self._row(cid)
         events.container(self.store.root, c, "create")
+        trace.mark("store")
         return c
 
     def _insert_row(self, cid, name, image_id, labels):
@@ -365,6 +370,7 @@ class Engine(Supervisor, Operations):
         # The starter, for `dead` if it is killed before the process runs.
         self._set_status(c["id"], "running", started=now(), starter=self._starter_identity())
         events.container(self.store.root, c, "attach")
+        trace.mark("store")
         status = 125
         attach = (lambda container: self.net.attach(c, cdir, container.pid)) if c["config"].get("networks") else None
 
@@ -409,6 +415,7 @@ class Engine(Supervisor, Operations):
             if oom.get("oom_killed"):
                 events.container(self.store.root, c, "oom")
             events.container(self.store.root, c, "die", exitCode=status)
+            trace.mark("teardown")
 
     def _join_peers(self, cdir, config):
         """--network/--pid/--ipc container:X: X's namespaces as they are now
@@ -435,6 +442,7 @@ class Engine(Supervisor, Operations):
         finally:
             if opts.rm:
                 self.rm(c["id"], force=True)
+                trace.mark("teardown")
 
     def _run_with_tty(self, c, opts, stdio):
         """`run -t`: as Docker, a monitored container we attach to, so that
@@ -556,42 +564,4 @@ class Engine(Supervisor, Operations):
                 c["health"] = ps_suffix(self, c)  # ps: (healthy), (health: starting)
             if all or c["status"] in ("running", "paused", "restarting"):
                 out.append(c)
-        return out
-
-    # ------------------------------------------------- export / commit
-    def export(self, ref, out):
-        """The container's merged file system as a tar, to binary file `out`."""
-        from fastctr.image.layers import export_tree
-        c = self.container(ref)
-        driver = self.driver_for_container(c)
-        chain = self._chain(self.store.image(c["image_id"]))
-        with driver.mounted(c["id"], chain) as root:
-            export_tree(root, out)
-
-    def commit(self, ref, name=None, message="", author="", changes=(), pause=True):
-        """A new image from the container's changes (fastctr.engine.commit)."""
-        from fastctr.engine.commit import commit
-        return commit(self, ref, name=name, message=message, author=author, changes=changes, pause=pause)
-
-    # ----------------------------------------------------------- images
-    def rmi(self, ref, force=False):
-        """Docker's image delete: a name drops that name (and the repository's
-        digests with its last tag), the image goes with its last name; an ID
-        drops every name of one repository.  Returns Docker's
-        "Untagged: busybox:latest" / "Deleted: sha256:..." lines."""
-        from fastctr.engine import imagerm
-        return imagerm.remove(self, ref, force)
-
-    def delete_image(self, image, out):
-        """Drop an image with no names left, and the layers only it used."""
-        self.store.delete_image_row(image["id"])
-        events.image(self.store.root, image["id"], "delete")
-        out.append(f"Deleted: {image['id']}")
-        keep = self.store.referenced_chain_ids()
-        for chain_id in reversed(self._chain(image)):
-            for name in drivers_mod.DRIVERS:
-                if chain_id not in keep and self.store.layer_row(name, chain_id):
-                    drivers_mod.DRIVERS[name](self.store).remove_layer(chain_id)
-                    if f"Deleted: {chain_id}" not in out:
-                        out.append(f"Deleted: {chain_id}")
         return out

@@ -11,7 +11,7 @@ import os
 import sys
 import time
 
-from fastctr import events
+from fastctr import events, trace
 from fastctr import jsonfast as json
 from fastctr.errors import FastctrError
 
@@ -147,6 +147,7 @@ class Supervisor:
         try:
             client = attach_mod.Client(self.attach_path(c)) if attach else None
             report_r, report_w = os.pipe()
+            trace.mark("store")
             pid = os.fork()
         except BaseException:
             os.close(listen_fd)
@@ -172,6 +173,7 @@ class Supervisor:
             if not data:
                 raise FastctrError(f"container {c['name']}: the monitor died while starting it")
             report = json.loads(data.decode())
+            trace.merge(report.get("trace"))
             if "error" in report:
                 raise error_from_wire(report["error"])
         except BaseException:
@@ -188,15 +190,16 @@ class Supervisor:
             if os.fork():
                 os._exit(0)  # the grandchild is reparented: no zombie for the caller
             self.store.forget_connections()  # sqlite connections do not survive fork
+            trace.forked()
             null = os.open("/dev/null", os.O_RDWR)
             for fd in (0, 1, 2):  # the caller's terminal or pipes are not ours
                 os.dup2(null, fd)
             exec_monitor, pid = self._start_monitored(c, cdir, listen_fd, null)
-            os.write(report_w, json.dumps({"ok": True, "pid": pid}).encode())
+            os.write(report_w, json.dumps({"ok": True, "pid": pid, "trace": trace.snapshot()}).encode())
             exec_monitor()
         except BaseException as e:
             try:
-                os.write(report_w, json.dumps({"error": error_to_wire(e)}).encode())
+                os.write(report_w, json.dumps({"error": error_to_wire(e), "trace": trace.snapshot()}).encode())
             except BaseException:
                 pass
             status = getattr(e, "exit_code", 125)

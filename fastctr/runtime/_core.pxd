@@ -14,6 +14,7 @@ cdef extern from "sys/resource.h":
 cdef extern from "fastctr.h" nogil:
     enum:
         FCTR_MAX_JOIN
+        FCTR_MAX_MARKS
 
     struct fctr_mount_op:
         int kind
@@ -105,5 +106,13 @@ cdef extern from "fastctr.h" nogil:
         int err
         char msg[512]
 
-    int fctr_spawn(const fctr_plan *plan, pid_t *pid_out, fctr_error *err)
+    struct fctr_mark:
+        int stage
+        uint64_t ns
+
+    struct fctr_times:
+        int n
+        fctr_mark marks[24]
+
+    int fctr_spawn(const fctr_plan *plan, pid_t *pid_out, fctr_error *err, fctr_times *times)
     const char *fctr_stage_name(int stage)

@@ -9,7 +9,13 @@ from libc.string cimport memset
 
 from fastctr.runtime._core cimport *
 
+from fastctr import trace
 from fastctr.errors import spawn_error
+
+# fctr_stage_name() -> the trace's stage words (fastctr/trace.py)
+_TRACE_NAMES = {"prepare": "plan", "cgroup": "cgroup_join", "idmap": "namespaces", "namespace": "namespaces", "mount": "mounts",
+                "device": "mounts", "sysctl": "mounts", "pivot_root": "pivot", "console": "process",
+                "wait_start": "ready"}
 
 
 cdef class _Arena:
@@ -158,8 +164,22 @@ def spawn(plan):
     c.n_sysctls = len(plan.sysctls)
     _fill_process(&c, plan, arena)
     cdef int rc
+    cdef fctr_times times
+    times.n = 0
     with nogil:
-        rc = fctr_spawn(&c, &pid, &err)
+        rc = fctr_spawn(&c, &pid, &err, &times)
+    if trace.enabled():
+        _trace_marks(&times, err.stage if rc < 0 else 0)
     if rc < 0:
         raise spawn_error(fctr_stage_name(err.stage).decode(), err.err, err.msg.decode(errors="replace"))
     return pid
+
+
+cdef void _trace_marks(fctr_times *times, int failed_stage) except *:
+    """The spawn's stages (each ends at its mark) into fastctr.trace."""
+    for i in range(min(times.n, FCTR_MAX_MARKS)):
+        name = fctr_stage_name(times.marks[i].stage).decode()
+        trace.mark_at(_TRACE_NAMES.get(name, name), times.marks[i].ns)
+    if failed_stage:
+        name = fctr_stage_name(failed_stage).decode()
+        trace.failed(_TRACE_NAMES.get(name, name))

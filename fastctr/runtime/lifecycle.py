@@ -17,6 +17,7 @@ import os
 import _signal as signal  # constants only; `signal` imports enum
 import time
 
+from fastctr import trace
 from fastctr.runtime import cgroups as cgroups_mod
 from fastctr.runtime import spec as spec_mod
 from fastctr.runtime import _core
@@ -158,6 +159,7 @@ class Runtime:
             raise ConfigError("config.json has no process to run")
         if config.process and config.process.terminal and console_socket is None and wait_for_start:
             raise ConfigError("process.terminal is set: --console-socket is required")
+        trace.mark("spec")
         sdir = self.store.make_dir(cid)
         state = {"id": cid, "bundle": config.bundle, "rootfs": config.rootfs, "pid": 0,
                  "status": "creating", "created": now_rfc3339(), "config": config.raw,
@@ -166,8 +168,10 @@ class Runtime:
         pid = 0
         try:
             self.store.write(cid, state)
+            trace.mark("state")
             cg = cgroups_mod.create(cid, config.cgroups_path, self.cgroup_parent, config.resources,
                                     v2_root=self.cgroup_v2_root)
+            trace.mark("cgroup")
             state["cgroup"] = cg.to_json()
             pid = self._spawn_init(config, cg, sdir, console_socket, no_pivot, preserve_fds, stdio,
                                    wait_for_start, detach, rootfs_mount, loopback_up)
@@ -181,9 +185,11 @@ class Runtime:
             self._run_hooks(config, "createContainer", container, in_container=True)
             if pid_file:
                 _write_atomic(pid_file, str(pid))
+            trace.mark("state")
             return container
         except BaseException:
             self._abort_create(cid, pid, cg)
+            trace.mark("teardown")
             raise
 
     def _spawn_init(self, config, cg, sdir, console_socket, no_pivot, preserve_fds, stdio,
@@ -216,6 +222,7 @@ class Runtime:
             if console_socket:
                 plan.console_sock = _connect_console(console_socket)
                 fds.append(plan.console_sock)
+            trace.mark("plan")
             return _core.spawn(plan)
         finally:
             for fd in fds:
@@ -351,7 +358,9 @@ class Runtime:
             try:
                 if prestart:  # e.g. the engine's network: set up while the process waits
                     prestart(c)
+                    trace.mark("network")
                 self.start(cid)
+                trace.mark("exec")  # the fifo released: the process execs
             except BaseException:
                 self.delete(cid, force=True)
                 if poststop:
@@ -361,10 +370,12 @@ class Runtime:
             self._run_hooks(c.config(), "poststart", c, fatal=False)
         if started:
             started(c)
+        trace.mark("started")
         if detach:
             return c
         try:
             status = wait_status(c.pid)
+            trace.mark("wait")
             if exited:
                 exited(c)
         finally:
@@ -375,6 +386,7 @@ class Runtime:
                 os.close(lock)
                 if poststop:
                     poststop(c)
+                trace.mark("teardown")
         return status
 
     # -------------------------------------------------------------- exec
