@@ -68,6 +68,7 @@ def test_table_and_json_cover_every_runtime_installed(fcli, tmpdir_env, tmp_path
     out = tmp_path / "samples.json"
     p = fcli("bench", "-n", "3", "--warmup", "1", "--image", "bb:1", "--json", str(out), env=tmpdir_env)
     assert p.returncode == 0, p.stderr
+    assert "\r[" not in p.stderr  # no progress bar when stderr is no terminal
     top, table, notes = rows(p.stdout)
     assert top[0].startswith("machine: Linux ") and " cgroup " in top[0] and " CPUs" in top[0]
     assert top[1] == ("image bb:1, command true, network none, 3 containers per runtime after 1 warm-up round(s), "
@@ -123,13 +124,25 @@ def test_a_fresh_machine_with_only_fastctr_skips_the_others_and_says_why(fcli, t
     assert notes == {n: ("skipped", f"not installed ({n} not found on PATH)") for n in REFERENCES}
 
 
+@pytest.mark.skipif(not shutil.which("script"), reason="needs script (util-linux) for a terminal")
+def test_a_progress_bar_on_a_terminal(fcli, tmpdir_env):
+    cmd = " ".join(fcli.argv + ["bench", "-n", "2", "--warmup", "0", "--image", "bb:1",
+                                "--runtimes", "fastctr-api,fastctr-runc"])
+    p = subprocess.run(["script", "-qec", cmd, "/dev/null"], env=tmpdir_env, capture_output=True, timeout=120,
+                       cwd="/", stdin=subprocess.DEVNULL)  # bytes: the bar's \r kept
+    out = p.stdout.decode()
+    assert p.returncode == 0, out
+    assert "\r[" + "#" * 30 + "] 4/4 " in out  # stdout and stderr are the one terminal here
+    assert "fastctr-runc" in out.split("ratio: ")[1]
+
+
 def test_concurrency_reports_containers_per_second(fcli, tmpdir_env):
     p = fcli("bench", "-n", "4", "--warmup", "0", "--concurrency", "2", "--image", "bb:1",
              "--runtimes", "fastctr-api,fastctr-runc", env=tmpdir_env)
     assert p.returncode == 0, p.stderr
     top, table, _ = rows(p.stdout)
-    assert top[-1].split()[-2:] == ["containers/s", "(ms)"]
-    assert all(float(cells[-1]) > 0 for cells in table.values())
+    assert top[-1].split()[-2:] == ["containers/s", "(ms)"], p.stdout
+    assert all(float(cells[-1]) > 0 for cells in table.values()), p.stdout
 
 
 def test_plot_is_a_png_with_a_box_per_runtime(fcli, tmpdir_env, tmp_path):
