@@ -8,6 +8,7 @@ import time
 
 from fastctr.runtime.bundle import make_bundle
 from fastctr.runtime.cgroups import CgroupV1, own_cgroups
+from fastctr.runtime.defaults import default_spec
 
 # The limits every runtime's container gets (the API's RunOptions too), so
 # each one writes a cgroup with limits as a CI job's container has.
@@ -24,6 +25,10 @@ def unpack_image(store, image, rootfs):
         if not os.path.exists(blob):
             raise FileNotFoundError(f"layer blob {digest} is not in the store")
         apply_layer(blob, rootfs, mode="apply")
+    # The spec's mount points made now: runtimes that make them on the way
+    # (crun) race each other at --concurrency on the one shared root.
+    for m in default_spec(args=["true"])["mounts"]:
+        os.makedirs(os.path.join(rootfs, m["destination"].lstrip("/")), mode=0o755, exist_ok=True)
     return rootfs
 
 
