@@ -516,9 +516,15 @@ KNOWN_V1 = {"cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio",
 
 def _copy_cpuset(path):
     # A new v1 cpuset is empty and takes no tasks until cpus/mems are set.
+    # Its parent may be one that another start has just made and not filled
+    # yet (two making the same parents at once): fill that first, from its own.
     parent = os.path.dirname(path)
     for f in ("cpuset.cpus", "cpuset.mems"):
-        _write(os.path.join(path, f), _read(os.path.join(parent, f)).strip() or "\n")
+        value = _read(os.path.join(parent, f)).strip()
+        if not value and os.path.exists(os.path.join(os.path.dirname(parent), f)):
+            _copy_cpuset(parent)
+            value = _read(os.path.join(parent, f)).strip()
+        _write(os.path.join(path, f), value or "\n")
 
 
 LEAF = "leaf"  # where the processes of a parent cgroup move so that it can have children

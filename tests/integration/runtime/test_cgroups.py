@@ -114,3 +114,22 @@ def test_cgroup_v2_backend(state_root, bundle, tmp_path):
     finally:
         rt.delete("v2", force=True)
     assert not os.path.exists(path)
+
+
+def test_a_parent_cpuset_another_start_made_but_has_not_filled_yet(run_capture):
+    """Two starts at once making the same parents (fastctr bench
+    --concurrency): one has made a v1 cpuset parent, not yet copied cpus and
+    mems into it, when the other makes its leaf below: the leaf must still
+    get the CPUs (an empty cpuset refuses tasks: ENOSPC)."""
+    cpuset = CgroupV1.hierarchies_of_host().get("cpuset")
+    if not cpuset:
+        pytest.skip("no cgroup v1 cpuset hierarchy")
+    name = f"fctr-test-parent-{os.getpid()}"
+    parent = os.path.join(cpuset, own_cgroups().get("cpuset", "/").lstrip("/"), name)
+    os.mkdir(parent)  # as the other start has made it: cpuset.cpus still empty
+    try:
+        assert open(os.path.join(parent, "cpuset.cpus")).read().strip() == ""
+        status, out = run_capture(["true"], edit=lambda spec: spec["linux"].update(cgroupsPath=f"{name}/leaf"))
+        assert status == 0, out
+    finally:
+        os.rmdir(parent)
