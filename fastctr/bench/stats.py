@@ -19,10 +19,19 @@ def summarize(latencies_ms, wall_s=None):
     """min/median/p95/max of one runtime's samples; containers per second
     when the wall time of its batches is given."""
     out = {"count": len(latencies_ms), "min_ms": min(latencies_ms), "median_ms": percentile(latencies_ms, 50),
-           "p95_ms": percentile(latencies_ms, 95), "max_ms": max(latencies_ms)}
+           "p95_ms": percentile(latencies_ms, 95), "max_ms": max(latencies_ms),
+           "mean_ms": sum(latencies_ms) / len(latencies_ms), "stdev_ms": _stdev(latencies_ms)}
     if wall_s:
         out["containers_per_s"] = len(latencies_ms) / wall_s
     return out
+
+
+def _stdev(values):
+    """The sample standard deviation (0 for one value)."""
+    if len(values) < 2:
+        return 0.0
+    mean = sum(values) / len(values)
+    return math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
 
 
 def reference_of(names):

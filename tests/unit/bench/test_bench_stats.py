@@ -24,6 +24,8 @@ def test_percentile_interpolates_between_ranks_as_numpy_does():
 def test_summary_has_containers_per_second_only_with_a_wall_time():
     s = stats.summarize([10.0, 20.0, 30.0, 40.0])
     assert (s["count"], s["min_ms"], s["median_ms"], s["max_ms"]) == (4, 10.0, 25.0, 40.0)
+    assert s["mean_ms"] == 25.0 and s["stdev_ms"] == pytest.approx(12.9099, rel=1e-4)
+    assert stats.summarize([3.0])["stdev_ms"] == 0.0
     assert "containers_per_s" not in s
     assert stats.summarize([10.0, 20.0], wall_s=0.5)["containers_per_s"] == 4.0
 
