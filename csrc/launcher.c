@@ -9,7 +9,9 @@
  * a source tree, the CLI must still import the installed package.
  * Where that directory does not exist it falls back to a normal start.
  * FASTCTR_T0_NS (CLOCK_MONOTONIC, just before the exec) is where a traced
- * command's first stage, the interpreter and imports, starts (fastctr/trace.py). */
+ * command's first stage, the interpreter and imports, starts (fastctr/trace.py).
+ * The CLI exits through fastctr.launch.leave: without the interpreter's
+ * finalization when nothing needs it (~8 ms of a cold `fastctr run`). */
 #define _GNU_SOURCE
 #include <limits.h>
 #include <stdio.h>
@@ -64,11 +66,11 @@ int main(int argc, char **argv)
         snprintf(code, sizeof code,
                  "import sys; sys.argv[0] = '" FCTR_CLI_NAME "'; "
                  "sys.path[:] = [r'''%s'''] + [p for p in sys.path if p]; "
-                 "from " FCTR_CLI_MODULE " import main; sys.exit(main())", site);
+                 "from " FCTR_CLI_MODULE " import main; from fastctr.launch import leave; leave(main())", site);
     } else {
         snprintf(code, sizeof code,
                  "import sys; sys.argv[0] = '" FCTR_CLI_NAME "'; sys.path[:] = [p for p in sys.path if p]; "
-                 "from " FCTR_CLI_MODULE " import main; sys.exit(main())");
+                 "from " FCTR_CLI_MODULE " import main; from fastctr.launch import leave; leave(main())");
     }
     args[i++] = "-c";
     args[i++] = code;

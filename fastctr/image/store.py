@@ -13,8 +13,15 @@ image is ever visible."""
 import _thread
 import errno
 import os
-import sqlite3
 import time
+
+try:
+    # The C module itself: the `sqlite3` package around it adds adapters
+    # for datetime objects, importing datetime (~3 ms of every cold start),
+    # and the store keeps its times as text.  Its classes are the same.
+    import _sqlite3 as sqlite3
+except ImportError:  # an interpreter that ships the module under another name
+    import sqlite3
 
 from fastctr import jsonfast as json
 from fastctr.errors import ImageNotFound, AmbiguousImage, StoreError  # defined there, exported here too
