@@ -59,9 +59,10 @@ class Children:
                 pass
 
 
-def _last_line(f, fallback):
+def _last_line(f, fallback, prefix=""):
+    """The error a runtime printed last (of the lines starting with prefix)."""
     f.seek(0)
-    lines = [ln.strip() for ln in f.read().decode(errors="replace").splitlines() if ln.strip()]
+    lines = [ln.strip() for ln in f.read().decode(errors="replace").splitlines() if ln.strip().startswith(prefix)]
     return lines[-1] if lines else fallback
 
 
@@ -86,6 +87,8 @@ class Runtime:
         """Start one container to completion: {"latency_ms", "stages"}."""
         raise NotImplementedError
 
+    error_prefix = ""  # fastctr's own: its errors start "fastctr:", after them comes the trace's table
+
     def timed(self, slot, argv, env=None):
         err = self.errs[slot]
         err.seek(0)
@@ -98,7 +101,7 @@ class Runtime:
             self.children.finished(p)
         ms = (time.perf_counter_ns() - t0) / 1e6
         if status != 0:
-            raise Failure(_last_line(err, f"exit status {status}"))
+            raise Failure(_last_line(err, f"exit status {status}", self.error_prefix))
         return ms
 
     def interrupt(self):
@@ -173,6 +176,7 @@ class FastctrCli(Runtime):
     """The cold CLI: `fastctr run --rm --network N IMAGE CMD`, one process per container."""
     name = "fastctr"
     third_party = False
+    error_prefix = "fastctr:"
 
     def unavailable(self):
         if not launcher("fastctr"):

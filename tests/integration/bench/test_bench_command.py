@@ -156,13 +156,22 @@ def test_plot_is_a_png_with_a_box_per_runtime(fcli, tmpdir_env, tmp_path):
     assert width >= 400 and height >= 300
 
 
-def test_a_runtime_failing_during_the_run_exits_1_with_its_error(fcli, tmpdir_env):
+@pytest.mark.parametrize("traced", [False, True])
+def test_a_runtime_failing_during_the_run_exits_1_with_its_error(fcli, tmpdir_env, tmp_path, traced):
+    json_flag = ["--json", str(tmp_path / "s.json")] if traced else []  # the trace's table is no error
     p = fcli("bench", "-n", "3", "--warmup", "0", "--image", "bb:1", "--runtimes", "fastctr-api,fastctr",
-             "false", env=tmpdir_env)
+             *json_flag, "false", env=tmpdir_env)
     assert p.returncode == 1, p.stdout + p.stderr
     _, table, notes = rows(p.stdout)
     assert table == {}
     assert notes == {"fastctr-api": ("failed", "exit status 1"), "fastctr": ("failed", "exit status 1")}
+    p = fcli("bench", "-n", "2", "--warmup", "0", "--image", "bb:1", "--runtimes", "fastctr,fastctr-runc",
+             *json_flag, "/no/such/command", env=tmpdir_env)
+    assert p.returncode == 1, p.stdout + p.stderr
+    _, table, notes = rows(p.stdout)
+    for name in ("fastctr", "fastctr-runc"):
+        kind, why = notes[name]
+        assert kind == "failed" and why.startswith(f"{name}: ") and "/no/such/command" in why, why
 
 
 def test_a_missing_image_is_one_line_and_exit_125(fcli, tmpdir_env):
