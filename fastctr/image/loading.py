@@ -92,6 +92,8 @@ def _check_config(config):
             _strings(value, f"image config: config.{key}")
         else:
             _expect(value, kind, f"image config: config.{key}")
+    if config.get("created") is not None:  # kept in the store's images table: a timestamp's text
+        _expect(config["created"], str, "image config: created")
     for entry in _expect(config.get("history") or [], list, "image config: history"):
         _expect(entry, dict, "each entry of image config: history")
 
