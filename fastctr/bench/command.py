@@ -9,7 +9,6 @@ import shutil
 import signal
 import sys
 import tempfile
-import time
 
 from fastctr.bench import oci, runtimes as rts, stats
 from fastctr.bench.runner import Rounds
@@ -141,7 +140,7 @@ def bench(opts, command, out=None):
     chosen = [rts.make(ctx, n) for n in ctx.names]
     skipped, ready = [], []
     old = {s: signal.signal(s, _interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
-    rounds = None
+    rounds, interrupted = None, False
     try:
         for rt in chosen:
             why = rt.unavailable()
@@ -156,10 +155,9 @@ def bench(opts, command, out=None):
         rounds = Rounds(ready, ctx.count, ctx.warmup, ctx.concurrency)
         rounds.run()
     except KeyboardInterrupt:
+        interrupted = True
         if rounds:
             rounds.stop(ready)
-        print("fastctr bench: interrupted; removed what it made", file=sys.stderr)
-        return EXIT_INTERRUPTED
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the clean-up runs to its end
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -168,6 +166,9 @@ def bench(opts, command, out=None):
         finally:
             for s, handler in old.items():
                 signal.signal(s, handler)
+    if interrupted:
+        print("fastctr bench: interrupted; removed what it made", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return report(ctx, rounds, skipped, out)
 
 

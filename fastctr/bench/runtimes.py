@@ -254,7 +254,8 @@ class Oci(Runtime):
             path = os.path.join(self.ctx.work, f"bundle-{self.name}-{i}")
             self.bundles.append(oci.write_bundle(path, rootfs, self.ctx.oci_args, self.ctx.oci_env, cgroups_path))
         if self.hides_unified():
-            self.shells = [self._start_shell(i) for i in range(slots)]
+            for i in range(slots):  # one by one: close() ends those started if the next one fails
+                self.shells.append(self._start_shell(i))
 
     def _start_shell(self, slot):
         """A long-lived shell in a mount namespace without the unified
@@ -263,9 +264,14 @@ class Oci(Runtime):
                   '"$0" --root "$1" run --bundle "$2" "$id" </dev/null >/dev/null 2>"$3"; echo $?; done')
         p = self.children.start(["unshare", "-m", "--propagation", "private", "sh", "-c", script, self.binary(),
                                  self.state, self.bundles[slot], self.errs[slot].name, HYBRID_UNIFIED],
-                                env=self.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                                env=self.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, text=True)
         if p.stdout.readline().strip() != "ready":
-            raise Skip(f"cannot hide {HYBRID_UNIFIED} in a private mount namespace (status {p.wait()})")
+            p.stdin.close()
+            p.stdout.close()
+            status = p.wait()
+            self.children.finished(p)
+            raise Skip(f"cannot hide {HYBRID_UNIFIED} in a private mount namespace (status {status})")
         return p
 
     def run(self, slot, seq):
@@ -310,8 +316,8 @@ class Oci(Runtime):
             if self.hides_unified():
                 argv = ["unshare", "-m", "--propagation", "private", "sh", "-c",
                         f'umount {HYBRID_UNIFIED} && exec "$@"', "sh"] + argv
-            subprocess.run(argv, env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                           timeout=60)
+            subprocess.run(argv, env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, timeout=60)
         shutil.rmtree(state, ignore_errors=True)
 
 
@@ -324,7 +330,8 @@ class Bwrap(Runtime):
 
     def prepare(self, slots):
         super().prepare(slots)
-        self.argv = [shutil.which("bwrap"), "--unshare-all", "--bind", self.ctx.rootfs(), "/", "--proc", "/proc", "--dev", "/dev"]
+        self.argv = [shutil.which("bwrap"), "--unshare-all", "--bind", self.ctx.rootfs(), "/", "--proc", "/proc",
+                     "--dev", "/dev"]
         self.env = {"PATH": CONTAINER_PATH}
 
     def run(self, slot, seq):

@@ -181,16 +181,23 @@ def test_a_missing_image_is_one_line_and_exit_125(fcli, tmpdir_env):
     assert p.stderr.splitlines()[-1].startswith("fastctr: cannot get image 'localhost:1/nosuch:1': ")
 
 
-@pytest.mark.parametrize("command, concurrency", [(["sleep", "0.1"], "1"), (["sleep", "30"], "2")])
-def test_nothing_is_left_after_ctrl_c(fcli, tmpdir_env, command, concurrency):
-    """SIGINT mid-run (between containers, or while they run): every
-    runtime's containers, state, bundles and cgroups go; exit 130.  The
-    conftest's no_leaks checks cgroups and mounts, fcli the containers."""
+@pytest.mark.parametrize("command, concurrency, runtimes", [
+    (["sleep", "0.1"], "1", "fastctr-api,fastctr,fastctr-runc,runc,crun,youki,bwrap"),  # between containers
+    # while the one runtime's containers run (it has to end them)
+    (["sleep", "30"], "2", "fastctr-api"), (["sleep", "30"], "2", "fastctr"), (["sleep", "30"], "1", "fastctr-runc"),
+    (["sleep", "30"], "2", "runc"), (["sleep", "30"], "2", "crun"), (["sleep", "30"], "1", "bwrap")])
+def test_nothing_is_left_after_ctrl_c(fcli, tmpdir_env, command, concurrency, runtimes):
+    """SIGINT mid-run: every runtime's containers, state, bundles and
+    cgroups go; exit 130.  The conftest's no_leaks checks cgroups and
+    mounts, fcli the containers, tmpdir_env the bench's work directory."""
+    if "," not in runtimes and not shutil.which(runtimes) and not runtimes.startswith("fastctr"):
+        pytest.skip(f"{runtimes} is not installed")
     p = subprocess.Popen(fcli.argv + ["bench", "-n", "100", "--warmup", "0", "--concurrency", concurrency,
-                                      "--image", "bb:1", *command], env=tmpdir_env, cwd="/",
-                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                                      "--image", "bb:1", "--runtimes", runtimes, *command], env=tmpdir_env,
+                         cwd="/", stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                         text=True)
     try:
-        time.sleep(3)  # well into the rounds
+        time.sleep(2.5)  # well into the rounds
         assert p.poll() is None, p.stderr.read()
         p.send_signal(signal.SIGINT)
         t0 = time.monotonic()
