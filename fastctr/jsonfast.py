@@ -66,6 +66,42 @@ def loads(s):
     return obj
 
 
+def head(s, stop):
+    """The members of the JSON object `s` that come before its member
+    `stop`, parsed without the rest: a big member written last costs
+    nothing to skip.  None when `s` is no object with `stop` at its top
+    (or is malformed before it)."""
+    if isinstance(s, (bytes, bytearray)):
+        s = s.decode()
+    out = {}
+    try:
+        i = _skip(s, 0)
+        if s[i] != "{":
+            return None
+        i = _skip(s, i + 1)
+        while s[i] == '"':
+            key, i = _json.scanstring(s, i + 1, True)
+            i = _skip(s, i)
+            if s[i] != ":":
+                return None
+            if key == stop:
+                return out
+            out[key], i = _scan(s, _skip(s, i + 1))
+            i = _skip(s, i)
+            if s[i] != ",":
+                return None
+            i = _skip(s, i + 1)
+        return None
+    except (StopIteration, SystemError, ValueError, IndexError):
+        return None
+
+
+def _skip(s, i):
+    while s[i] in _WHITESPACE:
+        i += 1
+    return i
+
+
 def load_path(path, what=None):
     """Parse the JSON file at path; an unreadable or malformed file is a
     one-line DocumentError that names it (what: "seccomp profile"...)."""

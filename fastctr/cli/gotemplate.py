@@ -345,6 +345,7 @@ class Template:
         self.funcs = funcs
         self.tree = Parser(src).parse()
         self._check_functions(self.tree)
+        self._flat = _flat(self.tree)
 
     def _check_functions(self, nodes):
         for node in _walk_nodes(nodes):
@@ -352,7 +353,22 @@ class Template:
                 raise TemplateError(f"template: :{_line(self.src, node[2])}: function {node[1]!r} not defined"
                                     .replace("'", '"'))
 
+    def top_fields(self):
+        """The fields of the data the template reads, when it reads nothing
+        else of it (no `.` or `$` on its own, no range or with, which move
+        the dot): a list row needs only these computed.  None otherwise."""
+        names = set()
+        for node in _walk_nodes(self.tree):
+            if node[0] in ("dot", "var", "range", "with"):
+                return None
+            if node[0] == "field":
+                names.add(node[1][0])
+        return names
+
     def execute(self, data, missing="error"):
+        if self._flat is not None and isinstance(data, dict) and all(key in data for key in self._flat[1]):
+            # Text and {{.Field}} only, as `ps`'s default columns: one join per row.
+            return "".join(gofmt.value(data[part]) if is_field else part for is_field, part in self._flat[0])
         run = _Run(self, missing)
         out = []
         try:
@@ -360,6 +376,17 @@ class Template:
         except (_Break, _Continue):
             raise TemplateError("template: :1: break or continue outside range") from None
         return "".join(out)
+
+
+def _flat(tree):
+    """([(is_field, text or field name)], names) of text and {{.Field}} only; else None."""
+    parts = []
+    for node in tree:
+        operands = node[1][3][0][1] if node[0] == "action" and not node[1][1] and len(node[1][3]) == 1 else ()
+        if node[0] != "text" and (len(operands) != 1 or operands[0][0] != "field" or len(operands[0][1]) != 1):
+            return None
+        parts.append((False, node[1]) if node[0] == "text" else (True, operands[0][1][0]))
+    return parts, {part for is_field, part in parts if is_field}
 
 
 def _walk_nodes(nodes):

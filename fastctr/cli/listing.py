@@ -85,11 +85,12 @@ def ps(engine, o, out=sys.stdout):
                       bool(o.get("all")), last)
     trunc = not o.get("no_trunc")
     now = time.time()
-    rows = [row(engine, c, trunc, now, size) for c in selected]
     if quiet:
         fmt = "{{.ID}}"
     elif not fmt or fmt == "table":
         fmt = DEFAULT + ("\t{{.Size}}" if size else "")
+    fields = template.fields(fmt)
+    rows = [row(engine, c, trunc, now, size, fields) for c in selected]
     for line in template.table(fmt, rows, HEADERS, missing=CONTEXT):
         out.write(line + "\n")
 
@@ -241,31 +242,58 @@ def status_text(c, now):
     return f"Exited ({c['exit_code'] or 0}) {units.human_duration(max(0.0, now - finished))} ago"
 
 
-def row(engine, c, trunc, now, size=False):
-    """The fields of the docker CLI's ContainerContext, as strings."""
-    from fastctr.cli import gofmt
+def row(engine, c, trunc, now, size=False, fields=None):
+    """The fields of the docker CLI's ContainerContext, as strings: those
+    named in `fields` (all when it is None), as every other one would cost
+    time per container for nothing."""
+    view = _View(engine, trunc, now, size)
     cfg = c["config"]
+    return {name: get(c, cfg, view) for name, get in COLUMNS.items() if fields is None or name in fields}
+
+
+class _View:
+    __slots__ = ("engine", "trunc", "now", "size")
+
+    def __init__(self, engine, trunc, now, size):
+        self.engine, self.trunc, self.now, self.size = engine, trunc, now, size
+
+
+def _command(c, cfg, view):
+    from fastctr.cli import gofmt
     command = docker_command(cfg.get("command") or [])
-    labels = c["labels"] or {}
-    mounts = _mount_names(cfg)
+    return gofmt.quote(units.ellipsis(command, 20) if view.trunc else command)
+
+
+def _running_for(c, cfg, view):
     created = units.parse_time(c["created"])
-    return {
-        "Command": gofmt.quote(units.ellipsis(command, 20) if trunc else command),
-        "CreatedAt": units.go_time(c["created"]),
-        "ID": c["id"][:12] if trunc else c["id"],
-        "Image": _image(cfg, c, trunc),
-        "Labels": ",".join(sorted(f"{k}={v}" for k, v in labels.items())),
-        "LocalVolumes": str(len(cfg.get("volumes") or [])),
-        "Mounts": ",".join(units.ellipsis(m, 15) if trunc else m for m in mounts),
-        "Names": c["name"],
-        "Networks": ",".join(cfg.get("networks") or []),
-        "Platform": None,  # the image's platform: Docker 28 shows it when the daemon reports it, null here
-        "Ports": ports_text(cfg.get("ports") or []),
-        "RunningFor": units.human_duration(max(0.0, now - created)) + " ago" if created else "",
-        "Size": _size(engine, c) if size else "0B",
-        "State": "created" if c["status"] == "creating" else c["status"],
-        "Status": status_text(c, now),
-    }
+    return units.human_duration(max(0.0, view.now - created)) + " ago" if created else ""
+
+
+def _labels(c, cfg, view):
+    return ",".join(sorted(f"{k}={v}" for k, v in (c["labels"] or {}).items()))
+
+
+def _mounts(c, cfg, view):
+    return ",".join(units.ellipsis(m, 15) if view.trunc else m for m in _mount_names(cfg))
+
+
+COLUMNS = {
+    "Command": _command,
+    "CreatedAt": lambda c, cfg, view: units.go_time(c["created"]),
+    "ID": lambda c, cfg, view: c["id"][:12] if view.trunc else c["id"],
+    "Image": lambda c, cfg, view: _image(cfg, c, view.trunc),
+    "Labels": _labels,
+    "LocalVolumes": lambda c, cfg, view: str(len(cfg.get("volumes") or [])),
+    "Mounts": _mounts,
+    "Names": lambda c, cfg, view: c["name"],
+    "Networks": lambda c, cfg, view: ",".join(cfg.get("networks") or []),
+    "Platform": lambda c, cfg, view: None,  # the image's platform: Docker 28 shows it when the daemon reports it
+    "Ports": lambda c, cfg, view: ports_text(cfg.get("ports") or []),
+    "RunningFor": _running_for,
+    "Size": lambda c, cfg, view: _size(view.engine, c) if view.size else "0B",
+    "State": lambda c, cfg, view: "created" if c["status"] == "creating" else c["status"],
+    "Status": lambda c, cfg, view: status_text(c, view.now),
+}
 
 
 def docker_command(argv):

@@ -48,15 +48,12 @@ def table(fmt, rows, headers=None, default=None, missing="error"):
     or a TEMPLATE); `headers` names the columns of the header row; a
     `missing` that names a Go type ("*formatter.ContainerContext") words a
     wrong field as Go does for that struct."""
-    if fmt == "table" and default:
-        fmt = default
-    if fmt == "json":
-        fmt = "{{json .}}"
-    is_table = fmt.startswith("table")
-    body = fmt[len("table"):] if is_table else fmt
-    body = body.strip(" ").replace("\\t", "\t").replace("\\n", "\n")
-    # a row stands for one of the docker CLI's contexts, whose JSON is a map: keys sorted
-    out = "".join(render(body, gofmt.Context(sorted(r.items())), missing) + "\n" for r in rows)
+    is_table, body = _parse(fmt, default)
+    rows = list(rows)
+    if rows and compile(body).top_fields() is None:
+        # a row stands for one of the docker CLI's contexts, whose JSON is a map: keys sorted
+        rows = (gofmt.Context(sorted(r.items())) for r in rows)
+    out = "".join(render(body, r, missing) + "\n" for r in rows)
     if not is_table:
         return out.splitlines()
     header = dict(HEADERS, **(headers or {}))
@@ -68,6 +65,23 @@ def table(fmt, rows, headers=None, default=None, missing="error"):
     except gotemplate.TemplateError as e:
         raise TemplateError(f"template parsing error: {e}") from None
     return tabwriter((head + "\n" + out).splitlines())
+
+
+def fields(fmt, default=None):
+    """The fields of a row that `table(fmt, ...)` prints, or None for all
+    of them: a list command computes only those."""
+    return compile(_parse(fmt, default)[1]).top_fields()
+
+
+def _parse(fmt, default):
+    """(whether a header row is printed, the template of one row)."""
+    if fmt == "table" and default:
+        fmt = default
+    if fmt == "json":
+        fmt = "{{json .}}"
+    is_table = fmt.startswith("table")
+    body = fmt[len("table"):] if is_table else fmt
+    return is_table, body.strip(" ").replace("\\t", "\t").replace("\\n", "\n")
 
 
 def tabwriter(lines, minwidth=10, padding=3):

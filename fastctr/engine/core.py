@@ -469,7 +469,7 @@ class Engine(Supervisor, Operations, ImageOps):
             return drivers_mod.DRIVERS[c["driver"]](self.store)
         return self.driver
 
-    def live_status(self, c):
+    def live_status(self, c, runtime=None):
         """The recorded status, corrected by the runtime's view: `dead` for
         what a killed command left half-made."""
         if c["status"] == "creating":
@@ -480,7 +480,7 @@ class Engine(Supervisor, Operations, ImageOps):
             return c["status"]
         from fastctr.errors import ContainerNotFound
         try:
-            status = self.runtime.state(c["id"])["status"]
+            status = (runtime or self.runtime).status(c["id"])
         except ContainerNotFound:
             return "exited"
         if status == "created":  # waiting for its starter: dead if that was killed
@@ -550,18 +550,5 @@ class Engine(Supervisor, Operations, ImageOps):
             pass
 
     def ps(self, all=False):
-        out = []
-        for (cid,) in self.store.db.execute("SELECT id FROM containers ORDER BY created DESC, rowid DESC").fetchall():
-            try:
-                c = self._row(cid)
-            except ContainerNotFoundError:
-                continue  # removed since the list was read: show what exists
-            c["status"] = self.live_status(c)
-            if c["status"] == "exited" and (c["exit_code"] is None or c["finished"] is None):
-                self._fill_from_exit_record(c)  # the monitor's clean-up is still pending
-            if c["status"] == "running" and c["config"].get("healthcheck"):
-                from fastctr.engine.health import ps_suffix
-                c["health"] = ps_suffix(self, c)  # ps: (healthy), (health: starting)
-            if all or c["status"] in ("running", "paused", "restarting"):
-                out.append(c)
-        return out
+        from fastctr.engine.listing import containers
+        return containers(self, all)

@@ -36,8 +36,16 @@ def _write(path, value):
 
 
 def _read(path):
-    with open(path) as f:
-        return f.read()
+    # os.read, not open(): a third of the time, and `ps` reads the freezer
+    # state of every running container.
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        chunks = [os.read(fd, 65536)]
+        while chunks[-1]:
+            chunks.append(os.read(fd, 65536))
+    finally:
+        os.close(fd)
+    return b"".join(chunks).decode()
 
 
 def _oom_kill_count(path):
@@ -252,6 +260,8 @@ class CgroupV1:
             raise
 
     def _dir(self, controller):
+        if controller in self.paths:  # a hierarchy of its own (`ps` asks every container for its freezer)
+            return self.paths[controller]
         for name, path in self.paths.items():
             if controller in name.split(","):
                 return path

@@ -129,6 +129,10 @@ class Runtime:
     def state(self, cid):
         return self.get(cid).oci_state()
 
+    def status(self, cid):
+        """state(cid)["status"], from the head of the state document."""
+        return Container(self, self.store.load(cid, head=True)).status
+
     def list(self):
         out = []
         for cid in self.store.ids():

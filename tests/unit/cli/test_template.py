@@ -4,6 +4,7 @@ the table/json forms of the list commands, and -- where a Go toolchain is
 installed -- the oracle itself rerun on the cases."""
 import json
 import os
+import re
 import shutil
 import subprocess
 
@@ -96,3 +97,28 @@ def test_the_oracle_still_agrees(tmp_path):
     p = subprocess.run([binary], input=json.dumps({"data": DATA, "templates": cases, "missing": "error"}),
                        capture_output=True, text=True, check=True, timeout=60)
     assert [json.loads(line) for line in p.stdout.splitlines()] == [c[1] for c in CASES]
+
+
+def test_a_list_row_needs_only_the_fields_its_template_reads():
+    assert template.fields("table {{.ID}}\\t{{.Names}}") == {"ID", "Names"}
+    assert template.fields("{{if .A}}{{.B | printf \"%s\"}}{{else}}{{.C.D}}{{end}}") == {"A", "B", "C"}
+    for fmt in ("json", "{{json .}}", "{{range .Labels}}{{.}}{{end}}", "{{with .A}}{{.B}}{{end}}", "{{$.ID}}",
+                "{{$x := .ID}}{{$x}}"):
+        assert template.fields(fmt) is None, fmt
+
+
+@pytest.mark.parametrize("text", ["{{.Id}}\t{{.Name}}|", "a{{.State}}b{{.Nope}}", "{{.Args}} {{.Config}} {{.Nil}}"])
+def test_a_template_of_fields_only_prints_what_the_general_walk_prints(text):
+    flat = gotemplate.Template(text, gofuncs.FUNCS)
+    assert flat._flat is not None
+    walked = gotemplate.Template(text, gofuncs.FUNCS)
+    walked._flat = None
+    data = dict(DATA, Nil=None)
+    for missing in ("error", "zero", "*formatter.ContainerContext"):
+        try:
+            expected = walked.execute(data, missing)
+        except gotemplate.TemplateError as e:
+            with pytest.raises(gotemplate.TemplateError, match=re.escape(str(e))):
+                flat.execute(data, missing)
+            continue
+        assert flat.execute(data, missing) == expected

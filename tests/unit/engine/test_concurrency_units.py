@@ -47,18 +47,21 @@ def test_rewrite_in_place_keeps_the_inode_and_never_creates(tmp_path):
     assert not (tmp_path / "missing").exists()
 
 
-def test_ps_shows_what_exists_when_a_container_vanishes_mid_listing(engine, monkeypatch):
+def test_ps_lists_one_snapshot_when_a_container_vanishes_mid_listing(engine, monkeypatch):
     for i, name in enumerate(("one", "two", "three")):
         engine._insert_row(str(i) * 64, name, "sha256:x", {})
         engine._set_status(str(i) * 64, "created")
-    real_row = engine._row
+    real_status = engine.live_status
 
-    def row(cid):
-        if cid == "1" * 64:  # removed by another command after the id list was read
-            raise engine_mod.ContainerNotFoundError(f"no such container: {cid}")
-        return real_row(cid)
-    monkeypatch.setattr(engine, "_row", row)
-    assert sorted(c["name"] for c in engine.ps(all=True)) == ["one", "three"]
+    def live_status(c, runtime=None):
+        if c["name"] == "three":  # another command removes "one" while the listing runs
+            with engine.store.transaction() as db:
+                db.execute("DELETE FROM containers WHERE id = ?", ("0" * 64,))
+        return real_status(c, runtime)
+    monkeypatch.setattr(engine, "live_status", live_status)
+    listed = [c["name"] for c in engine.ps(all=True)]
+    assert listed == ["three", "two", "one"]  # the rows as one query read them, newest first
+    assert [c["name"] for c in engine.ps(all=True)] == ["three", "two"]
 
 
 def test_rmtree_survives_a_file_appearing_while_it_removes(tmp_path, monkeypatch):
