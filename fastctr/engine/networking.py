@@ -74,7 +74,7 @@ class Networking:
     def attach(self, c, cdir, pid):
         """Give the created container an address and a veth on each network,
         and its published ports (checked free before it starts)."""
-        from fastctr.net import netd, network
+        from fastctr.net import network
         from fastctr.net.ports import PortMapping
         ipam = self.ipam
         for i, name in enumerate(c["config"].get("networks") or []):
@@ -84,8 +84,7 @@ class Networking:
             if i == 0 and c["config"].get("ports"):
                 ipam.publish(c["id"], address, [PortMapping(*k) for k in c["config"]["ports"]])
                 network.apply_nat(ipam)
-            netd.call("attach", net=net, cid=c["id"], pid=pid, address=address, ifname=f"eth{i}",
-                      mac=first.get("mac_address"))
+            self._connect(net, c["id"], pid, address, f"eth{i}", first.get("mac_address"))
             self._write_hosts(cdir, c, address)
             self.refresh_peer_hosts(name, exclude=c["id"])
 
@@ -93,7 +92,6 @@ class Networking:
         """network connect [--alias A] [--ip IP]: one more network for a
         running container (aliases and --ip as run's, fastctr.engine.netflags)."""
         from fastctr.engine.netflags import NOT_ON_DEFAULT_BRIDGE, check_ip
-        from fastctr.net import netd
         c = self.engine.container(ref)
         if self.engine.live_status(c) != "running":
             raise FastctrError(f"container {c['name']} is not running")
@@ -106,7 +104,7 @@ class Networking:
         pid = self.engine.runtime.state(c["id"])["pid"]
         address = self.ipam.allocate(net["name"], c["id"], check_ip(net, ip) if ip else None)
         try:
-            netd.call("attach", net=net, cid=c["id"], pid=pid, address=address, ifname=f"eth{len(names)}")
+            self._connect(net, c["id"], pid, address, f"eth{len(names)}")
         except BaseException:
             self.ipam.release(net["name"], c["id"])
             raise
@@ -145,22 +143,34 @@ class Networking:
                 net = ipam.network(name)
             except NetworkError:
                 continue
-            self._disconnect(net, c["id"], wait=False)
+            if c["id"] in net["endpoints"]:  # not released yet: a second detach (rm after the exit) has nothing to do
+                self._disconnect(net, c["id"], wait=False)
             ipam.release(name, c["id"])
             self.refresh_peer_hosts(name)
+
+    @staticmethod
+    def _connect(net, cid, pid, address, ifname, mac=None):
+        """The container's veth on the network's bridge, which is made again
+        if it has gone (a reboot, `ip link del`): through the helper, as
+        bridges are (fastctr.net.netd)."""
+        from fastctr.net import network
+        bridge = network.bridge_index(net)
+        if bridge is None:
+            from fastctr.net import netd
+            netd.call("ensure_bridge", net=net)
+            bridge = network.bridge_index(net)
+        network.connect(net, bridge, cid, pid, address, ifname, mac)
 
     @staticmethod
     def _disconnect(net, cid, wait=True):
         """Delete the host end of the container's veth.  The kernel deletes it
         with the container's namespace too, but asynchronously; when the
-        container has exited nobody needs to wait for the helper to do it."""
-        import _socket
-        from fastctr.net import netd, network
-        try:
-            _socket.if_nametoindex(network.host_ifname(cid, net["id"]))
-        except OSError:
-            return
-        netd.call("disconnect", wait=wait, net=net, cid=cid)
+        container has exited nobody needs to wait for it (wait=False)."""
+        from fastctr.net import network
+        if wait:
+            network.disconnect(net, cid)
+        else:
+            network.disconnect_later(net, cid)
 
     def _peers(self, name, exclude=None):
         """[(address, [name, aliases...])] of the containers on a

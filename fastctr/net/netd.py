@@ -1,10 +1,11 @@
 """netd: a small helper that keeps pyroute2 imported, one per network namespace.
 
 Importing pyroute2 costs 160-330 ms (it pulls in asyncio, ctypes, ndb and
-more), ten times a whole container start.  The bridge is Docker's default
-network, so every `fastctr run` would pay it.  Instead the first caller
-starts this helper; later callers send it a request over an abstract unix
-socket and get the answer in a few milliseconds.  It exits after
+more), ten times a whole container start.  Containers' own veths are made
+without it (fastctr.net.rtnl); the networks' bridges and the host's routes
+go through it here: the first caller starts this helper; later callers send
+it a request over an abstract unix socket and get the answer in a few
+milliseconds.  It exits after
 FASTCTR_NETD_IDLE seconds (default 60) without requests, so it costs
 nothing while nothing starts.
 
@@ -32,7 +33,7 @@ MAX_MESSAGE = 1 << 16
 def _ops():
     from fastctr.net import network
     return {"ensure_bridge": network.ensure_bridge, "delete_bridge": network.delete_bridge,
-            "attach": network.attach, "disconnect": network.disconnect, "used_subnets": network.used_subnets}
+            "used_subnets": network.used_subnets}
 
 
 def _dispatch(request):

@@ -1,17 +1,23 @@
-"""Container networking after libnetwork's model, through pyroute2 (netlink).
+"""Container networking after libnetwork's model, over netlink.
 
 Network = a Linux bridge with the gateway address; Endpoint = a veth pair
 whose container end is created directly inside the container's network
 namespace (moving a link between namespaces costs an extra unregister/
 register under rtnl); Sandbox = the container's namespace with eth0, lo,
 a default route (its /etc files: fastctr.engine.netflags).
-NAT lives in one nftables table (fastctr.nat).  NetlinkError becomes a
-NetworkError at this module's edge."""
+Endpoints, made and removed on every start, speak rtnetlink directly
+(fastctr.net.rtnl) in the calling process; networks, rare, use pyroute2 in
+the network helper (fastctr.net.netd).  NAT lives in one nftables table
+(fastctr.nat).  Netlink errors become a NetworkError at this module's edge."""
+import _socket
+import errno
 import ipaddress
 import os
 
 from fastctr.net import nat
 from fastctr.net.ipam import NetworkError
+
+_MAX_FD = 1 << 20  # closerange's end: every descriptor (close_range(2))
 
 
 def _iproute(**kw):
@@ -79,47 +85,15 @@ def host_ifname(cid, network_id):
     return "fv" + cid[:7] + network_id[:6]  # IFNAMSIZ: at most 15 characters
 
 
-class _InNetns:
-    """Switch this thread into pid's network namespace and back.  pyroute2's
-    own IPRoute(netns=) forks a process to make the socket (~30 ms)."""
-    _libc = None
-
-    def __init__(self, pid):
-        self.target = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-
-    def _setns(self, fd):
-        import ctypes
-        if _InNetns._libc is None:
-            _InNetns._libc = ctypes.CDLL(None, use_errno=True)
-        if _InNetns._libc.setns(fd, 0x40000000) != 0:  # CLONE_NEWNET
-            err = ctypes.get_errno()
-            raise OSError(err, f"setns(net): {os.strerror(err)}")
-
-    def __enter__(self):
-        self.home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            self._setns(self.target)
-        except BaseException:
-            self._close()
-            raise
-        return self
-
-    def __exit__(self, *exc):
-        try:
-            self._setns(self.home)  # must not fail: we hold the fd of our own namespace
-        finally:
-            self._close()
-
-    def _close(self):
-        os.close(self.target)
-        os.close(self.home)
-
-
-def attach(net, cid, pid, address, ifname="eth0", mac=None):
-    """The network's bridge (made if missing), then a veth from it into the
-    container (pid's namespace)."""
-    ensure_bridge(net)
-    connect(net, cid, pid, address, ifname, mac)
+def bridge_index(net):
+    """The ifindex of the network's bridge (None: missing, ensure_bridge
+    makes it), forwarding on, as ensure_bridge leaves it."""
+    try:
+        index = _socket.if_nametoindex(net["bridge"])
+    except OSError:
+        return None
+    _write_sysctl("/proc/sys/net/ipv4/ip_forward", "1")
+    return index
 
 
 def docker_mac(address):
@@ -128,39 +102,75 @@ def docker_mac(address):
     return "02:42:" + ":".join(f"{int(b):02x}" for b in address.split("."))
 
 
-def connect(net, cid, pid, address, ifname="eth0", mac=None):
-    """A veth from the bridge into the container (pid's namespace)."""
-    prefix = ipaddress.ip_network(net["subnet"]).prefixlen
+def connect(net, bridge, cid, pid, address, ifname="eth0", mac=None):
+    """A veth from the bridge (its ifindex) into the container (pid's
+    namespace), without pyroute2 (fastctr.net.rtnl): the bridge up and the
+    pair in one send, then the container's address, its end and lo up and,
+    on the first network, the default route in one more."""
+    from fastctr.net import rtnl
     host = host_ifname(cid, net["id"])
-    with _netlink(f"connect {cid[:12]} to {net['name']}"), _iproute() as ipr:
-        bridge = ipr.link_lookup(ifname=net["bridge"])[0]
-        for stale in ipr.link_lookup(ifname=host):  # left by an interrupted attempt
-            ipr.link("del", index=stale)
-        # One RTM_NEWLINK: the pair, the peer in the container, enslaved, up.
-        ipr.link("add", ifname=host, kind="veth", master=bridge, state="up",
-                 peer={"ifname": ifname, "net_ns_pid": pid, "address": mac or docker_mac(address)})
-    with _netlink(f"configure {ifname} of {cid[:12]}"), _InNetns(pid), _iproute() as ns:
-        index = ns.link_lookup(ifname=ifname)[0]
-        ns.addr("add", index=index, address=address, prefixlen=prefix)
-        ns.link("set", index=index, state="up")
-        ns.link("set", index=ns.link_lookup(ifname="lo")[0], state="up")
-        if ifname == "eth0":  # the first network carries the default route
-            ns.route("add", dst="default", gateway=net["gateway"])
+    prefixlen = int(net["subnet"].partition("/")[2])
+    try:
+        with rtnl.Netns(pid) as ns, rtnl.Socket() as here:
+            if _link_exists(host):  # left by an interrupted attempt
+                here.run(f"delete {host}", rtnl.delete_link(host), ok=(errno.ENODEV,))
+            here.run(f"connect {cid[:12]} to {net['name']}", rtnl.set_up(bridge),
+                     rtnl.new_veth(host, bridge, ifname, ns.fd, mac or docker_mac(address)))
+            with ns.entered():
+                inside = rtnl.Socket()
+                index = _socket.if_nametoindex(ifname)
+            with inside:
+                requests = [rtnl.new_address(index, address, prefixlen), rtnl.set_up(index),
+                            rtnl.set_up(rtnl.LOOPBACK_INDEX)]
+                if ifname == "eth0":  # the first network carries the default route
+                    requests.append(rtnl.new_default_route(net["gateway"]))
+                inside.run(f"configure {ifname} of {cid[:12]}", *requests)
+    except OSError as e:  # the container gone, or its namespace not ours to enter
+        raise NetworkError(f"connect {cid[:12]} to {net['name']}: {e.strerror}") from None
+
+
+def _link_exists(name):
+    try:
+        _socket.if_nametoindex(name)
+        return True
+    except OSError:
+        return False
 
 
 def disconnect(net, cid):
     """Delete the host end; the container end goes with it.  When the
     container's namespace died first the kernel has removed the pair
-    already, possibly between our lookup and our delete: ENODEV is success."""
-    import errno
-    from pyroute2 import NetlinkError
-    with _netlink(f"disconnect {cid[:12]} from {net['name']}"), _iproute() as ipr:
-        for index in ipr.link_lookup(ifname=host_ifname(cid, net["id"])):
-            try:
-                ipr.link("del", index=index)
-            except NetlinkError as e:
-                if e.code != errno.ENODEV:
-                    raise
+    already, possibly between our lookup and our delete: ENODEV is success.
+    Deleting a link waits for RCU grace periods (10-30 ms)."""
+    from fastctr.net import rtnl
+    host = host_ifname(cid, net["id"])
+    if not _link_exists(host):
+        return False
+    with rtnl.Socket() as here:
+        here.run(f"disconnect {cid[:12]} from {net['name']}", rtnl.delete_link(host), ok=(errno.ENODEV,))
+    return True
+
+
+def disconnect_later(net, cid):
+    """disconnect in a detached grandchild, for a container that has exited:
+    nobody waits for its link, and its namespace, when nothing else holds
+    it, is taking the pair away anyway.  A fork costs ~0.3 ms; the child
+    closes every inherited descriptor first (our stdout may be a pipe that a
+    caller reads to its end, our locks are shared with it)."""
+    if not _link_exists(host_ifname(cid, net["id"])):
+        return
+    child = os.fork()
+    if child == 0:
+        try:
+            os.closerange(0, _MAX_FD)
+            if os.fork() == 0:
+                try:
+                    disconnect(net, cid)
+                except BaseException:
+                    pass  # gone already, or nothing left to tell it to
+        finally:
+            os._exit(0)
+    os.waitpid(child, 0)
 
 
 def apply_nat(ipam):
