@@ -13,14 +13,13 @@ them is given (fastctr.engine.options.net_flag_record).
 Docker answers names on user-defined networks with its embedded DNS server
 (127.0.0.11); fastctr writes the peers, their aliases too, into each
 member's /etc/hosts instead, so resolv.conf keeps the host's resolvers."""
-import ipaddress
-
 from fastctr.errors import ConfigError
 
 HOST_GATEWAY = "host-gateway"
 FALLBACK_DNS = ("8.8.8.8", "8.8.4.4")  # Docker's when the host has no resolver a container can reach
-# Patterns, compiled on first use: re and its enum cost ~4 ms to import, and
-# every start on a bridge imports this module for hosts_text.
+# Patterns, compiled on first use, and ipaddress imported where a flag is
+# checked: re with its enum and ipaddress cost ~5 ms to import, and every
+# start on a bridge imports this module for hosts_text.
 _DOMAIN = (r"^(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
            r"(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*\.?$")
 _MAC = r"^[0-9a-fA-F]{2}([:-])(?:[0-9a-fA-F]{2}\1){4}[0-9a-fA-F]{2}$"
@@ -34,6 +33,7 @@ def _bad(flag, value, why):
 
 
 def parse_ip(value, flag):
+    import ipaddress
     try:
         return str(ipaddress.ip_address(value))
     except ValueError:
@@ -48,6 +48,7 @@ def parse_add_host(value):
     if not sep or not name or ":" in name:
         raise _bad("--add-host", value, f'bad format for add-host: "{value}"')
     if ip != HOST_GATEWAY:
+        import ipaddress
         if len(ip) > 2 and ip[0] == "[" and ip[-1] == "]":
             ip = ip[1:-1]
         try:
@@ -113,6 +114,7 @@ def _check_mode(opts, kind):
 
 def check_ip(net, value):
     """--ip on a user-defined network with a --subnet, free there now."""
+    import ipaddress
     ip = parse_ip(value, "--ip")
     if ipaddress.ip_address(ip).version != 4:
         raise ConfigError(f"--ip {ip}: fastctr networks are IPv4 (--ip6 is not supported)")

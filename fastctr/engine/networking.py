@@ -12,10 +12,15 @@ class Networking:
     def __init__(self, engine):
         self.engine = engine
         self.store = engine.store
+        self._ipam = None
+
     @property
     def ipam(self):
-        from fastctr.net.ipam import Ipam
-        return Ipam(self.store)
+        """One per engine: making it runs the schema (a start asks ~5 times)."""
+        if self._ipam is None:
+            from fastctr.net.ipam import Ipam
+            self._ipam = Ipam(self.store)
+        return self._ipam
 
     def network_record(self, name):
         """A bridge network containers can join: host and none are not."""
@@ -74,14 +79,14 @@ class Networking:
     def attach(self, c, cdir, pid):
         """Give the created container an address and a veth on each network,
         and its published ports (checked free before it starts)."""
-        from fastctr.net import network
-        from fastctr.net.ports import PortMapping
         ipam = self.ipam
         for i, name in enumerate(c["config"].get("networks") or []):
             net = self.network_record(name)
             first = c["config"] if i == 0 else {}  # --ip and --mac-address are the first network's
             address = ipam.allocate(name, c["id"], first.get("ip"))
             if i == 0 and c["config"].get("ports"):
+                from fastctr.net import network
+                from fastctr.net.ports import PortMapping
                 ipam.publish(c["id"], address, [PortMapping(*k) for k in c["config"]["ports"]])
                 network.apply_nat(ipam)
             self._connect(net, c["id"], pid, address, f"eth{i}", first.get("mac_address"))
@@ -128,7 +133,12 @@ class Networking:
         _network_event(self.store.root, net, "disconnect", container=c["id"])
 
     def detach(self, c):
-        from fastctr.net import network
+        """After the container's exit: its addresses and ports released.  Its
+        veths go with its network namespace, which the kernel dismantles
+        once nothing is in it, so they are deleted here only when another
+        container has joined that namespace (`--network container:`) and may
+        still hold it; removing a link costs RCU grace periods under the
+        rtnl lock, which every start's clone of a namespace waits for too."""
         from fastctr.net.ipam import NetworkError
         ipam = self.ipam
         try:
@@ -136,6 +146,7 @@ class Networking:
         except ContainerNotFoundError:
             pass
         if c["config"].get("ports"):
+            from fastctr.net import network
             ipam.unpublish(c["id"])
             network.apply_nat(ipam)
         for name in c["config"].get("networks") or []:
@@ -143,7 +154,7 @@ class Networking:
                 net = ipam.network(name)
             except NetworkError:
                 continue
-            if c["id"] in net["endpoints"]:  # not released yet: a second detach (rm after the exit) has nothing to do
+            if c["id"] in net["endpoints"] and c["config"].get("network_joined"):
                 self._disconnect(net, c["id"], wait=False)
             ipam.release(name, c["id"])
             self.refresh_peer_hosts(name)
@@ -163,9 +174,8 @@ class Networking:
 
     @staticmethod
     def _disconnect(net, cid, wait=True):
-        """Delete the host end of the container's veth.  The kernel deletes it
-        with the container's namespace too, but asynchronously; when the
-        container has exited nobody needs to wait for it (wait=False)."""
+        """Delete the host end of the container's veth (the other end goes
+        with it); wait=False: in the background, for an exited container."""
         from fastctr.net import network
         if wait:
             network.disconnect(net, cid)

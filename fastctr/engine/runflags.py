@@ -144,6 +144,8 @@ def join_peers(engine, cdir, config):
         joins[kind] = f"/proc/{pid}/ns/{'net' if kind == 'network' else kind}"
         if kind == "ipc":
             _share_ipc(engine, spec, peer)
+        if kind == "network" and not peer["config"].get("network_joined"):
+            engine._set_config(peer["id"], network_joined=True)  # its veths outlive its exit: engine.networking.detach
     spec["linux"]["namespaces"] = [n for n in spec["linux"]["namespaces"] if n["type"] not in joins] + \
         [{"type": kind, "path": p} for kind, p in joins.items()]
     with open(path, "w") as f:

@@ -5,7 +5,6 @@ one address of it.  Allocation runs in one IMMEDIATE transaction, so
 concurrent `fastctr run`s never get the same address, and it refuses what
 the kernel would refuse later: a full subnet, or more endpoints than a
 Linux bridge has ports (1024)."""
-import ipaddress
 import os
 import time
 
@@ -36,6 +35,7 @@ AUTO_SUBNETS = [f"172.{n}.0.0/16" for n in range(17, 32)] + [f"192.168.{n}.0/20"
 
 
 def _network(text, what):
+    import ipaddress  # here and below only where networks are made: a start allocates without it
     try:
         net = ipaddress.ip_network(text, strict=True)
     except ValueError as e:
@@ -79,6 +79,7 @@ class Ipam:
                        internal=False, avoid=()):
         """avoid: subnets the host uses (its addresses and routes), which a
         network without --subnet must not take."""
+        import ipaddress
         _valid_name(name)
         net = _network(subnet, "subnet") if subnet else None
         options = {"internal": bool(internal), "configured": net is not None}
@@ -129,6 +130,7 @@ class Ipam:
 
     @staticmethod
     def _free_subnet(taken):
+        import ipaddress
         for text in AUTO_SUBNETS:
             candidate = ipaddress.ip_network(text)
             if not any(candidate.overlaps(t) for t in taken):
@@ -207,40 +209,19 @@ class Ipam:
         """The container's address on the network: the lowest free host
         address (or the one asked for).  Idempotent per container."""
         net = self._stored_network(network)
-        subnet = ipaddress.ip_network(net["subnet"])
-        gateway = ipaddress.ip_address(net["gateway"])
         with self.store.transaction() as db:
             row = db.execute("SELECT address FROM addresses WHERE network = ? AND container = ?",
                              (net["name"], container)).fetchone()
             if row:
                 return row[0]
-            used = {ipaddress.ip_address(r[0]) for r in
-                    db.execute("SELECT address FROM addresses WHERE network = ?", (net["name"],))}
+            used = {r[0] for r in db.execute("SELECT address FROM addresses WHERE network = ?", (net["name"],))}
             if len(used) >= BRIDGE_MAX_PORTS:
                 raise NetworkError(f"network {net['name']} has {len(used)} containers: a Linux bridge holds "
                                    f"at most {BRIDGE_MAX_PORTS} ports")
-            pool = ipaddress.ip_network(net["ip_range"]) if net.get("ip_range") else subnet
-            ip = self._pick(subnet, pool, gateway, used, address, net["name"])
+            ip = _asked(net, used, address) if address else _lowest_free(net, used)
             db.execute("INSERT INTO addresses (network, address, container) VALUES (?, ?, ?)",
-                       (net["name"], str(ip), container))
-        return str(ip)
-
-    @staticmethod
-    def _pick(subnet, pool, gateway, used, address, name):
-        if address:
-            try:
-                ip = ipaddress.ip_address(address)
-            except ValueError:
-                raise NetworkError(f"invalid address {address!r}") from None
-            if ip not in subnet or ip in (subnet.network_address, subnet.broadcast_address, gateway):
-                raise NetworkError(f"address {address} is not a free host address of {subnet}")
-            if ip in used:
-                raise NetworkError(f"address {address} is already in use on network {name}")
-            return ip
-        for ip in pool:  # a --ip-range is used whole: its ends are host addresses of the subnet
-            if ip != gateway and ip not in used and ip not in (subnet.network_address, subnet.broadcast_address):
-                return ip
-        raise NetworkError(f"subnet {subnet} of network {name} is full")
+                       (net["name"], ip, container))
+        return ip
 
     def release(self, network, container):
         with self.store.transaction() as db:
@@ -279,3 +260,43 @@ class Ipam:
     def release_all(self, container):
         with self.store.transaction() as db:
             db.execute("DELETE FROM addresses WHERE container = ?", (container,))
+
+
+def _asked(net, used, address):
+    """--ip: a free host address of the subnet, not the gateway."""
+    import ipaddress
+    subnet, gateway = ipaddress.ip_network(net["subnet"]), ipaddress.ip_address(net["gateway"])
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        raise NetworkError(f"invalid address {address!r}") from None
+    if ip not in subnet or ip in (subnet.network_address, subnet.broadcast_address, gateway):
+        raise NetworkError(f"address {address} is not a free host address of {subnet}")
+    if str(ip) in used:
+        raise NetworkError(f"address {address} is already in use on network {net['name']}")
+    return str(ip)
+
+
+def _lowest_free(net, used):
+    """The lowest address of the pool (the --ip-range, else the subnet) that
+    is not the gateway, not taken, not the subnet's network or broadcast
+    address (a --ip-range is used whole: its ends are host addresses of the
+    subnet).  In integers: every start on a bridge allocates, and ipaddress
+    costs ~1.5 ms to import."""
+    import _socket
+    first, last = _bounds(net.get("ip_range") or net["subnet"])
+    reserved = set(_bounds(net["subnet"]))
+    taken = used | {net["gateway"]}
+    for n in range(first, last + 1):
+        text = _socket.inet_ntoa(n.to_bytes(4, "big"))
+        if n not in reserved and text not in taken:
+            return text
+    raise NetworkError(f"subnet {net['subnet']} of network {net['name']} is full")
+
+
+def _bounds(cidr):
+    """(first, last) address of an IPv4 network as stored ("a.b.c.d/n"), as integers."""
+    import _socket
+    base, _, bits = cidr.partition("/")
+    first = int.from_bytes(_socket.inet_aton(base), "big")
+    return first, first + (1 << (32 - int(bits))) - 1

@@ -11,7 +11,6 @@ the network helper (fastctr.net.netd).  NAT lives in one nftables table
 (fastctr.nat).  Netlink errors become a NetworkError at this module's edge."""
 import _socket
 import errno
-import ipaddress
 import os
 
 from fastctr.net import nat
@@ -46,7 +45,7 @@ def _write_sysctl(path, value):
 
 def ensure_bridge(net):
     """The network's bridge with its gateway address, up; forwarding on."""
-    prefix = ipaddress.ip_network(net["subnet"]).prefixlen
+    prefix = int(net["subnet"].partition("/")[2])
     with _netlink(f"create bridge {net['bridge']}"), _iproute() as ipr:
         found = ipr.link_lookup(ifname=net["bridge"])
         if not found:
@@ -64,6 +63,7 @@ def used_subnets():
     route but the default one (Docker's checkRouteOverlaps), so a new
     network never shadows a network the host reaches (dockerd's docker0, a
     VPN, the LAN)."""
+    import ipaddress
     import socket
     out = set()
     with _netlink("list addresses and routes"), _iproute() as ipr:
