@@ -4,6 +4,7 @@ round runs inside a network namespace this benchmark made (unshare --net):
 one long-lived shell there runs each command."""
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -58,6 +59,27 @@ def shell(workdir):
 def test_run_by_network_mode(benchmark, shell, mode):
     benchmark.pedantic(lambda: shell.run(f"{shell.fastctr} run --rm --network {mode} bb:1 true"),
                        rounds=ROUNDS, iterations=1, warmup_rounds=1)
+
+
+def test_bridge_over_none_side_by_side(benchmark, shell):
+    """Issue 15's target 4: what the default bridge adds to the median of
+    `run --rm bb:1 true` over --network none, measured in the same rounds:
+    each round runs the none container (timed here, in the untimed setup)
+    and then the bridge one (timed by pytest-benchmark)."""
+    none_ms = []
+
+    def none_first():
+        t = time.perf_counter()
+        shell.run(f"{shell.fastctr} run --rm --network none bb:1 true")
+        none_ms.append((time.perf_counter() - t) * 1000)
+    warmup = 1
+    benchmark.pedantic(lambda: shell.run(f"{shell.fastctr} run --rm --network bridge bb:1 true"), setup=none_first,
+                       rounds=ROUNDS, iterations=1, warmup_rounds=warmup)
+    if benchmark.stats:  # not with --benchmark-disable
+        none, bridge = statistics.median(none_ms[warmup:]), benchmark.stats.stats.median * 1000
+        benchmark.extra_info.update(none_median_ms=round(none, 2), bridge_median_ms=round(bridge, 2),
+                                    bridge_minus_none_ms=round(bridge - none, 2))
+        print(f"\nmedians: --network none {none:.1f} ms, bridge {bridge:.1f} ms, difference {bridge - none:+.1f} ms")
 
 
 @pytest.mark.parametrize("n", [1, 8, 32])

@@ -298,3 +298,26 @@ def test_hundred_detached_bridge_containers_leave_no_veth_rule_or_process(world)
     assert p.returncode == 0, p.stderr
     assert "running: 100 veths: 100 dnat: 40" in p.stdout, p.stdout  # prerouting and output
     assert "after: 0 veths: 0 dnat: 0 monitors: 0" in p.stdout, p.stdout
+
+
+def test_veths_go_with_the_namespace_and_a_joined_one_loses_its_owners(world):
+    """The kernel removes a container's veth with its network namespace; when
+    another container joined that namespace (--network container:), it lives
+    on, and the owner's exit must take the veth (Docker's endpoint) away."""
+    p = in_netns(world, """
+        settled() { for i in $(seq 1 100); do [ "$(ip -o link show type veth | wc -l)" = "$1" ] && break; sleep 0.05; done
+                    ip -o link show type veth | wc -l; }
+        $F run --rm bb:1 true
+        echo "after-run: $(settled 0)"
+        $F run -d --name owner bb:1 sleep 60 >/dev/null
+        $F run -d --name joiner --network container:owner bb:1 sleep 60 >/dev/null
+        echo "joined: $(settled 1) $($F exec joiner busybox ip -o link | grep -c eth0)"
+        $F rm -f owner >/dev/null
+        echo "owner-gone: $(settled 0) $($F exec joiner busybox ip -o link | grep -c eth0 || true)"
+        $F rm -f joiner >/dev/null
+    """)
+    assert p.returncode == 0, p.stderr
+    out = dict(line.split(": ", 1) for line in p.stdout.splitlines() if ": " in line)
+    assert out["after-run"] == "0"
+    assert out["joined"] == "1 1"
+    assert out["owner-gone"] == "0 0"
