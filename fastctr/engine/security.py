@@ -100,7 +100,7 @@ def seccomp_spec(option, caps):
     """linux.seccomp for the default profile or a Docker-format file."""
     from fastctr.runtime import seccomp
     profile = seccomp.load_profile(option) if option else seccomp.default_profile()
-    return seccomp.to_oci(profile, set(caps))
+    return seccomp.to_oci(profile, set(caps), checked=True)
 
 
 def _lift_restrictions(spec):

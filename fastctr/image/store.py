@@ -13,18 +13,51 @@ image is ever visible."""
 import _thread
 import errno
 import os
+import sys
 import time
-
-try:
-    # The C module itself: the `sqlite3` package around it adds adapters
-    # for datetime objects, importing datetime (~3 ms of every cold start),
-    # and the store keeps its times as text.  Its classes are the same.
-    import _sqlite3 as sqlite3
-except ImportError:  # an interpreter that ships the module under another name
-    import sqlite3
 
 from fastctr import jsonfast as json
 from fastctr.errors import ImageNotFound, AmbiguousImage, StoreError  # defined there, exported here too
+
+
+def _import_sqlite():
+    """The _sqlite3 C module, the cheap way: ~7 ms of a cold `fastctr run`
+    here went to importing SQLite, and ~5 of those to functools (and the
+    collections module under it), which the module's initialisation imports
+    for one thing, functools.lru_cache, its statement cache.  It is handed
+    the same C cache (_functools._lru_cache_wrapper) without the rest.
+
+    The C module itself, not the `sqlite3` package around it: that adds
+    adapters for datetime objects (importing datetime, ~3 ms), and the store
+    keeps its times as text.  Its classes are the same."""
+    if "functools" in sys.modules or "_sqlite3" in sys.modules:
+        return _plain_import()
+    import _functools
+    lean = type(sys)("functools")
+    lean.lru_cache = lambda maxsize=128, typed=False: (
+        lambda fn: _functools._lru_cache_wrapper(fn, maxsize, typed, lambda *info: info))
+    sys.modules["functools"] = lean
+    try:
+        import _sqlite3
+        return _sqlite3
+    except (ImportError, AttributeError):  # it wanted more of functools: import it properly
+        pass
+    finally:
+        if sys.modules.get("functools") is lean:
+            del sys.modules["functools"]
+    return _plain_import()
+
+
+def _plain_import():
+    try:
+        import _sqlite3
+        return _sqlite3
+    except ImportError:  # an interpreter that ships the module under another name
+        import sqlite3
+        return sqlite3
+
+
+sqlite3 = _import_sqlite()
 
 DEFAULT_ROOT = "/var/lib/fastctr"
 

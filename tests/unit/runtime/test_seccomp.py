@@ -42,6 +42,17 @@ def test_default_profile_shape():
         assert absent not in names
 
 
+def test_to_oci_checks_a_profile_unless_told_it_is_checked():
+    # The engine passes checked=True for default_profile() and load_profile()'s
+    # result: the default must pass the check that it skips.
+    seccomp._check_profile(seccomp.default_profile(), "default")
+    bad = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_NOPE"}]}
+    with pytest.raises(ConfigError, match="unknown action"):
+        seccomp.to_oci(bad, [])
+    default = seccomp.default_profile()
+    assert seccomp.to_oci(default, DOCKER_CAPS, checked=True) == seccomp.to_oci(default, DOCKER_CAPS)
+
+
 def test_docker_caps_exclude_admin_syscalls():
     allowed = unconditional(docker_oci())
     for name in ("read", "openat", "getpid", "uname", "chroot", "arch_prctl", "ptrace"):
