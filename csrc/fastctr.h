@@ -75,10 +75,11 @@ struct fctr_plan {
     int join_types[FCTR_MAX_JOIN];
     const char *uid_map, *gid_map;        /* written by the parent; NULL = none */
 
-    /* cgroups: a v2 directory fd for CLONE_INTO_CGROUP, or cgroup.procs fds */
+    /* cgroups: a v2 directory fd (CLONE_INTO_CGROUP, else the parent writes
+     * the pid), and v1 `tasks` fds the child writes "0" to (joins itself) */
     int cgroup_dirfd;
-    int n_cgroup_procs;
-    const int *cgroup_procs_fds;
+    int n_cgroup_tasks;
+    const int *cgroup_tasks_fds;
 
     /* root file system; NULL rootfs = stay in the current root (exec) */
     const char *rootfs;

@@ -3,11 +3,9 @@
  *
  * Protocol (one fixed-size struct per datagram):
  *   child  -> parent  PID     an intermediate process reports the real child
- *   child  -> parent  HELLO   namespaces exist: put me in cgroups, map ids
- *   parent -> child   GO      ids mapped: set up the root file system...
- *   parent -> child   CGROUP  ...while the parent moves it into its cgroups
- *                             (on cgroup v1 the first move waits for an RCU
- *                             grace period: ~10 ms we overlap with mounts)
+ *   child  -> parent  HELLO   namespaces exist: map ids, put me in my v2 cgroup
+ *   parent -> child   GO      done: join the v1 cgroups, set up the root
+ *                             file system
  *   child  -> parent  READY   set up; about to exec or to wait for `start`
  *   child  -> parent  ERROR   (stage, errno, message); the child exits
  * The child's end is close-on-exec, so EOF after READY means execve worked.
@@ -363,6 +361,21 @@ static void become_root_in_userns(void)
         fctr_child_fail(FCTR_STAGE_IDMAP, errno, "setresuid 0 in user namespace");
 }
 
+/* Each v1 hierarchy's `tasks` file, opened by the parent: writing "0" moves
+ * the calling thread only, which the kernel does without taking the global
+ * cgroup_threadgroup_rwsem for writing.  Writing a pid to cgroup.procs
+ * takes it, and the first such write after a quiet spell waits for an RCU
+ * grace period (6-15 ms here, more under load; runc pays it on every
+ * create).  The container process has a single thread, so moving that
+ * thread moves the process. */
+static void join_v1_cgroups(const struct fctr_plan *plan)
+{
+    for (int i = 0; i < plan->n_cgroup_tasks; i++)
+        if (write(plan->cgroup_tasks_fds[i], "0", 1) != 1)
+            fctr_child_fail(FCTR_STAGE_CGROUP, errno, "join cgroup v1 hierarchy %d (write 0 to its tasks file)",
+                            i + 1);
+}
+
 static void unshare_cgroup_namespace(const struct fctr_plan *plan)
 {
     if ((plan->new_ns_flags & CLONE_NEWCGROUP) && unshare(CLONE_NEWCGROUP) < 0)
@@ -377,29 +390,23 @@ static void container_main(const struct fctr_plan *plan)
         in_userns |= plan->join_types[i] == CLONE_NEWUSER;
 
     fctr_child_send(MSG_HELLO, 0);
-    /* GO says whether we are in our cgroup already (cgroup v2).  Then the
-     * cgroup namespace is made now, before the root file system: a cgroup2
-     * mount shows the namespace's root, which must be our own cgroup, not
-     * the host's (a mount made outside shows up as "/.." and the host's
-     * tree).  On v1 the move overlaps the mounts and the namespace comes
-     * after it. */
-    int in_cgroup = fctr_child_wait(MSG_GO);
+    /* After GO we are in our v2 cgroup (clone3 or the parent put us there);
+     * we join the v1 ones ourselves.  Then the cgroup namespace is made,
+     * before the root file system: a cgroup mount shows the namespace's
+     * root, which must be our own cgroup, not the host's (a mount made
+     * outside shows up as "/.." and the host's tree). */
+    fctr_child_wait(MSG_GO);
+    join_v1_cgroups(plan);
+    fctr_child_mark(FCTR_STAGE_CGROUP); /* the wait for GO (the parent's v2 move) and the v1 joins */
     if (plan->new_ns_flags & CLONE_NEWUSER)
         become_root_in_userns();
-    if (in_cgroup)
-        unshare_cgroup_namespace(plan);
+    unshare_cgroup_namespace(plan);
     fctr_child_mark(FCTR_STAGE_NAMESPACE);
     if (plan->set_oom_score_adj)
         write_proc_self("oom_score_adj", plan->oom_score_adj);
     umask(0);
     if (plan->rootfs)
         fctr_setup_rootfs(plan);
-    fctr_child_wait(MSG_CGROUP);
-    fctr_child_mark(FCTR_STAGE_CGROUP); /* v1: what the move took beyond the mounts */
-    if (!in_cgroup) { /* only now is the cgroup we were put in the namespace's root */
-        unshare_cgroup_namespace(plan);
-        fctr_child_mark(FCTR_STAGE_NAMESPACE);
-    }
     prepare_process(plan, in_userns);
 
     char exe[PATH_MAX];
@@ -506,26 +513,21 @@ static int map_ids(const struct fctr_plan *plan, pid_t pid, struct fctr_error *e
     return 0;
 }
 
-static int join_cgroups(const struct fctr_plan *plan, pid_t pid, int in_cgroup, struct fctr_error *err)
+/* The v2 cgroup, unless clone3 put the child there already. */
+static int join_v2_cgroup(const struct fctr_plan *plan, pid_t pid, int in_cgroup, struct fctr_error *err)
 {
+    if (plan->cgroup_dirfd < 0 || in_cgroup)
+        return 0;
     char buf[32];
     int n = snprintf(buf, sizeof buf, "%d", pid);
-    for (int i = 0; i < plan->n_cgroup_procs; i++) {
-        if (write(plan->cgroup_procs_fds[i], buf, (size_t)n) != n) {
-            fctr_set_error(err, FCTR_STAGE_CGROUP, errno, "write pid %d to cgroup.procs", pid);
-            return -1;
-        }
+    int fd = openat(plan->cgroup_dirfd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || write(fd, buf, (size_t)n) != n) {
+        fctr_set_error(err, FCTR_STAGE_CGROUP, errno, "write pid %d to cgroup.procs", pid);
+        if (fd >= 0)
+            close(fd);
+        return -1;
     }
-    if (plan->cgroup_dirfd >= 0 && !in_cgroup) {
-        int fd = openat(plan->cgroup_dirfd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
-        if (fd < 0 || write(fd, buf, (size_t)n) != n) {
-            fctr_set_error(err, FCTR_STAGE_CGROUP, errno, "write pid %d to cgroup.procs", pid);
-            if (fd >= 0)
-                close(fd);
-            return -1;
-        }
-        close(fd);
-    }
+    close(fd);
     return 0;
 }
 
@@ -549,23 +551,15 @@ static int release_child(const struct fctr_plan *plan, int sock, pid_t pid, int 
 {
     if (map_ids(plan, pid, err) < 0)
         return -1;
-    /* cgroup v2 (a cgroup dir fd): the child is in its cgroup before GO
-     * (clone3 put it there, or we do now), so that it can make its cgroup
-     * namespace and mount cgroup2 from inside.  v1: the move, whose first
-     * write waits for an RCU grace period, overlaps the child's mounts. */
-    int early = plan->cgroup_dirfd >= 0;
-    if (early && join_cgroups(plan, pid, in_cgroup, err) < 0)
+    /* The child makes its cgroup namespace right after GO: be in the v2
+     * cgroup by then.  (It joins the v1 hierarchies itself.) */
+    if (join_v2_cgroup(plan, pid, in_cgroup, err) < 0)
         return -1;
-    struct fctr_msg m = {.type = MSG_GO, .pid = early};
+    struct fctr_msg m = {.type = MSG_GO};
     if (send(sock, &m, sizeof m, MSG_NOSIGNAL) < 0) {
         fctr_set_error(err, FCTR_STAGE_CLONE, errno, "signal container process");
         return -1;
     }
-    if (!early && join_cgroups(plan, pid, in_cgroup, err) < 0)
-        return -1;
-    /* If this fails the child already died: its ERROR (or EOF) follows. */
-    m.type = MSG_CGROUP;
-    send(sock, &m, sizeof m, MSG_NOSIGNAL);
     return 0;
 }
 

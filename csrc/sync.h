@@ -9,7 +9,7 @@
 
 #include "fastctr.h"
 
-enum { MSG_PID = 1, MSG_HELLO, MSG_GO, MSG_CGROUP, MSG_READY, MSG_ERROR };
+enum { MSG_PID = 1, MSG_HELLO, MSG_GO, MSG_READY, MSG_ERROR };
 
 struct fctr_msg {
     int type;

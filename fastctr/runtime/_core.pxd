@@ -48,8 +48,8 @@ cdef extern from "fastctr.h" nogil:
         const char *uid_map
         const char *gid_map
         int cgroup_dirfd
-        int n_cgroup_procs
-        const int *cgroup_procs_fds
+        int n_cgroup_tasks
+        const int *cgroup_tasks_fds
         const char *rootfs
         const char *rootfs_fstype
         const char *rootfs_mount_data

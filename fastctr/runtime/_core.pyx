@@ -140,11 +140,11 @@ def spawn(plan):
     c.uid_map = arena.s(plan.uid_map)
     c.gid_map = arena.s(plan.gid_map)
     c.cgroup_dirfd = plan.cgroup_dirfd
-    cdef int *procs = <int *>arena.alloc(len(plan.cgroup_procs_fds), sizeof(int))
-    for i, fd in enumerate(plan.cgroup_procs_fds):
-        procs[i] = fd
-    c.cgroup_procs_fds = procs
-    c.n_cgroup_procs = len(plan.cgroup_procs_fds)
+    cdef int *tasks = <int *>arena.alloc(len(plan.cgroup_tasks_fds), sizeof(int))
+    for i, fd in enumerate(plan.cgroup_tasks_fds):
+        tasks[i] = fd
+    c.cgroup_tasks_fds = tasks
+    c.n_cgroup_tasks = len(plan.cgroup_tasks_fds)
     c.rootfs = arena.s(plan.rootfs)
     c.rootfs_fstype = arena.s(plan.rootfs_fstype)
     c.rootfs_mount_data = arena.s(plan.rootfs_mount_data)

@@ -1,7 +1,7 @@
 """cgroups: one directory per container, on cgroup v1 or v2.
 
 `Cgroups.for_host()` picks the backend the machine uses; both implement
-create / apply / procs_fds / pids / freeze / kill / remove.  A container's
+create / apply / tasks_fds / dirfd / pids / freeze / kill / remove.  A container's
 path comes from linux.cgroupsPath; with a cgroup *parent* (the `self`
 parent nests below the caller's own cgroup, as tests must) every path,
 absolute or not, is placed under it.
@@ -417,11 +417,17 @@ class CgroupV1:
             raise ConfigError("cgroup controller devices is not available on this machine")
         _write_rules(d, entries)
 
-    def procs_fds(self):
-        return [os.open(os.path.join(p, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC) for p in self.paths.values()]
+    def tasks_fds(self):
+        """The v1 hierarchies' `tasks` files, for the new process to write
+        "0" to: moving itself, a thread, takes no global lock (a pid written
+        to cgroup.procs waits for an RCU grace period; see csrc/spawn.c)."""
+        return [os.open(os.path.join(p, "tasks"), os.O_WRONLY | os.O_CLOEXEC)
+                for name, p in self.paths.items() if name != "unified"]
 
     def dirfd(self):
-        return -1
+        """A hybrid host's cgroup2 directory, for clone3(CLONE_INTO_CGROUP)."""
+        p = self.paths.get("unified")
+        return os.open(p, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC) if p else -1
 
     def mounts_for_container(self):
         """(host dir, name under /sys/fs/cgroup) binds for a `cgroup` mount."""
@@ -698,7 +704,7 @@ class CgroupV2:
             from fastctr.runtime import devices  # an eBPF program: v2 has no devices.allow
             devices.attach(self.path, res["devices"])
 
-    def procs_fds(self):
+    def tasks_fds(self):
         return []
 
     def dirfd(self):

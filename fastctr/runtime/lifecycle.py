@@ -215,8 +215,8 @@ class Runtime:
         try:
             plan.cgroup_dirfd = cg.dirfd()
             fds.append(plan.cgroup_dirfd)
-            plan.cgroup_procs_fds = cg.procs_fds()
-            fds.extend(plan.cgroup_procs_fds)
+            plan.cgroup_tasks_fds = cg.tasks_fds()
+            fds.extend(plan.cgroup_tasks_fds)
             if wait_for_start:
                 os.mkfifo(os.path.join(sdir, FIFO), 0o622)
                 os.chmod(os.path.join(sdir, FIFO), 0o622)  # mkfifo obeys the umask
@@ -414,8 +414,8 @@ class Runtime:
             if cg:
                 plan.cgroup_dirfd = cg.dirfd()
                 fds.append(plan.cgroup_dirfd)
-                plan.cgroup_procs_fds = cg.procs_fds()
-                fds.extend(plan.cgroup_procs_fds)
+                plan.cgroup_tasks_fds = cg.tasks_fds()
+                fds.extend(plan.cgroup_tasks_fds)
             if console_socket:
                 plan.console_sock = _connect_console(console_socket)
                 fds.append(plan.console_sock)

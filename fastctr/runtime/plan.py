@@ -62,7 +62,7 @@ class Plan:
     """Defaults describe `exec` in the current root with nothing changed."""
 
     __slots__ = ("new_ns_flags", "joins", "uid_map", "gid_map", "cgroup_dirfd",
-                 "cgroup_procs_fds", "rootfs", "rootfs_fstype", "rootfs_mount_data",
+                 "cgroup_tasks_fds", "rootfs", "rootfs_fstype", "rootfs_mount_data",
                  "rootfs_mount_cwd", "loopback_up", "root_propagation", "rootfs_propagation",
                  "rootfs_readonly", "no_pivot", "mounts", "masked_paths", "readonly_paths",
                  "sysctls", "hostname", "domainname", "rlimits", "oom_score_adj", "uid",
@@ -77,7 +77,7 @@ class Plan:
         self.joins = []
         self.uid_map = self.gid_map = None
         self.cgroup_dirfd = -1
-        self.cgroup_procs_fds = []
+        self.cgroup_tasks_fds = []
         self.rootfs = None
         self.rootfs_fstype = self.rootfs_mount_data = self.rootfs_mount_cwd = None
         self.loopback_up = False
