@@ -120,10 +120,39 @@ def load_path(path, what=None):
 
 def dumps(obj, separators=None, indent=None):
     if indent is not None:
+        if separators is None and isinstance(indent, int):
+            return "".join(_indented(obj, " " * indent, "\n"))
         import json
         return json.dumps(obj, separators=separators, indent=indent)
     encode = _compact if separators == (",", ":") else _spaced
     return "".join(encode(obj, 0))
+
+
+def _indented(obj, step, newline):
+    """json.dumps(obj, indent=len(step)), text for text, in pieces: `runc
+    state` prints its document so on every call."""
+    if isinstance(obj, dict) and obj:
+        if not all(isinstance(key, str) for key in obj):  # json's own rules for other keys
+            import json
+            yield json.dumps(obj, indent=len(step)).replace("\n", newline)
+            return
+        inner = newline + step
+        yield "{"
+        first = True
+        for key, value in obj.items():
+            yield (inner if first else "," + inner) + _compact(key, 0)[0] + ": "
+            yield from _indented(value, step, inner)
+            first = False
+        yield newline + "}"
+    elif isinstance(obj, (list, tuple)) and obj:
+        inner = newline + step
+        yield "["
+        for i, value in enumerate(obj):
+            yield inner if i == 0 else "," + inner
+            yield from _indented(value, step, inner)
+        yield newline + "]"
+    else:
+        yield from _compact(obj, 0)
 
 
 def load(f):

@@ -193,6 +193,7 @@ def target_jsonfast(data):
             return
         raise AssertionError("jsonfast rejected what json accepts")
     assert json.dumps(got, sort_keys=True) == json.dumps(json.loads(data), sort_keys=True)
+    assert jsonfast.dumps(got, indent=2) == json.dumps(got, indent=2)  # runc state's output
 
 
 # ------------------------------------------------------ flags and registry
