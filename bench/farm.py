@@ -1,13 +1,16 @@
 """A CI farm's day in a private network namespace: many short containers at
 once, and what is left after.
 
-    python3 bench/farm.py [-n 1000] [-j 32] [--modes none,bridge,mixed,rm-storm,fastctr-runc,runc,crun]
+    python3 bench/farm.py [-n 1000] [-j 32] [--modes none,bridge,mixed,rm-storm,api,fastctr-runc,runc,crun]
 
 Run as root.  The script re-executes itself under `unshare --net --mount`,
 so bridges, veths and nftables rules exist only in that namespace.  For
 each mode it prints containers per second and every failure by message,
 then checks that nothing is left: containers, veths, nft rules, mounts,
-cgroups, container directories.  Outside CI time (1,000 containers take
+cgroups, container directories.  `api` runs the same `run --rm --network
+none` through the Python API: -j worker processes, forked once, each with
+an Engine of its own (a farm's long-lived workers: no interpreter start
+per container).  Outside CI time (1,000 containers take
 minutes); tests/integration/test_stress.py runs a bounded version."""
 import argparse
 import collections
@@ -137,6 +140,11 @@ class Farm:
                                   stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
         return job
 
+    def api_farm(self, count, concurrency):
+        """`count` containers through Engine.run in `concurrency` forked
+        workers, timed from the moment every worker has its Engine."""
+        return api_workers(lambda: _api_engine(self.data, self.state), _api_job, count, concurrency)
+
     # ------------------------------------------------------------ checks
     def leftovers(self):
         left = {}
@@ -200,6 +208,72 @@ def _ok(p):
     return subprocess.CompletedProcess(p.args, 0, p.stdout, p.stderr)
 
 
+def _api_engine(data, state):
+    from fastctr.engine import Engine
+    return Engine(data_root=data, state_root=state, cgroup_parent="self", default_network="none")
+
+
+def _api_job(engine, null):
+    from fastctr.engine import RunOptions
+    status = engine.run("bb:1", RunOptions(cmd=["true"], rm=True, network="none"), stdio=(-1, null, null))
+    return None if status == 0 else f"exit {status}"
+
+
+def api_workers(make_engine, job, count, concurrency):
+    """Fork `concurrency` workers; each makes its engine, says so, then runs
+    jobs while there are tokens in a shared pipe (a read of one byte is
+    atomic) and reports one line per job (a short write is atomic too).
+    Returns (seconds from the last worker ready to the last job done,
+    Counter of failure messages)."""
+    tokens_r, tokens_w = os.pipe()
+    results_r, results_w = os.pipe()
+    pids = []
+    for _ in range(concurrency):
+        pid = os.fork()
+        if pid == 0:
+            os.close(tokens_w)
+            os.close(results_r)
+            _api_worker(make_engine, job, tokens_r, results_w)
+        pids.append(pid)
+    os.close(tokens_r)
+    os.close(results_w)
+    failures = collections.Counter()
+    with os.fdopen(results_r, "r") as results:
+        for _ in range(concurrency):
+            line = results.readline()
+            if line != "ready\n":
+                failures[line.strip() or "worker died before it was ready"] += 1
+        start = time.monotonic()
+        os.write(tokens_w, b"x" * count)  # a pipe holds 64 KiB: the workers read as the parent writes
+        os.close(tokens_w)
+        for line in results:
+            if line != "ok\n":
+                failures[line.strip()[:160]] += 1
+        seconds = time.monotonic() - start
+    for pid in pids:
+        os.waitpid(pid, 0)
+    return seconds, failures
+
+
+def _api_worker(make_engine, job, tokens, results):
+    code = 0
+    try:
+        engine = make_engine()
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.write(results, b"ready\n")
+        while os.read(tokens, 1):
+            try:
+                error = job(engine, null)
+            except Exception as e:  # every failure is counted by its message
+                error = f"{type(e).__name__}: {e}"
+            os.write(results, b"ok\n" if error is None else (" ".join(error.split())[:200] + "\n").encode())
+    except BaseException as e:
+        os.write(results, f"worker failed: {type(e).__name__}: {e}\n".encode()[:250])
+        code = 1
+    finally:
+        os._exit(code)
+
+
 def run_jobs(job, count, concurrency):
     failures = collections.Counter()
     start = time.monotonic()
@@ -214,7 +288,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("-n", type=int, default=1000)
     ap.add_argument("-j", type=int, default=32)
-    ap.add_argument("--modes", default="none,bridge,mixed,rm-storm,fastctr-runc,runc,crun")
+    ap.add_argument("--modes", default="none,bridge,mixed,rm-storm,api,fastctr-runc,runc,crun")
     args = ap.parse_args()
     reexec_in_netns()
     work = tempfile.mkdtemp(prefix="fastctr-farm-", dir="/var/tmp")
@@ -233,6 +307,8 @@ def main():
                 subprocess.run(["umount", "/sys/fs/cgroup/unified"], check=False)
             if mode == "rm-storm":
                 seconds, failures = farm.rm_storm(args.n, args.j)
+            elif mode == "api":
+                seconds, failures = farm.api_farm(args.n, args.j)
             else:
                 job = {"none": farm.job_run("none"), "bridge": farm.job_run("bridge"),
                        "mixed": farm.job_mixed}.get(mode) or farm.job_oci(mode)
