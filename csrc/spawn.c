@@ -396,8 +396,9 @@ static void container_main(const struct fctr_plan *plan)
      * root, which must be our own cgroup, not the host's (a mount made
      * outside shows up as "/.." and the host's tree). */
     fctr_child_wait(MSG_GO);
+    fctr_child_mark(FCTR_STAGE_NAMESPACE); /* the parent's part: id maps, the v2 move */
     join_v1_cgroups(plan);
-    fctr_child_mark(FCTR_STAGE_CGROUP); /* the wait for GO (the parent's v2 move) and the v1 joins */
+    fctr_child_mark(FCTR_STAGE_CGROUP);
     if (plan->new_ns_flags & CLONE_NEWUSER)
         become_root_in_userns();
     unshare_cgroup_namespace(plan);
