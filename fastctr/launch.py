@@ -1,5 +1,12 @@
-"""How the launchers (csrc/launcher.c) leave a CLI: the status of main(),
-without the interpreter's finalization when nothing needs it.
+"""How the launchers (csrc/launcher.c) run a CLI: run(MODULE) imports it
+and leaves with the status of its main(), without the interpreter's
+finalization when nothing needs it.
+
+The cyclic garbage collector is off while the modules load, and what they
+made is frozen (kept out of every later collection) before main() runs: in
+a cold `fastctr run` it spent 1-2 ms scanning the objects of ~50 freshly
+imported modules, none of which is ever garbage.  It is on again for main(),
+so long-running commands (logs -f, events, bench) collect as usual.
 
 A cold `fastctr run --rm` spent ~8 ms after main() returned: tearing down
 every module, and closing the store's SQLite connection, which as the last
@@ -11,8 +18,21 @@ pages).  So the standard streams are flushed and the process exits
 directly, unless something asked to run at exit (an atexit callback) or
 another thread may still work (threading was imported): then it is
 Python's normal exit."""
+import gc
 import os
 import sys
+
+
+def run(module):
+    """Import the CLI `module` ("fastctr.cli.commands") and leave with the
+    status its main() returns."""
+    gc.disable()
+    try:
+        main = __import__(module, fromlist=["main"]).main
+    finally:
+        gc.freeze()
+        gc.enable()
+    leave(main())
 
 
 def leave(status):

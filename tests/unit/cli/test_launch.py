@@ -44,3 +44,14 @@ def test_finalization_is_skipped_when_safe():
     # An object whose destructor would print at interpreter shutdown: it does not run.
     p = leave("class Late:\n    def __del__(self): print('finalized')\nkeep = Late()\nleave(0)")
     assert (p.stdout, p.returncode) == ("", 0)
+
+
+def test_run_imports_the_cli_and_collects_again_in_main(tmp_path):
+    (tmp_path / "somecli.py").write_text(
+        "import gc\n"
+        "loaded_with_gc = gc.isenabled()\n"
+        "def main():\n"
+        "    print(loaded_with_gc, gc.isenabled(), gc.get_freeze_count() > 0)\n"
+        "    return 7\n")
+    p = leave(f"sys.path.insert(0, {str(tmp_path)!r}); from fastctr.launch import run; run('somecli')")
+    assert (p.stdout, p.returncode) == ("False True True\n", 7)
