@@ -372,12 +372,13 @@ class Engine(Supervisor, Operations, ImageOps):
         events.container(self.store.root, c, "attach")
         trace.mark("store")
         status = 125
-        attach = (lambda container: self.net.attach(c, cdir, container.pid)) if c["config"].get("networks") else None
+        netns, detached = None, []
+
+        def poststop(container):
+            detached.append(self.net.detach(c))
 
         def prestart(container):
             crash_point("start:spawned")
-            if attach:
-                attach(container)
 
         proxy = SignalProxy() if sig_proxy else None
 
@@ -393,18 +394,24 @@ class Engine(Supervisor, Operations, ImageOps):
             if cg and cg.oom_kills():
                 oom["oom_killed"] = True
         try:
+            if c["config"].get("networks"):  # first, in a namespace the process joins: no hold before its exec
+                netns = self.net.prepared(c, cdir)
+                trace.mark("network")
             status = self.runtime_for(c).run(c["id"], cdir, stdio=stdio, rootfs_mount=tuple(mount) if mount else None,
-                                      loopback_up=True, new_session=bool(proxy),
+                                      loopback_up=True, new_session=bool(proxy), netns=netns and netns.path,
                                       # Without one the process execs at once: no fifo round trip.
-                                      prestart=prestart if attach or "FASTCTR_CRASH_AT" in os.environ else None,
-                                      poststop=(lambda container: self.net.detach(c)) if attach else None,
-                                      started=started, exited=exited)
+                                      prestart=prestart if "FASTCTR_CRASH_AT" in os.environ else None,
+                                      poststop=poststop if netns else None, started=started, exited=exited)
             return status
         except Exception as e:
             status = getattr(e, "exit_code", 125)  # 126/127 when the command could not run
             oom["error"] = getattr(e, "strerror", None) or str(e)  # inspect's State.Error
             raise
         finally:
+            if netns:
+                netns.close()
+                if not detached:  # the process never ran: no poststop
+                    self.net.detach(c)
             if proxy:
                 proxy.restore()
             if c["config"].get("oom_killed") and not oom.get("oom_killed"):

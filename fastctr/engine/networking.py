@@ -77,8 +77,29 @@ class Networking:
         return net
 
     def attach(self, c, cdir, pid):
-        """Give the created container an address and a veth on each network,
-        and its published ports (checked free before it starts)."""
+        """Give the created container (pid: its process, waiting to exec) an
+        address and a veth on each network, and its published ports
+        (checked free before it starts)."""
+        from fastctr.net import rtnl
+        with rtnl.Netns(pid) as ns:
+            self._attach_all(c, cdir, ns)
+
+    def prepared(self, c, cdir):
+        """The same in a new network namespace, made before the container's
+        process, which joins it: so the process needs no hold before its
+        exec (the runtime's exec fifo) while its network is made.  The
+        caller closes the returned rtnl.Netns once the process is in it."""
+        from fastctr.net import rtnl
+        ns = rtnl.Netns.new()
+        try:
+            self._attach_all(c, cdir, ns)
+        except BaseException:
+            ns.close()
+            self.detach(c)
+            raise
+        return ns
+
+    def _attach_all(self, c, cdir, ns):
         ipam = self.ipam
         for i, name in enumerate(c["config"].get("networks") or []):
             net = self.network_record(name)
@@ -89,7 +110,7 @@ class Networking:
                 from fastctr.net.ports import PortMapping
                 ipam.publish(c["id"], address, [PortMapping(*k) for k in c["config"]["ports"]])
                 network.apply_nat(ipam)
-            self._connect(net, c["id"], pid, address, f"eth{i}", first.get("mac_address"))
+            self._connect(net, c["id"], ns, address, f"eth{i}", first.get("mac_address"))
             self._write_hosts(cdir, c, address)
             self.refresh_peer_hosts(name, exclude=c["id"])
 
@@ -109,7 +130,9 @@ class Networking:
         pid = self.engine.runtime.state(c["id"])["pid"]
         address = self.ipam.allocate(net["name"], c["id"], check_ip(net, ip) if ip else None)
         try:
-            self._connect(net, c["id"], pid, address, f"eth{len(names)}")
+            from fastctr.net import rtnl
+            with rtnl.Netns(pid) as ns:
+                self._connect(net, c["id"], ns, address, f"eth{len(names)}")
         except BaseException:
             self.ipam.release(net["name"], c["id"])
             raise
@@ -160,7 +183,7 @@ class Networking:
             self.refresh_peer_hosts(name)
 
     @staticmethod
-    def _connect(net, cid, pid, address, ifname, mac=None):
+    def _connect(net, cid, ns, address, ifname, mac=None):
         """The container's veth on the network's bridge, which is made again
         if it has gone (a reboot, `ip link del`): through the helper, as
         bridges are (fastctr.net.netd)."""
@@ -170,7 +193,7 @@ class Networking:
             from fastctr.net import netd
             netd.call("ensure_bridge", net=net)
             bridge = network.bridge_index(net)
-        network.connect(net, bridge, cid, pid, address, ifname, mac)
+        network.connect(net, bridge, cid, ns, address, ifname, mac)
 
     @staticmethod
     def _disconnect(net, cid, wait=True):

@@ -102,16 +102,16 @@ def docker_mac(address):
     return "02:42:" + ":".join(f"{int(b):02x}" for b in address.split("."))
 
 
-def connect(net, bridge, cid, pid, address, ifname="eth0", mac=None):
-    """A veth from the bridge (its ifindex) into the container (pid's
-    namespace), without pyroute2 (fastctr.net.rtnl): the bridge up and the
-    pair in one send, then the container's address, its end and lo up and,
-    on the first network, the default route in one more."""
+def connect(net, bridge, cid, ns, address, ifname="eth0", mac=None):
+    """A veth from the bridge (its ifindex) into the container's namespace
+    (an rtnl.Netns), without pyroute2 (fastctr.net.rtnl): the bridge up and
+    the pair in one send, then the container's address, its end and lo up
+    and, on the first network, the default route in one more."""
     from fastctr.net import rtnl
     host = host_ifname(cid, net["id"])
     prefixlen = int(net["subnet"].partition("/")[2])
     try:
-        with rtnl.Netns(pid) as ns, rtnl.Socket() as here:
+        with rtnl.Socket() as here:
             if _link_exists(host):  # left by an interrupted attempt
                 here.run(f"delete {host}", rtnl.delete_link(host), ok=(errno.ENODEV,))
             here.run(f"connect {cid[:12]} to {net['name']}", rtnl.set_up(bridge),

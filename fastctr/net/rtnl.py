@@ -124,18 +124,44 @@ class Socket:
 
 
 class Netns:
-    """pid's network namespace: its fd (for new_veth), and entering it
-    with this thread (`with ns.entered():`) and coming back."""
+    """pid's network namespace, or with Netns.new() a new one that this
+    process holds: its fd (for new_veth, or a process to join it through
+    `path`), and entering it with this thread (`with ns.entered():`)."""
 
     def __init__(self, pid):
         self.path = f"/proc/{pid}/ns/net"
-        self.fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            self.fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as e:
+            raise NetworkError(f"network namespace of process {pid}: {e.strerror}") from None
+
+    @classmethod
+    def new(cls):
+        """A network namespace of its own, made by this thread, which comes
+        back to its own at once; it lives while the fd (or a process in it) does."""
+        ns = cls.__new__(cls)
+        home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            _core.unshare(CLONE_NEWNET)
+            try:
+                ns.fd = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+            finally:
+                _core.setns(home, CLONE_NEWNET, "/proc/thread-self/ns/net")
+        finally:
+            os.close(home)
+        ns.path = f"/proc/{os.getpid()}/fd/{ns.fd}"
+        return ns
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        os.close(self.fd)
+        self.close()
+
+    def close(self):
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
 
     def entered(self):
         return _Entered(self)

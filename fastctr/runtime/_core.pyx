@@ -3,7 +3,7 @@
 
 The Plan (fastctr.plan.Plan) is already validated; this module only lays it
 out as a C struct, keeping every string alive for the duration of the call.
-Besides it only setns(2), which Python 3.11's os lacks (fastctr.net.rtnl).
+Besides it only setns(2) and unshare(2), which Python 3.11's os lacks (fastctr.net.rtnl).
 """
 from libc.stdlib cimport calloc, free
 from libc.errno cimport errno
@@ -189,6 +189,7 @@ cdef void _trace_marks(fctr_times *times, int failed_stage) except *:
 
 cdef extern from "sched.h" nogil:
     int c_setns "setns"(int fd, int nstype)
+    int c_unshare "unshare"(int flags)
 
 
 def setns(int fd, int nstype, path=""):
@@ -198,3 +199,11 @@ def setns(int fd, int nstype, path=""):
         import os
         err = errno
         raise OSError(err, f"setns {path}: {os.strerror(err)}", path or None)
+
+
+def unshare(int flags):
+    """unshare(2) of the calling thread (os.unshare is Python 3.12's)."""
+    if c_unshare(flags) != 0:
+        import os
+        err = errno
+        raise OSError(err, f"unshare 0x{flags:x}: {os.strerror(err)}")

@@ -150,9 +150,12 @@ class Runtime:
     # ------------------------------------------------------------ create
     def create(self, cid, bundle, *, pid_file=None, console_socket=None, no_pivot=False,
                preserve_fds=0, stdio=(-1, -1, -1), wait_for_start=True, detach=True,
-               rootfs_mount=None, loopback_up=False):
+               rootfs_mount=None, loopback_up=False, netns=None):
         """Create the container; its process waits for start() before exec
-        (or execs at once when wait_for_start is False).  Returns a Container."""
+        (or execs at once when wait_for_start is False).  Returns a Container.
+        netns: the path of a network namespace made for it (the engine's,
+        its network set up already), which its process joins instead of
+        making one."""
         validate_id(cid)
         config = spec_mod.load_bundle(bundle)
         if wait_for_start is None:
@@ -178,7 +181,7 @@ class Runtime:
             trace.mark("cgroup")
             state["cgroup"] = cg.to_json()
             pid = self._spawn_init(config, cg, sdir, console_socket, no_pivot, preserve_fds, stdio,
-                                   wait_for_start, detach, rootfs_mount, loopback_up)
+                                   wait_for_start, detach, rootfs_mount, loopback_up, netns)
             # Our child: a quick command may be a zombie already; its start time
             # is still its identity.
             state.update(pid=pid, start_time=process_start_time(pid, zombie=True), status="created")
@@ -197,16 +200,18 @@ class Runtime:
             raise
 
     def _spawn_init(self, config, cg, sdir, console_socket, no_pivot, preserve_fds, stdio,
-                    wait_for_start, detach, rootfs_mount, loopback_up):
+                    wait_for_start, detach, rootfs_mount, loopback_up, netns=None):
         # Without `process` the container can be created but not started.
         process = config.process or spec_mod.Process({"args": ["(no process)"]})
         plan = config.plan(cgroup_mounts=cg.mounts_for_container(), process=process)
+        if netns:
+            _join_netns(plan, config, netns)
         if config.process is None:
             plan.exec_fd = NO_PROCESS
         plan.no_pivot = no_pivot
         if rootfs_mount:  # (fstype, data, cwd): mounted by the child, in its namespace
             plan.rootfs_fstype, plan.rootfs_mount_data, plan.rootfs_mount_cwd = rootfs_mount
-        plan.loopback_up = loopback_up and bool(config.new_ns & NEWNET)
+        plan.loopback_up = loopback_up and bool(config.new_ns & NEWNET) and not netns
         plan.preserve_fds = preserve_fds
         plan.stdio = tuple(stdio)
         plan.setsid = detach
@@ -347,7 +352,7 @@ class Runtime:
     # --------------------------------------------------------------- run
     def run(self, cid, bundle, *, stdio=(-1, -1, -1), no_pivot=False, console_socket=None,
             detach=False, preserve_fds=0, pid_file=None, rootfs_mount=None, loopback_up=False,
-            prestart=None, poststop=None, started=None, exited=None, new_session=False):
+            netns=None, prestart=None, poststop=None, started=None, exited=None, new_session=False):
         """Create and start in one step; unless detached, wait for the exit
         and delete.  Returns the exit status (128+N for a signal), or the
         Container when detached.  new_session puts an attached process in a
@@ -357,7 +362,7 @@ class Runtime:
         c = self.create(cid, bundle, stdio=stdio, no_pivot=no_pivot, console_socket=console_socket,
                         wait_for_start=True if prestart else None, detach=detach or new_session,
                         preserve_fds=preserve_fds,
-                        pid_file=pid_file, rootfs_mount=rootfs_mount, loopback_up=loopback_up)
+                        pid_file=pid_file, rootfs_mount=rootfs_mount, loopback_up=loopback_up, netns=netns)
         if os.path.exists(self.store.fifo_path(cid)):
             try:
                 if prestart:  # e.g. the engine's network: set up while the process waits
@@ -558,3 +563,13 @@ def _reap_or_wait(pid, start_time=None):
     except OSError as e:
         if e.errno != errno.ECHILD:
             raise
+
+
+def _join_netns(plan, config, path):
+    """The process joins the network namespace at path instead of making
+    its own; only where the config makes one, and no user namespace that
+    would own it."""
+    if not config.new_ns & NEWNET or config.new_ns & spec_mod.NAMESPACES["user"]:
+        raise ConfigError("a prepared network namespace needs a config that makes a network and no user namespace")
+    plan.new_ns_flags &= ~NEWNET
+    plan.joins.append((NEWNET, path))
