@@ -127,6 +127,11 @@ class Overlay2(Driver):
         except FileExistsError:
             pass
 
+    def remove_layer(self, chain_id):
+        from fastctr.image import initlayer
+        initlayer.remove(self, chain_id)  # of the images whose top layer this is
+        super().remove_layer(chain_id)
+
     def _lowerdir(self, chain):
         links = []
         for chain_id in reversed(chain):  # overlayfs wants the top layer first
@@ -147,7 +152,9 @@ class Overlay2(Driver):
 
     def mount_data(self, cid, chain, volatile=False):
         cdir = self.container_dir(cid)
-        data = f"lowerdir={self._lowerdir(chain)},upperdir={cdir}/upper,workdir={cdir}/work"
+        from fastctr.image import initlayer  # its mount points: none made per container (initlayer.py)
+        lower = f"{initlayer.lowerdir(self, chain)}:{self._lowerdir(chain)}" if chain else self._lowerdir(chain)
+        data = f"lowerdir={lower},upperdir={cdir}/upper,workdir={cdir}/work"
         if volatile and _kernel_at_least(5, 10):  # no syncs for a throw-away layer
             data += ",volatile"
         if len(data) >= PAGE_LIMIT:
