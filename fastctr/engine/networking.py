@@ -177,7 +177,9 @@ class Networking:
                 net = ipam.network(name)
             except NetworkError:
                 continue
-            if c["id"] in net["endpoints"] and c["config"].get("network_joined"):
+            if c["id"] not in net["endpoints"]:
+                continue  # released already: a second detach (rm after the exit) has nothing to do
+            if c["config"].get("network_joined"):
                 self._disconnect(net, c["id"], wait=False)
             ipam.release(name, c["id"])
             self.refresh_peer_hosts(name)

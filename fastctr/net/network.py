@@ -13,7 +13,6 @@ import _socket
 import errno
 import os
 
-from fastctr.net import nat
 from fastctr.net.ipam import NetworkError
 
 _MAX_FD = 1 << 20  # closerange's end: every descriptor (close_range(2))
@@ -182,6 +181,7 @@ def apply_nat(ipam):
     import fcntl
     import shutil
     import sys
+    from fastctr.net import nat
     lock_dir = os.path.join(ipam.store.root, "locks")
     os.makedirs(lock_dir, exist_ok=True)
     fd = os.open(os.path.join(lock_dir, "nat"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
