@@ -123,7 +123,7 @@ class FastctrApi(Runtime):
 
     def prepare(self, slots):
         self.engine = self.trace = None
-        self.workers = []
+        self.workers, self.interrupted = [], set()
         settings = self.ctx.api_settings()
         if slots == 1:
             self.engine, self.trace = make_engine(settings), (tracer() if self.ctx.traced else None)
@@ -153,7 +153,15 @@ class FastctrApi(Runtime):
         return sample
 
     def interrupt(self):
-        self.children.kill(signal.SIGINT)  # the worker's engine removes its running container itself
+        # Once: the worker's engine removes its running container itself,
+        # which a second SIGINT would break off.
+        for w in self.workers:
+            if w not in self.interrupted:
+                self.interrupted.add(w)
+                try:
+                    os.kill(w.pid, signal.SIGINT)
+                except ProcessLookupError:
+                    pass
 
     def close(self):
         for w in self.workers:

@@ -9,6 +9,7 @@ closed: the worker exits.  SIGINT: the running container is removed (the
 engine's own --rm path), then the worker exits."""
 import json
 import os
+import signal
 import sys
 import time
 
@@ -59,7 +60,13 @@ def run_once(engine, settings, name, trace):
     return sample
 
 
+def _interrupted(signum, frame):
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the engine's clean-up of this container runs to its end
+    raise KeyboardInterrupt
+
+
 def main():
+    signal.signal(signal.SIGINT, _interrupted)
     settings = json.loads(sys.stdin.readline())
     engine, trace = make_engine(settings), (tracer() if os.environ.get("FASTCTR_BENCH_TRACE") else None)
     out = sys.stdout
