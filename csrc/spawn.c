@@ -217,18 +217,40 @@ static void load_seccomp(const struct fctr_plan *plan)
                         (unsigned)prog.len);
 }
 
+/* The raw system calls, not glibc's wrappers: in a process with threads
+ * (an Engine used from a thread pool) the wrappers make every thread glibc
+ * knows of change ids too, by signalling each and waiting for it.  Our
+ * clone()d child has one thread but inherited the parent's thread list:
+ * it waited forever for threads it does not have (seen: Runtime.run from
+ * 16 threads hung in setresgid).  The child's only thread is the one to
+ * change. */
+static int set_groups(size_t n, const gid_t *groups)
+{
+    return (int)syscall(SYS_setgroups, n, groups);
+}
+
+static int set_resgid(gid_t gid)
+{
+    return (int)syscall(SYS_setresgid, gid, gid, gid);
+}
+
+static int set_resuid(uid_t uid)
+{
+    return (int)syscall(SYS_setresuid, uid, uid, uid);
+}
+
 static void switch_user(const struct fctr_plan *plan, int in_userns)
 {
     if (plan->set_caps)
         drop_bounding(plan);
     if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
         fctr_child_fail(FCTR_STAGE_PROCESS, errno, "keep capabilities");
-    if (setgroups((size_t)plan->n_groups, plan->groups) < 0 &&
+    if (set_groups((size_t)plan->n_groups, plan->groups) < 0 &&
         !(errno == EPERM && in_userns && plan->n_groups == 0))
         fctr_child_fail(FCTR_STAGE_PROCESS, errno, "setgroups");
-    if (setresgid(plan->gid, plan->gid, plan->gid) < 0)
+    if (set_resgid(plan->gid) < 0)
         fctr_child_fail(FCTR_STAGE_PROCESS, errno, "setgid %u", (unsigned)plan->gid);
-    if (setresuid(plan->uid, plan->uid, plan->uid) < 0)
+    if (set_resuid(plan->uid) < 0)
         fctr_child_fail(FCTR_STAGE_PROCESS, errno, "setuid %u", (unsigned)plan->uid);
     if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
         fctr_child_fail(FCTR_STAGE_PROCESS, errno, "reset keep capabilities");
@@ -355,9 +377,9 @@ static void close_extra_fds(const struct fctr_plan *plan)
 static void become_root_in_userns(void)
 {
     /* The ids are mapped now; become the namespace's root if it has one. */
-    if (setresgid(0, 0, 0) < 0 && errno != EINVAL)
+    if (set_resgid(0) < 0 && errno != EINVAL)
         fctr_child_fail(FCTR_STAGE_IDMAP, errno, "setresgid 0 in user namespace");
-    if (setresuid(0, 0, 0) < 0 && errno != EINVAL)
+    if (set_resuid(0) < 0 && errno != EINVAL)
         fctr_child_fail(FCTR_STAGE_IDMAP, errno, "setresuid 0 in user namespace");
 }
 

@@ -4,6 +4,7 @@ import os
 import signal
 import socket
 import array
+import threading
 import time
 
 import pytest
@@ -293,3 +294,24 @@ def test_failures_at_each_stage_leave_nothing(rt, bundle, edit, exc):
         rt.create("stage", bundle(["true"], edit=edit))
     assert str(e.value)
     assert rt.list() == []  # state; no_leaks checks cgroups and mounts
+
+
+def test_runs_from_threads_started_meanwhile(rt, bundle):
+    """A Runtime (or an Engine) used from threads: each run's process
+    changes ids while other threads come and go.  glibc's setresuid and
+    setgroups would make every thread of the parent's list change too, and
+    the cloned child, which has only one, waited forever for the others."""
+    b = bundle(["true"])
+    results = {}
+
+    def one(i):
+        results[i] = rt.run(f"thread-{i}", b)
+    threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(48)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 60
+    for t in threads:
+        t.join(max(deadline - time.monotonic(), 0))
+    hung = [t.name for t in threads if t.is_alive()]
+    assert hung == [], f"{len(hung)} runs never returned"
+    assert results == {i: 0 for i in range(48)}
