@@ -170,19 +170,27 @@ def _makedirs(path, on_new=None):
             on_new(path)
         return [path]
     made = []
-    missing = []
-    p = path
-    while not os.path.isdir(p):
-        missing.append(p)
-        p = os.path.dirname(p)
-    for d in reversed(missing):
+    for attempt in range(20):
+        missing = []
+        p = path
+        while not os.path.isdir(p):
+            missing.append(p)
+            p = os.path.dirname(p)
         try:
-            os.mkdir(d)
-        except FileExistsError:
-            continue
-        made.append(d)
-        if on_new:
-            on_new(d)
+            for d in reversed(missing):
+                try:
+                    os.mkdir(d)
+                except FileExistsError:
+                    continue
+                made.append(d)
+                if on_new:
+                    on_new(d)
+            return made
+        except FileNotFoundError:
+            # Another container's removal took a parent it had made (empty
+            # for a moment) between our look and our mkdir: look again.
+            if attempt == 19:
+                raise
     return made
 
 
