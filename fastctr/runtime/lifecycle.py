@@ -19,7 +19,6 @@ import time
 
 from fastctr import trace
 from fastctr.runtime import cgroups as cgroups_mod
-from fastctr.runtime import cgwarm
 from fastctr.runtime import spec as spec_mod
 from fastctr.runtime import _core
 from fastctr.errors import ConfigError, HookError, InvalidState
@@ -179,8 +178,6 @@ class Runtime:
             trace.mark("state")
             cg = cgroups_mod.create(cid, config.cgroups_path, self.cgroup_parent, config.resources,
                                     v2_root=self.cgroup_v2_root)
-            if cg.version == 1:  # its grace period passes while we make the plan and clone
-                cgwarm.warm()
             trace.mark("cgroup")
             state["cgroup"] = cg.to_json()
             pid = self._spawn_init(config, cg, sdir, console_socket, no_pivot, preserve_fds, stdio,
