@@ -71,10 +71,10 @@ def head(s, stop):
     `stop`, parsed without the rest: a big member written last costs
     nothing to skip.  None when `s` is no object with `stop` at its top
     (or is malformed before it)."""
-    if isinstance(s, (bytes, bytearray)):
-        s = s.decode()
     out = {}
     try:
+        if isinstance(s, (bytes, bytearray)):
+            s = s.decode()
         i = _skip(s, 0)
         if s[i] != "{":
             return None

@@ -16,6 +16,7 @@ FIFO = "exec.fifo"
 # Written after every other member: the OCI config is most of the file, and
 # a status (`ps` asks one per running container) parses only what is before.
 _LAST = ("config", "annotations")
+HEAD_BYTES = 4096
 _ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+-.")
 
 
@@ -86,10 +87,21 @@ class StateStore:
         complete (written before this layout) is loaded whole."""
         path = os.path.join(self.dir(cid), "state.json")
         try:
-            with open(path, "rb") as f:
-                data = f.read()
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
             raise ContainerNotFound(cid) from None
+        try:
+            # The head is the first ~2.5 KiB: a status reads one page of the file.
+            chunks = [os.read(fd, HEAD_BYTES if head else 1 << 16)]
+            if head:
+                state = json.head(chunks[0], "config")  # a prefix: ASCII, as dumps writes it
+                if state is not None and "cgroup" in state:
+                    return state
+            while chunks[-1]:
+                chunks.append(os.read(fd, 1 << 16))
+        finally:
+            os.close(fd)
+        data = b"".join(chunks)
         if head:
             state = json.head(data, "config")
             if state is not None and "cgroup" in state:

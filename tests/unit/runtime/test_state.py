@@ -52,6 +52,9 @@ def test_a_status_parses_only_the_head_of_the_state_and_an_older_layout_whole(tm
     head = store.load("c1", head=True)
     assert head == {k: v for k, v in state.items() if k not in ("config", "annotations")}
     assert Container(None, head).alive()
+    long_head = dict(state, bundle="/b" * 3000)  # more than the first read of a status holds
+    store.write("c1", long_head)
+    assert store.load("c1", head=True) == {k: v for k, v in long_head.items() if k not in ("config", "annotations")}
     older = dict(state, cgroup={"version": 2, "root": "/r", "path": "/r/c1"})
     (tmp_path / "c1" / "state.json").write_text(jsonfast.dumps(older))  # config before cgroup
     assert store.load("c1", head=True) == older
@@ -62,5 +65,6 @@ def test_json_head_stops_at_the_member_and_refuses_what_is_no_object():
     text = '{"a": 1, "b" : [1, {"x": 2}], "stop": {"never": "parsed"'
     assert jsonfast.head(text, "stop") == {"a": 1, "b": [1, {"x": 2}]}
     assert jsonfast.head(b'{"stop":1}', "stop") == {}
+    assert jsonfast.head(b'{"a": "\xff", "stop": 1}', "stop") is None  # not UTF-8
     for text in ('{"a": 1}', '[1]', '{"a": 1, "stop"', '{"a": tru, "stop": 1}', "", "{", '{"a" 1, "stop": 2}'):
         assert jsonfast.head(text, "stop") is None, text
