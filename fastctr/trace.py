@@ -8,7 +8,7 @@ A stage is the time since the previous mark (mark_at: up to a given
 CLOCK_MONOTONIC instant, e.g. one the container's child took in C), so the
 stages add up to the total.  Off unless FASTCTR_TRACE=1, FASTCTR_TRACE_JSON
 or enable(): then mark() is one global test.  The bottom layer: imports
-nothing of fastctr."""
+nothing of fastctr but jsonfast (for the JSON line)."""
 import os
 import time
 
@@ -156,12 +156,14 @@ def table():
 
 
 def json_line(command):
-    import json
+    # Not the json package: its import (re, enum) costs ~10 ms, which every
+    # traced start would pay and `fastctr bench --json` would count.
+    from fastctr.jsonfast import dumps
     doc = {"command": command, "total_ms": round(total_ms(), 3),
            "stages": [{"stage": s, "ms": round(ms, 3)} for s, ms in _stages.items()]}
     if _failed:
         doc["failed"] = _failed
-    return json.dumps(doc)
+    return dumps(doc)
 
 
 def report(command=None, out=None):
