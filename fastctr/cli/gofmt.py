@@ -214,6 +214,14 @@ def _bad(verb, arg):
     return f"%!{verb}({type_name(arg)}={value(arg, False)})"
 
 
+def _rune(code):
+    """A rune as Go writes it: U+FFFD for what is no Unicode scalar value
+    (negative, past U+10FFFF or a surrogate), as utf8.AppendRune does."""
+    if 0 <= code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF:
+        return chr(code)
+    return "\ufffd"
+
+
 def _verb(verb, arg, flags, prec):
     is_int = isinstance(arg, int) and not isinstance(arg, bool)
     if verb == "v":
@@ -232,7 +240,7 @@ def _verb(verb, arg, flags, prec):
         if isinstance(arg, str):
             return quote(arg)
         if is_int:
-            return "'" + chr(arg) + "'"
+            return "'" + _rune(arg) + "'"
         if isinstance(arg, (list, tuple)):
             return "[" + " ".join(_verb("q", x, flags, prec) for x in arg) + "]"
         return _bad(verb, arg)
@@ -246,7 +254,7 @@ def _verb(verb, arg, flags, prec):
             return _bad(verb, arg)
         sign = "+" if "+" in flags and arg >= 0 else (" " if " " in flags and arg >= 0 else "")
         if verb == "c":
-            return chr(arg)
+            return _rune(arg)
         body = {"d": "{:d}", "b": "{:b}", "o": "{:o}", "x": "{:x}", "X": "{:X}"}[verb].format(abs(arg))
         if "#" in flags and verb in "xXo":
             body = {"x": "0x", "X": "0X", "o": "0"}[verb] + body
