@@ -18,8 +18,8 @@ from fastctr.errors import ConfigError
 HOST_GATEWAY = "host-gateway"
 FALLBACK_DNS = ("8.8.8.8", "8.8.4.4")  # Docker's when the host has no resolver a container can reach
 # Patterns, compiled on first use, and ipaddress imported where a flag is
-# checked: re with its enum and ipaddress cost ~5 ms to import, and every
-# start on a bridge imports this module for hosts_text.
+# checked: re with its enum and ipaddress cost ~5 ms to import, and a start
+# with one of these flags or a loopback resolver on the host imports this module.
 _DOMAIN = (r"^(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
            r"(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*\.?$")
 _MAC = r"^[0-9a-fA-F]{2}([:-])(?:[0-9a-fA-F]{2}\1){4}[0-9a-fA-F]{2}$"
@@ -200,21 +200,9 @@ def resolv_conf(host_text, dns=(), search=(), options=(), keep_loopback=False):
     return "\n".join(lines) + "\n"
 
 
-def hosts_text(base, extra_hosts=(), own=None, peers=()):
-    """/etc/hosts as Docker writes it: base (its defaults, or the host's
-    file with --network host), the --add-host lines, then the container's
-    own address; fastctr adds the peers of user-defined networks last.
-    own: (address, [names]); peers: [(address, [names])]."""
-    lines = [base.rstrip("\n")] if base else []
-    lines += ["{}\t{}".format(*reversed(h.split(":", 1))) for h in extra_hosts]
-    if own:
-        lines.append(f"{own[0]}\t{' '.join(own[1])}")
-    lines += [f"{address}\t{' '.join(names)}" for address, names in peers]
-    return "\n".join(lines) + "\n"
-
-
 def etc_texts(kind, rec, base_hosts, host_resolv, own=None):
     """(hosts, resolv.conf) of a new container (its record's network keys)."""
+    from fastctr.net.network import hosts_text
     return (hosts_text(base_hosts, rec.get("extra_hosts") or (), own),
             resolv_conf(host_resolv, rec.get("dns"), rec.get("dns_search"), rec.get("dns_options"),
                         keep_loopback=kind == "host"))

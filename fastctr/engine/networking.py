@@ -104,7 +104,7 @@ class Networking:
         for i, name in enumerate(c["config"].get("networks") or []):
             net = self.network_record(name)
             first = c["config"] if i == 0 else {}  # --ip and --mac-address are the first network's
-            address = ipam.allocate(name, c["id"], first.get("ip"))
+            address = ipam.allocate(name, c["id"], first.get("ip"), net=net)
             if i == 0 and c["config"].get("ports"):
                 from fastctr.net import network
                 from fastctr.net.ports import PortMapping
@@ -161,28 +161,35 @@ class Networking:
         once nothing is in it, so they are deleted here only when another
         container has joined that namespace (`--network container:`) and may
         still hold it; removing a link costs RCU grace periods under the
-        rtnl lock, which every start's clone of a namespace waits for too."""
-        from fastctr.net.ipam import NetworkError
-        ipam = self.ipam
-        try:
-            c = self.engine._row(c["id"])  # networks connected since the start count too
-        except ContainerNotFoundError:
-            pass
-        if c["config"].get("ports"):
+        rtnl lock, which every start's clone of a namespace waits for too.
+        A second detach (the rm after the exit's) finds nothing held: one
+        query, not the row and every network's record again."""
+        ipam, cid = self.ipam, c["id"]
+        if c["config"].get("ports") and ipam.published(cid):
             from fastctr.net import network
-            ipam.unpublish(c["id"])
+            ipam.unpublish(cid)
             network.apply_nat(ipam)
-        for name in c["config"].get("networks") or []:
-            try:
-                net = ipam.network(name)
-            except NetworkError:
-                continue
-            if c["id"] not in net["endpoints"]:
-                continue  # released already: a second detach (rm after the exit) has nothing to do
-            if c["config"].get("network_joined"):
-                self._disconnect(net, c["id"], wait=False)
-            ipam.release(name, c["id"])
+        held = ipam.networks_of(cid)  # the networks connected since the start count too
+        if not held:
+            return
+        if self._joined(cid):
+            from fastctr.net.ipam import NetworkError
+            for name in held:
+                try:
+                    self._disconnect(ipam.network(name), cid, wait=False)
+                except NetworkError:
+                    continue
+        ipam.release_all(cid)
+        for name in held:
             self.refresh_peer_hosts(name)
+
+    def _joined(self, cid):
+        """Another container has joined its network namespace, maybe after
+        its start: the record as it is now."""
+        try:
+            return bool(self.engine._row(cid)["config"].get("network_joined"))
+        except ContainerNotFoundError:
+            return False
 
     @staticmethod
     def _connect(net, cid, ns, address, ifname, mac=None):
@@ -190,12 +197,7 @@ class Networking:
         if it has gone (a reboot, `ip link del`): through the helper, as
         bridges are (fastctr.net.netd)."""
         from fastctr.net import network
-        bridge = network.bridge_index(net)
-        if bridge is None:
-            from fastctr.net import netd
-            netd.call("ensure_bridge", net=net)
-            bridge = network.bridge_index(net)
-        network.connect(net, bridge, cid, ns, address, ifname, mac)
+        network.connect(net, cid, ns, address, ifname, mac, make_bridge=_make_bridge)
 
     @staticmethod
     def _disconnect(net, cid, wait=True):
@@ -226,8 +228,8 @@ class Networking:
     def _write_hosts(self, cdir, c, address):
         """Docker's /etc/hosts with the container's address, its own names
         (FQDN first with --domainname), and its peers."""
-        from fastctr.engine.netflags import hosts_text
         from fastctr.engine.options import DOCKER_HOSTS, host_names
+        from fastctr.net.network import hosts_text
         cfg = c["config"]
         names = host_names(cfg.get("hostname") or c["id"][:12], cfg.get("domainname")).split()
         peers = []
@@ -263,6 +265,11 @@ class Networking:
 
     def _network_lock(self, name):
         return self.engine.lock("network-" + name)
+
+
+def _make_bridge(net):
+    from fastctr.net import netd
+    netd.call("ensure_bridge", net=net)
 
 
 def _rewrite_in_place(path, text):

@@ -9,7 +9,6 @@ Endpoints, made and removed on every start, speak rtnetlink directly
 (fastctr.net.rtnl) in the calling process; networks, rare, use pyroute2 in
 the network helper (fastctr.net.netd).  NAT lives in one nftables table
 (fastctr.nat).  Netlink errors become a NetworkError at this module's edge."""
-import _socket
 import errno
 import os
 
@@ -84,56 +83,74 @@ def host_ifname(cid, network_id):
     return "fv" + cid[:7] + network_id[:6]  # IFNAMSIZ: at most 15 characters
 
 
-def bridge_index(net):
-    """The ifindex of the network's bridge (None: missing, ensure_bridge
-    makes it), forwarding on, as ensure_bridge leaves it."""
-    try:
-        index = _socket.if_nametoindex(net["bridge"])
-    except OSError:
-        return None
-    _write_sysctl("/proc/sys/net/ipv4/ip_forward", "1")
-    return index
-
-
 def docker_mac(address):
     """Docker's MAC for an address: 02:42 and the four bytes of the IPv4
     address, locally administered and unique on the bridge."""
     return "02:42:" + ":".join(f"{int(b):02x}" for b in address.split("."))
 
 
-def connect(net, bridge, cid, ns, address, ifname="eth0", mac=None):
-    """A veth from the bridge (its ifindex) into the container's namespace
-    (an rtnl.Netns), without pyroute2 (fastctr.net.rtnl): the bridge up and
-    the pair in one send, then the container's address, its end and lo up
-    and, on the first network, the default route in one more."""
+def connect(net, cid, ns, address, ifname="eth0", mac=None, make_bridge=None):
+    """A veth from the network's bridge into the container's namespace (an
+    rtnl.Netns), without pyroute2 (fastctr.net.rtnl): the bridge up and the
+    pair in one write, then the container's address, its end and lo up
+    and, on the first network, the default route in one more, on the
+    namespace's own socket.  make_bridge(net): called when the bridge has
+    gone (a reboot, `ip link del`), to make it again."""
     from fastctr.net import rtnl
     host = host_ifname(cid, net["id"])
     prefixlen = int(net["subnet"].partition("/")[2])
+    what = f"connect {cid[:12]} to {net['name']}"
     try:
         with rtnl.Socket() as here:
-            if _link_exists(host):  # left by an interrupted attempt
+            bridge = here.index(net["bridge"])
+            if bridge is None and make_bridge:
+                make_bridge(net)
+                bridge = here.index(net["bridge"])
+            if bridge is None:
+                raise NetworkError(f"{what}: bridge {net['bridge']} not found")
+            _forwarding_on()
+            veth = rtnl.new_veth(host, bridge, ifname, ns.fd, mac or docker_mac(address))
+            if not _made(here, what, rtnl.set_up(bridge), veth):  # left by an interrupted attempt
                 here.run(f"delete {host}", rtnl.delete_link(host), ok=(errno.ENODEV,))
-            here.run(f"connect {cid[:12]} to {net['name']}", rtnl.set_up(bridge),
-                     rtnl.new_veth(host, bridge, ifname, ns.fd, mac or docker_mac(address)))
-            with ns.entered():
-                inside = rtnl.Socket()
-                index = _socket.if_nametoindex(ifname)
-            with inside:
-                requests = [rtnl.new_address(index, address, prefixlen), rtnl.set_up(index),
-                            rtnl.set_up(rtnl.LOOPBACK_INDEX)]
-                if ifname == "eth0":  # the first network carries the default route
-                    requests.append(rtnl.new_default_route(net["gateway"]))
-                inside.run(f"configure {ifname} of {cid[:12]}", *requests)
+                here.run(what, veth)
+            inside = ns.socket()
+            index = inside.index(ifname)
+            if index is None:
+                raise NetworkError(f"{what}: {ifname} not found in the container")
+            requests = [rtnl.new_address(index, address, prefixlen), rtnl.set_up(index),
+                        rtnl.set_up(rtnl.LOOPBACK_INDEX)]
+            if ifname == "eth0":  # the first network carries the default route
+                requests.append(rtnl.new_default_route(net["gateway"]))
+            inside.run(f"configure {ifname} of {cid[:12]}", *requests)
     except OSError as e:  # the container gone, or its namespace not ours to enter
-        raise NetworkError(f"connect {cid[:12]} to {net['name']}: {e.strerror}") from None
+        raise NetworkError(f"{what}: {e.strerror}") from None
+
+
+def _made(sock, what, *requests):
+    """Run the requests; False when the last (a new link) exists already."""
+    errors = sock.transact(*requests)
+    for i, err in enumerate(errors):
+        if err == errno.EEXIST and i == len(errors) - 1:
+            return False
+        if err:
+            raise NetworkError(f"{what}: {os.strerror(err)}")
+    return True
+
+
+def _forwarding_on():
+    """ip_forward as ensure_bridge leaves it (a write of the same value
+    changes nothing in the kernel)."""
+    fd = os.open("/proc/sys/net/ipv4/ip_forward", os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, b"1")
+    finally:
+        os.close(fd)
 
 
 def _link_exists(name):
-    try:
-        _socket.if_nametoindex(name)
-        return True
-    except OSError:
-        return False
+    from fastctr.net import rtnl
+    with rtnl.Socket() as here:
+        return here.index(name) is not None
 
 
 def disconnect(net, cid):
@@ -143,9 +160,9 @@ def disconnect(net, cid):
     Deleting a link waits for RCU grace periods (10-30 ms)."""
     from fastctr.net import rtnl
     host = host_ifname(cid, net["id"])
-    if not _link_exists(host):
-        return False
     with rtnl.Socket() as here:
+        if here.index(host) is None:
+            return False
         here.run(f"disconnect {cid[:12]} from {net['name']}", rtnl.delete_link(host), ok=(errno.ENODEV,))
     return True
 
@@ -170,6 +187,21 @@ def disconnect_later(net, cid):
         finally:
             os._exit(0)
     os.waitpid(child, 0)
+
+
+def hosts_text(base, extra_hosts=(), own=None, peers=()):
+    """/etc/hosts as Docker writes it: base (its defaults, or the host's
+    file with --network host), the --add-host lines, then the container's
+    own address; fastctr adds the peers of user-defined networks last.
+    Here (libnetwork's etchosts), not in fastctr.engine.netflags, which a
+    start on a network would import (~0.2 ms) only for this.
+    own: (address, [names]); peers: [(address, [names])]."""
+    lines = [base.rstrip("\n")] if base else []
+    lines += ["{}\t{}".format(*reversed(h.split(":", 1))) for h in extra_hosts]
+    if own:
+        lines.append(f"{own[0]}\t{' '.join(own[1])}")
+    lines += [f"{address}\t{' '.join(names)}" for address, names in peers]
+    return "\n".join(lines) + "\n"
 
 
 def apply_nat(ipam):

@@ -4,6 +4,7 @@ import pytest
 from fastctr.engine import netflags
 from fastctr.engine.options import DOCKER_HOSTS
 from fastctr.errors import ConfigError
+from fastctr.net.network import hosts_text
 
 HOST = "# comment\nnameserver 127.0.0.53\nnameserver 10.0.0.2\nnameserver ::1\nsearch a.example b.example\n" \
        "options edns0\n"
@@ -41,7 +42,7 @@ def test_resolv_conf_as_libnetwork_builds_it():
 
 
 def test_hosts_text_order():
-    text = netflags.hosts_text(DOCKER_HOSTS, ["db:192.0.2.1", "six:::1"], ("10.0.0.5", ["box.example", "box"]),
+    text = hosts_text(DOCKER_HOSTS, ["db:192.0.2.1", "six:::1"], ("10.0.0.5", ["box.example", "box"]),
                                [("10.0.0.6", ["web", "www"])])
     assert text.splitlines()[-4:] == ["192.0.2.1\tdb", "::1\tsix", "10.0.0.5\tbox.example box", "10.0.0.6\tweb www"]
     assert text.startswith("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n")
