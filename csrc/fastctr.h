@@ -135,6 +135,29 @@ struct fctr_plan {
     int fifo_dirfd;
     const char *fifo_name;
     int setsid;
+
+    /* A pooled container (fastctr.engine.pool): set up to the user change,
+     * then wait on the sync socket for an EXEC message (struct fctr_exec)
+     * that brings the command, its user and its stdio.  Dies with the
+     * thread that spawned it (PR_SET_PDEATHSIG) until it is taken. */
+    int pool_wait;
+};
+
+/* What a pooled container receives when it is taken: the final process.
+ * argv/envp NULL-terminated; stdio_fds[i] < 0 closes fd i. */
+struct fctr_exec {
+    const char *const *argv;
+    const char *const *envp;
+    const char *cwd;
+    uid_t uid;
+    gid_t gid;
+    int n_groups;
+    const gid_t *groups;
+    int umask; /* -1 = 022 */
+    int set_caps;
+    uint64_t cap_bounding, cap_effective, cap_permitted, cap_inheritable, cap_ambient;
+    int setsid;
+    int stdio_fds[3];
 };
 
 struct fctr_error {
@@ -164,6 +187,16 @@ struct fctr_times {
  * *err filled and no process left behind.  `times` (NULL: not wanted)
  * receives the marks, also of a failed spawn up to its failing stage. */
 int fctr_spawn(const struct fctr_plan *plan, pid_t *pid_out, struct fctr_error *err, struct fctr_times *times);
+
+/* fctr_spawn of a plan with pool_wait: returns once the process waits for
+ * its EXEC message, with the parent's end of the sync socket in *sock_out. */
+int fctr_spawn_pooled(const struct fctr_plan *plan, pid_t *pid_out, int *sock_out, struct fctr_error *err,
+                      struct fctr_times *times);
+
+/* Send a waiting pooled process its final process (csrc/pool.c) and wait
+ * until it has exec'd (0) or failed (-1, *err filled: stage exec for 126
+ * and 127).  The socket stays the caller's to close. */
+int fctr_pool_exec(int sock, const struct fctr_exec *req, struct fctr_error *err, struct fctr_times *times);
 
 const char *fctr_stage_name(int stage);
 

@@ -9,6 +9,8 @@
  *   child  -> parent  READY   set up; about to exec or to wait for `start`
  *   child  -> parent  ERROR   (stage, errno, message); the child exits
  * The child's end is close-on-exec, so EOF after READY means execve worked.
+ * A pooled child (plan.pool_wait) sends READY once set up to its user
+ * change and waits for EXEC (csrc/pool.c), then goes on as any other.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -324,7 +326,7 @@ static void loopback_up(void)
     close(fd);
 }
 
-static void prepare_process(const struct fctr_plan *plan, int in_userns)
+static void prepare_process(const struct fctr_plan *plan)
 {
     if (plan->loopback_up)
         loopback_up();
@@ -349,6 +351,11 @@ static void prepare_process(const struct fctr_plan *plan, int in_userns)
         load_seccomp(plan);
         fctr_child_mark(FCTR_STAGE_SECCOMP);
     }
+}
+
+/* The user's identity and place: what a pooled child learns when taken. */
+static void become_user(const struct fctr_plan *plan, int in_userns)
+{
     switch_user(plan, in_userns);
     if (plan->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         fctr_child_fail(FCTR_STAGE_PROCESS, errno, "set no_new_privs");
@@ -372,6 +379,33 @@ static void close_extra_fds(const struct fctr_plan *plan)
     }
     if (plan->exec_fd >= (int)first)
         fcntl(plan->exec_fd, F_SETFD, 0);
+}
+
+/* A pooled child keeps nothing of its spawner but the sync socket while
+ * it waits: an fd of the engine (a client's pipe, a socket) held open for
+ * minutes would keep its reader from ever seeing EOF. */
+static void close_all_but_sync_socket(void)
+{
+    unsigned int sock = (unsigned int)fctr_child_sock;
+    if ((sock > 3 && syscall(SYS_close_range, 3, sock - 1, 0) < 0) ||
+        syscall(SYS_close_range, sock + 1, ~0U, 0) < 0) {
+        for (int fd = 3; fd < 1024; fd++)
+            if (fd != fctr_child_sock)
+                close(fd);
+    }
+}
+
+/* Everything is set up but the user change: tell the parent, wait until a
+ * `run` takes us; *taken is the plan with that run's process. */
+static const struct fctr_plan *wait_to_be_taken(const struct fctr_plan *plan, struct fctr_plan *taken)
+{
+    close_all_but_sync_socket();
+    fctr_child_mark(FCTR_STAGE_PROCESS);
+    fctr_child_send(MSG_READY, 0);
+    *taken = *plan;
+    fctr_child_receive_exec(taken);
+    fctr_child_mark(FCTR_STAGE_WAIT_START);
+    return taken;
 }
 
 static void become_root_in_userns(void)
@@ -430,7 +464,11 @@ static void container_main(const struct fctr_plan *plan)
     umask(0);
     if (plan->rootfs)
         fctr_setup_rootfs(plan);
-    prepare_process(plan, in_userns);
+    prepare_process(plan);
+    struct fctr_plan taken;
+    if (plan->pool_wait)
+        plan = wait_to_be_taken(plan, &taken);
+    become_user(plan, in_userns);
 
     char exe[PATH_MAX];
     if (plan->exec_fd == FCTR_NO_PROCESS) {
@@ -467,6 +505,10 @@ static void child_entry(const struct fctr_plan *plan, const int *ns_fds, int uns
 {
     fctr_child_mark(FCTR_STAGE_CLONE);
     reset_signals();
+    /* Untaken, a pooled process dies with the thread that made it (a
+     * killed server worker leaves no waiting container behind). */
+    if (plan->pool_wait && prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+        fctr_child_fail(FCTR_STAGE_PROCESS, errno, "set the parent-death signal");
     /* Entering a PID namespace that already has processes (exec, or
      * --pid container:X): until execve they could open /proc/PID/exe, our
      * host binary (CVE-2019-5736).  Non-dumpable denies that to anyone
@@ -630,7 +672,7 @@ static int supervise(const struct fctr_plan *plan, int sock, pid_t first, int re
         case MSG_READY:
             ready = 1;
             times_extend(times, &m.times, &seen);
-            if (plan->fifo_dirfd >= 0) {
+            if (plan->fifo_dirfd >= 0 || plan->pool_wait) {
                 fctr_times_add(times, FCTR_STAGE_WAIT_START, fctr_now_ns());
                 return 0;
             }
@@ -677,7 +719,8 @@ static int open_join_fds(const struct fctr_plan *plan, int *fds, struct fctr_err
     return 0;
 }
 
-int fctr_spawn(const struct fctr_plan *plan, pid_t *pid_out, struct fctr_error *err, struct fctr_times *times)
+static int spawn(const struct fctr_plan *plan, pid_t *pid_out, int *sock_out, struct fctr_error *err,
+                 struct fctr_times *times)
 {
     int ns_fds[FCTR_MAX_JOIN];
     int sv[2];
@@ -741,7 +784,10 @@ int fctr_spawn(const struct fctr_plan *plan, pid_t *pid_out, struct fctr_error *
     }
     pid_t pid;
     int rc = supervise(plan, sv[0], child, refork, in_cgroup, &pid, err, times);
-    close(sv[0]);
+    if (rc == 0 && sock_out)
+        *sock_out = sv[0];
+    else
+        close(sv[0]);
     if (rc < 0) {
         if (times->n == 0 || times->marks[times->n - 1].stage != err->stage)
             fctr_times_add(times, err->stage, fctr_now_ns()); /* a failure on the parent's side */
@@ -755,4 +801,24 @@ int fctr_spawn(const struct fctr_plan *plan, pid_t *pid_out, struct fctr_error *
     }
     *pid_out = pid;
     return 0;
+}
+
+int fctr_spawn(const struct fctr_plan *plan, pid_t *pid_out, struct fctr_error *err, struct fctr_times *times)
+{
+    if (plan->pool_wait) {
+        fctr_set_error(err, FCTR_STAGE_PREPARE, EINVAL, "a pooled plan needs fctr_spawn_pooled");
+        return -1;
+    }
+    return spawn(plan, pid_out, NULL, err, times);
+}
+
+int fctr_spawn_pooled(const struct fctr_plan *plan, pid_t *pid_out, int *sock_out, struct fctr_error *err,
+                      struct fctr_times *times)
+{
+    if (!plan->pool_wait || plan->fifo_dirfd >= 0 || plan->n_join || plan->exec_fd != -1 || plan->preserve_fds ||
+        plan->console_sock >= 0) {
+        fctr_set_error(err, FCTR_STAGE_PREPARE, EINVAL, "invalid pooled spawn plan");
+        return -1;
+    }
+    return spawn(plan, pid_out, sock_out, err, times);
 }

@@ -9,7 +9,7 @@
 
 #include "fastctr.h"
 
-enum { MSG_PID = 1, MSG_HELLO, MSG_GO, MSG_READY, MSG_ERROR };
+enum { MSG_PID = 1, MSG_HELLO, MSG_GO, MSG_READY, MSG_ERROR, MSG_EXEC };
 
 struct fctr_msg {
     int type;
@@ -40,6 +40,11 @@ void fctr_child_send(int type, pid_t pid);
 /* Wait for the parent's message `type` (anything else ends the child);
  * returns the message's pid field, which GO uses as a flag. */
 int fctr_child_wait(int type);
+
+/* A pooled child: wait for the parent's EXEC message (csrc/pool.c) and
+ * fill the process fields of *taken (a copy of the plan) from it, the
+ * received stdio dup'ed onto 0-2.  Failures end the child. */
+void fctr_child_receive_exec(struct fctr_plan *taken);
 
 /* Fill an error for the parent's side of a spawn. */
 __attribute__((format(printf, 4, 5)))

@@ -14,7 +14,7 @@ import time
 from fastctr.bench import oci
 from fastctr.bench.worker import make_engine, run_once, tracer
 
-NAMES = ("fastctr-api", "fastctr", "fastctr-runc", "runc", "crun", "youki", "bwrap")
+NAMES = ("fastctr-api", "fastctr-pooled", "fastctr", "fastctr-runc", "runc", "crun", "youki", "bwrap")
 CONTAINER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 HYBRID_UNIFIED = "/sys/fs/cgroup/unified"
 
@@ -120,12 +120,16 @@ class FastctrApi(Runtime):
     """Engine.run in this process, or in one worker process per spawner."""
     name = "fastctr-api"
     third_party = False
+    always_workers = False
+
+    def settings(self):
+        return self.ctx.api_settings()
 
     def prepare(self, slots):
         self.engine = self.trace = None
         self.workers, self.interrupted = [], set()
-        settings = self.ctx.api_settings()
-        if slots == 1:
+        settings = self.settings()
+        if slots == 1 and not self.always_workers:
             self.engine, self.trace = make_engine(settings), (tracer() if self.ctx.traced else None)
             return
         for _ in range(slots):
@@ -139,7 +143,7 @@ class FastctrApi(Runtime):
     def run(self, slot, seq):
         name = self.ctx.container_name(self.name, seq)
         if self.engine is not None:
-            sample = run_once(self.engine, self.ctx.api_settings(), name, self.trace)
+            sample = run_once(self.engine, self.settings(), name, self.trace)
         else:
             w = self.workers[slot]
             w.stdin.write(name + "\n")
@@ -178,6 +182,23 @@ class FastctrApi(Runtime):
             self.children.finished(w)
             w.stdout.close()
         self.workers = []
+
+
+class FastctrPooled(FastctrApi):
+    """Engine.run taking a pooled container (fastctr.engine.pool), made with
+    the runs' options and replaced after each sample, off its clock.  In
+    worker processes also for one spawner: a pool serves every Engine.run
+    of its process, and the in-process fastctr-api's runs must not take it."""
+    name = "fastctr-pooled"
+    always_workers = True
+
+    def unavailable(self):
+        if self.ctx.network != "none":
+            return "pooled containers have --network none"
+        return None
+
+    def settings(self):
+        return dict(self.ctx.api_settings(), pool=True)
 
 
 class FastctrCli(Runtime):
@@ -349,6 +370,8 @@ class Bwrap(Runtime):
 def make(ctx, name):
     if name == "fastctr-api":
         return FastctrApi(ctx)
+    if name == "fastctr-pooled":
+        return FastctrPooled(ctx)
     if name == "fastctr":
         return FastctrCli(ctx)
     if name == "bwrap":

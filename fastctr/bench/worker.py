@@ -33,11 +33,25 @@ def make_engine(settings):
                   default_network=settings.get("network"))
 
 
+def run_options(settings, name=None):
+    return RunOptions(cmd=settings["command"], rm=True, network=settings["network"], name=name,
+                      pids_limit=str(PIDS_LIMIT), memory=str(MEMORY_LIMIT))
+
+
+def refill(engine, settings):
+    """fastctr-pooled: one pooled container (fastctr.engine.pool) made with
+    the options of the runs, ready for the next sample; off its clock, as a
+    server refills its pools in the background."""
+    from fastctr.engine import pool
+    if not pool.offered():
+        pool.prepare(engine, settings["image"], 1, opts=run_options(settings))
+
+
 def run_once(engine, settings, name, trace):
     """One container to completion: {"latency_ms", "stages"} or, when it
-    failed, {"error"} as well."""
-    opts = RunOptions(cmd=settings["command"], rm=True, network=settings["network"], name=name,
-                      pids_limit=str(PIDS_LIMIT), memory=str(MEMORY_LIMIT))
+    failed, {"error"} as well.  A pooled worker (settings["pool"]) takes its
+    pooled container and makes the next one after the sample."""
+    opts = run_options(settings, name)
     if trace:
         trace.reset()
     t0 = time.perf_counter_ns()
@@ -55,6 +69,11 @@ def run_once(engine, settings, name, trace):
         error = str(e)
     sample = {"latency_ms": (time.perf_counter_ns() - t0) / 1e6,
               "stages": [{"stage": s, "ms": round(ms, 3)} for s, ms in trace.stages()] if trace else []}
+    if settings.get("pool") and not error:
+        from fastctr.engine import pool
+        if pool.offered():
+            error = "the run did not take the pooled container"
+        refill(engine, settings)
     if error:
         sample["error"] = error
     return sample
@@ -70,6 +89,11 @@ def main():
     settings = json.loads(sys.stdin.readline())
     engine, trace = make_engine(settings), (tracer() if os.environ.get("FASTCTR_BENCH_TRACE") else None)
     out = sys.stdout
+    if settings.get("pool"):
+        from fastctr.engine import pool
+        import atexit
+        atexit.register(pool.drain)
+        refill(engine, settings)
     try:
         for line in sys.stdin:
             out.write(json.dumps(run_once(engine, settings, line.strip(), trace)) + "\n")

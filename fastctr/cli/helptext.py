@@ -282,8 +282,8 @@ FLAGS = {  # --long: (value type, description); (--long, command): a command's o
     ('--concurrency', 'bench'): ('int', 'Containers started at once per runtime; reports containers/s (default 1)'),
     ('--network', 'bench'): ('string', 'Network of the fastctr containers: none or bridge (default "none")'),
     ('--image', 'bench'): ('string', 'Image to run, pulled when missing (default "busybox")'),
-    ('--runtimes', 'bench'): ('string', 'Comma-separated runtimes (default all: fastctr-api,fastctr,fastctr-runc,'
-                              'runc,crun,youki,bwrap)'),
+    ('--runtimes', 'bench'): ('string', 'Comma-separated runtimes (default all: fastctr-api,fastctr-pooled,fastctr,'
+                              'fastctr-runc,runc,crun,youki,bwrap)'),
     ('--json', 'bench'): ('string', 'Write every sample (runtime, round, latency, stage times) as JSON to a file'),
     ('--plot', 'bench'): ('string', "Draw the latency distributions to a PNG file (needs 'fastctr[plot]')"),
     ('--no-trunc', 'stats'): ('', 'Do not truncate output'),

@@ -4,6 +4,7 @@ An engine container is a row in the store, a writable layer from the storage
 driver and an OCI bundle (config.json) made from the image config merged
 with Docker's flags; fastctr.runtime runs that bundle."""
 import os
+import sys
 
 from fastctr import events, trace
 from fastctr import jsonfast as json
@@ -189,22 +190,8 @@ class Engine(Supervisor, Operations, ImageOps):
             finish_bundle(self.driver, opts, spec, cid, chain, rootfs, cdir)  # -w made, --ipc shareable
             with open(os.path.join(cdir, "config.json"), "w") as f:
                 json.dump(bundle_document(spec), f)
-            record = {"rootfs_mount": rootfs_mount, "rm": opts.rm, "image": image_ref,
-                      "command": spec["process"]["args"],
-                      "hostname": spec["hostname"], "network_peer": peer["id"] if peer else None,
-                      "networks": [attach] if attach else [],
-                      "ports": [m.key() for m in ports],
-                      "stop_signal": opts.stop_signal or (image["config"].get("config") or {}).get("StopSignal"),
-                      "stop_timeout": stop_timeout, "network_mode": opts.network, "tty": bool(opts.tty), "interactive": bool(opts.interactive),
-                      "init": bool(opts.init), "privileged": bool(opts.privileged), "cap_add": opts.cap_add,
-                      "cap_drop": opts.cap_drop, "security_opt": opts.security_opt,
-                      "volumes": used_volumes, "anonymous_volumes": anonymous, "cgroup_parent": opts.cgroup_parent}
-            record.update(extra)  # issue 14's process environment and namespace flags: options.run_flag_record
-            record.update(net_extra)
-            record["user_mounts"] = user_mounts(opts)  # the binds and volumes --volumes-from takes
-            # Docker's view of the request, which `inspect` shows (fastctr.engine.model).
-            record["request"] = docker_request(opts, image["config"], spec, os.path.join(self.store.root, "volumes"),
-                                               anonymous)
+            record = self._record(image_ref, image, opts, spec, rootfs_mount, peer, attach, ports, stop_timeout,
+                                  used_volumes, anonymous, extra, net_extra)
             with self.store.transaction() as db:
                 db.execute("UPDATE containers SET status = 'created', config = ? WHERE id = ?",
                            (json.dumps(record), cid))
@@ -218,17 +205,42 @@ class Engine(Supervisor, Operations, ImageOps):
         trace.mark("store")
         return c
 
-    def _insert_row(self, cid, name, image_id, labels):
-        """The container's row, status `creating`.  A name the user gave
+    def _record(self, image_ref, image, opts, spec, rootfs_mount, peer, attach, ports, stop_timeout, used_volumes,
+                anonymous, extra, net_extra):
+        """The container's record (its row's config), also a pooled one's (fastctr.engine.pool)."""
+        record = {"rootfs_mount": rootfs_mount, "rm": opts.rm, "image": image_ref,
+                  "command": spec["process"]["args"],
+                  "hostname": spec["hostname"], "network_peer": peer["id"] if peer else None,
+                  "networks": [attach] if attach else [],
+                  "ports": [m.key() for m in ports],
+                  "stop_signal": opts.stop_signal or (image["config"].get("config") or {}).get("StopSignal"),
+                  "stop_timeout": stop_timeout, "network_mode": opts.network, "tty": bool(opts.tty),
+                  "interactive": bool(opts.interactive),
+                  "init": bool(opts.init), "privileged": bool(opts.privileged), "cap_add": opts.cap_add,
+                  "cap_drop": opts.cap_drop, "security_opt": opts.security_opt,
+                  "volumes": used_volumes, "anonymous_volumes": anonymous, "cgroup_parent": opts.cgroup_parent}
+        record.update(extra)  # issue 14's process environment and namespace flags: options.run_flag_record
+        record.update(net_extra)
+        record["user_mounts"] = user_mounts(opts)  # the binds and volumes --volumes-from takes
+        # Docker's view of the request, which `inspect` shows (fastctr.engine.model).
+        record["request"] = docker_request(opts, image["config"], spec, os.path.join(self.store.root, "volumes"),
+                                           anonymous)
+        return record
+
+    def _insert_row(self, cid, name, image_id, labels, record=None):
+        """The container's row, status `creating` (`created` with its
+        record: a pooled one's, fastctr.engine.pool).  A name the user gave
         that is taken fails; a generated one that is taken (another run
         drew it at the same moment) is drawn again."""
         for _ in range(1 if name else NAME_ATTEMPTS):
             try_name = name or generate_name()
             try:
                 with self.store.transaction() as db:
-                    db.execute("INSERT INTO containers (id, name, image_id, driver, created, status, labels) "
-                               "VALUES (?, ?, ?, ?, ?, 'creating', ?)",
-                               (cid, try_name, image_id, self.driver.name, now(), json.dumps(labels)))
+                    db.execute("INSERT INTO containers (id, name, image_id, driver, created, status, labels, config) "
+                               "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                               (cid, try_name, image_id, self.driver.name, now(),
+                                "creating" if record is None else "created", json.dumps(labels),
+                                None if record is None else json.dumps(record)))
                 return try_name
             except Exception as e:
                 if "UNIQUE" not in str(e):
@@ -346,12 +358,14 @@ class Engine(Supervisor, Operations, ImageOps):
             spec["mounts"].append({"destination": f"/etc/{name}", "type": "bind", "source": path,
                                    "options": ["rbind", "rprivate"]})
 
-    def start(self, ref, stdio=(-1, -1, -1), sig_proxy=False, stdin=True, detach_keys=None):
+    def start(self, ref, stdio=(-1, -1, -1), sig_proxy=False, stdin=True, detach_keys=None, pooled=None):
         """Run a created container attached; returns its exit status.  With
         sig_proxy the signals we get are passed to it (Docker's
         --sig-proxy), and it is kept out of our terminal's process group so
         that Ctrl-C reaches it once.  A -t container is started under its
-        monitor and attached to (stdin, detach_keys: see attach)."""
+        monitor and attached to (stdin, detach_keys: see attach).  pooled:
+        the run of a taken pooled container, in place of the runtime's
+        (fastctr.engine.pool)."""
         c = self.container(ref)
         if c["config"].get("tty") or not c["config"].get("rm"):
             # Docker logs attached containers too: one that outlives this command (no --rm) runs under
@@ -397,11 +411,12 @@ class Engine(Supervisor, Operations, ImageOps):
             if c["config"].get("networks"):  # first, in a namespace the process joins: no hold before its exec
                 netns = self.net.prepared(c, cdir)
                 trace.mark("network")
-            status = self.runtime_for(c).run(c["id"], cdir, stdio=stdio, rootfs_mount=tuple(mount) if mount else None,
-                                      loopback_up=True, new_session=bool(proxy), netns=netns and netns.path,
-                                      # Without one the process execs at once: no fifo round trip.
-                                      prestart=prestart if "FASTCTR_CRASH_AT" in os.environ else None,
-                                      poststop=poststop if netns else None, started=started, exited=exited)
+            run = pooled or self.runtime_for(c).run
+            status = run(c["id"], cdir, stdio=stdio, rootfs_mount=tuple(mount) if mount else None,
+                         loopback_up=True, new_session=bool(proxy), netns=netns and netns.path,
+                         # Without one the process execs at once: no fifo round trip.
+                         prestart=prestart if "FASTCTR_CRASH_AT" in os.environ else None,
+                         poststop=poststop if netns else None, started=started, exited=exited)
             return status
         except Exception as e:
             status = getattr(e, "exit_code", 125)  # 126/127 when the command could not run
@@ -434,6 +449,11 @@ class Engine(Supervisor, Operations, ImageOps):
     def run(self, image_ref, opts, stdio=(-1, -1, -1), sig_proxy=False):
         """Attached: the exit status.  Detached (opts.detach): the container
         record, once its process runs under its monitor."""
+        pool = sys.modules.get("fastctr.engine.pool")  # imported only where pools were prepared
+        if pool is not None and pool.has_offers():
+            status = pool.run(self, image_ref, opts, stdio, sig_proxy)  # None: nothing offered fits
+            if status is not None:
+                return status
         c = self.create(image_ref, opts)
         if opts.tty and not opts.detach:
             return self._run_with_tty(c, opts, stdio)
@@ -496,7 +516,10 @@ class Engine(Supervisor, Operations, ImageOps):
 
     def prune_containers(self):
         """Remove every container that is not running (Docker's container
-        prune), with what killed commands left half-made; their IDs."""
+        prune), with what killed commands left half-made; their IDs.  What
+        pooled containers of dead processes left goes too (fastctr.engine.pool)."""
+        from fastctr.engine import pool
+        pool.sweep(self)
         removed = []
         for (cid,) in self.store.db.execute("SELECT id FROM containers").fetchall():
             try:

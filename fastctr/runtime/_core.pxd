@@ -100,6 +100,25 @@ cdef extern from "fastctr.h" nogil:
         int fifo_dirfd
         const char *fifo_name
         int setsid
+        int pool_wait
+
+    struct fctr_exec:
+        const char *const *argv
+        const char *const *envp
+        const char *cwd
+        uid_t uid
+        gid_t gid
+        int n_groups
+        const gid_t *groups
+        int umask
+        int set_caps
+        uint64_t cap_bounding
+        uint64_t cap_effective
+        uint64_t cap_permitted
+        uint64_t cap_inheritable
+        uint64_t cap_ambient
+        int setsid
+        int stdio_fds[3]
 
     struct fctr_error:
         int stage
@@ -115,4 +134,6 @@ cdef extern from "fastctr.h" nogil:
         fctr_mark marks[24]
 
     int fctr_spawn(const fctr_plan *plan, pid_t *pid_out, fctr_error *err, fctr_times *times)
+    int fctr_spawn_pooled(const fctr_plan *plan, pid_t *pid_out, int *sock_out, fctr_error *err, fctr_times *times)
+    int fctr_pool_exec(int sock, const fctr_exec *req, fctr_error *err, fctr_times *times)
     const char *fctr_stage_name(int stage)

@@ -121,16 +121,8 @@ cdef void _fill_process(fctr_plan *c, object plan, _Arena arena) except *:
     c.setsid = plan.setsid
 
 
-def spawn(plan):
-    """Spawn the process described by `plan`; return its pid.
-
-    Raises a fastctr.errors.SpawnError (an OSError subclass matching errno)
-    naming the stage and the syscall/path that failed."""
-    cdef fctr_plan c
-    cdef fctr_error err
-    cdef pid_t pid = 0
-    cdef _Arena arena = _Arena()
-    memset(&c, 0, sizeof(c))
+cdef int _fill_plan(fctr_plan *c, object plan, _Arena arena) except -1:
+    memset(c, 0, sizeof(fctr_plan))
     if len(plan.joins) > FCTR_MAX_JOIN:
         raise ValueError("too many namespaces to join")
     c.new_ns_flags = plan.new_ns_flags
@@ -154,7 +146,7 @@ def spawn(plan):
     c.rootfs_propagation = plan.rootfs_propagation
     c.rootfs_readonly = plan.rootfs_readonly
     c.no_pivot = plan.no_pivot
-    _fill_mounts(&c, plan, arena)
+    _fill_mounts(c, plan, arena)
     c.masked_paths = arena.strv(plan.masked_paths)
     c.n_masked = len(plan.masked_paths)
     c.readonly_paths = arena.strv(plan.readonly_paths)
@@ -165,17 +157,88 @@ def spawn(plan):
         sc[i].value = arena.s(value)
     c.sysctls = sc
     c.n_sysctls = len(plan.sysctls)
-    _fill_process(&c, plan, arena)
+    _fill_process(c, plan, arena)
+    c.pool_wait = plan.pool_wait
+    return 0
+
+
+def spawn(plan):
+    """Spawn the process described by `plan`; return its pid.
+
+    Raises a fastctr.errors.SpawnError (an OSError subclass matching errno)
+    naming the stage and the syscall/path that failed."""
+    cdef fctr_plan c
+    cdef fctr_error err
+    cdef pid_t pid = 0
+    cdef _Arena arena = _Arena()
+    _fill_plan(&c, plan, arena)
     cdef int rc
     cdef fctr_times times
     times.n = 0
     with nogil:
         rc = fctr_spawn(&c, &pid, &err, &times)
+    _after(rc, &err, &times)
+    return pid
+
+
+def spawn_pooled(plan):
+    """Spawn a pooled container process (plan.pool_wait): it is set up to
+    its user change and waits -> (pid, the sync socket's fd, ours to close),
+    for pool_exec."""
+    cdef fctr_plan c
+    cdef fctr_error err
+    cdef pid_t pid = 0
+    cdef int sock = -1
+    cdef _Arena arena = _Arena()
+    _fill_plan(&c, plan, arena)
+    cdef int rc
+    cdef fctr_times times
+    times.n = 0
+    with nogil:
+        rc = fctr_spawn_pooled(&c, &pid, &sock, &err, &times)
+    _after(rc, &err, &times)
+    return pid, sock
+
+
+def pool_exec(int sock, argv, env, cwd, uid, gid, groups, umask, caps, setsid, stdio):
+    """The final process for a waiting pooled container: returns once it
+    exec'd; SpawnError as spawn's (stage exec: 126/127) when it could not.
+    stdio: three fds to become its 0, 1, 2 (-1: none)."""
+    cdef fctr_exec req
+    cdef fctr_error err
+    cdef fctr_times times
+    cdef _Arena arena = _Arena()
+    memset(&req, 0, sizeof(req))
+    req.argv = arena.strv(argv)
+    req.envp = arena.strv(env)
+    req.cwd = arena.s(cwd)
+    req.uid = uid
+    req.gid = gid
+    cdef gid_t *gids = <gid_t *>arena.alloc(len(groups), sizeof(gid_t))
+    for i, g in enumerate(groups):
+        gids[i] = g
+    req.groups = gids
+    req.n_groups = len(groups)
+    req.umask = -1 if umask is None else umask
+    req.set_caps = caps is not None
+    if caps is not None:
+        req.cap_bounding, req.cap_effective, req.cap_permitted, req.cap_inheritable, req.cap_ambient = caps
+    req.setsid = bool(setsid)
+    for i in range(3):
+        req.stdio_fds[i] = stdio[i]
+    cdef int rc
+    times.n = 0
+    with nogil:
+        rc = fctr_pool_exec(sock, &req, &err, &times)
+    _after(rc, &err, &times)
+
+
+cdef int _after(int rc, fctr_error *err, fctr_times *times) except -1:
     if trace.enabled():
-        _trace_marks(&times, err.stage if rc < 0 else 0)
+        _trace_marks(times, err.stage if rc < 0 else 0)
     if rc < 0:
         raise spawn_error(fctr_stage_name(err.stage).decode(), err.err, err.msg.decode(errors="replace"))
-    return pid
+    return 0
 
 
 cdef void _trace_marks(fctr_times *times, int failed_stage) except *:

@@ -150,12 +150,14 @@ class Runtime:
     # ------------------------------------------------------------ create
     def create(self, cid, bundle, *, pid_file=None, console_socket=None, no_pivot=False,
                preserve_fds=0, stdio=(-1, -1, -1), wait_for_start=True, detach=True,
-               rootfs_mount=None, loopback_up=False, netns=None):
+               rootfs_mount=None, loopback_up=False, netns=None, pooled=False):
         """Create the container; its process waits for start() before exec
         (or execs at once when wait_for_start is False).  Returns a Container.
         netns: the path of a network namespace made for it (the engine's,
         its network set up already), which its process joins instead of
-        making one."""
+        making one.  pooled: its process waits, set up to its user change,
+        for fastctr.runtime.pooled.run; the Container's pool_sock is the
+        sync socket that reaches it."""
         validate_id(cid)
         config = spec_mod.load_bundle(bundle)
         if wait_for_start is None:
@@ -173,6 +175,7 @@ class Runtime:
                  "annotations": config.annotations, "cgroup": None}
         cg = None
         pid = 0
+        sock = None
         try:
             self.store.write(cid, state)
             trace.mark("state")
@@ -181,12 +184,15 @@ class Runtime:
             trace.mark("cgroup")
             state["cgroup"] = cg.to_json()
             pid = self._spawn_init(config, cg, sdir, console_socket, no_pivot, preserve_fds, stdio,
-                                   wait_for_start, detach, rootfs_mount, loopback_up, netns)
+                                   wait_for_start, detach, rootfs_mount, loopback_up, netns, pooled)
+            if pooled:
+                pid, sock = pid
             # Our child: a quick command may be a zombie already; its start time
             # is still its identity.
             state.update(pid=pid, start_time=process_start_time(pid, zombie=True), status="created")
             self.store.write(cid, state)
             container = Container(self, state, config)
+            container.pool_sock = sock
             self._run_hooks(config, "prestart", container)
             self._run_hooks(config, "createRuntime", container)
             self._run_hooks(config, "createContainer", container, in_container=True)
@@ -195,12 +201,14 @@ class Runtime:
             trace.mark("state")
             return container
         except BaseException:
+            if sock is not None:
+                os.close(sock)
             self._abort_create(cid, pid, cg)
             trace.mark("teardown")
             raise
 
     def _spawn_init(self, config, cg, sdir, console_socket, no_pivot, preserve_fds, stdio,
-                    wait_for_start, detach, rootfs_mount, loopback_up, netns=None):
+                    wait_for_start, detach, rootfs_mount, loopback_up, netns=None, pooled=False):
         # Without `process` the container can be created but not started.
         process = config.process or spec_mod.Process({"args": ["(no process)"]})
         plan = config.plan(cgroup_mounts=cg.mounts_for_container(), process=process)
@@ -232,6 +240,9 @@ class Runtime:
                 plan.console_sock = _connect_console(console_socket)
                 fds.append(plan.console_sock)
             trace.mark("plan")
+            if pooled:  # stdio and session come when it is taken
+                plan.pool_wait, plan.setsid = True, False
+                return _core.spawn_pooled(plan)
             return _core.spawn(plan)
         finally:
             for fd in fds:
@@ -382,13 +393,18 @@ class Runtime:
         trace.mark("started")
         if detach:
             return c
+        return self.wait_and_delete(c, exited, poststop)
+
+    def wait_and_delete(self, c, exited=None, poststop=None):
+        """The end of an attached run: wait for c's process, then delete c
+        -> its exit status (also fastctr.runtime.pooled's)."""
         try:
             status = wait_status(c.pid)
             trace.mark("wait")
             if exited:
                 exited(c)
         finally:
-            lock = self.store.lock(cid)
+            lock = self.store.lock(c.id)
             try:
                 self._destroy(c)
             finally:

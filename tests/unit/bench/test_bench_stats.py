@@ -88,7 +88,7 @@ def test_json_document_holds_settings_machine_runtimes_and_raw_samples():
     assert [r["status"] for r in doc["runtimes"]] == ["ok", "skipped"]
 
 
-KNOWN = "(known: fastctr-api, fastctr, fastctr-runc, runc, crun, youki, bwrap)"
+KNOWN = "(known: fastctr-api, fastctr-pooled, fastctr, fastctr-runc, runc, crun, youki, bwrap)"
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -1,0 +1,370 @@
+"""Pooled containers: made ahead of time, taken by a `run` whose options fit
+(issue 16's warm path; `fastctr serve --pool IMAGE[=N]` keeps them).
+
+    from fastctr.engine import pool
+    pool.prepare(engine, "busybox", count=4)   # four containers, waiting
+    engine.run("busybox", RunOptions(cmd=["true"], rm=True, network="none"))   # takes one
+    pool.drain()                               # the rest torn down
+
+A pooled container is what `create` + `start` would make of the image
+with the pool's options (default: `--rm --network none`), minus the row:
+its writable layer, bundle and /etc files, its cgroup below the engine's
+parent, all its namespaces and its root file system mounted; its process
+(a child of the thread that called prepare) waits before the user change
+(fastctr.runtime.pooled, csrc/pool.c).  Engine.run takes one when the run
+differs from the pool's options only in what the process can still take
+at that point (TAKE_TIME: command, entrypoint, environment, working
+directory, user, name, labels, -i, -a) and the spec made for the run
+equals the pooled one but for the process; then the row is written as a
+normal run writes it, and the run goes on as a normal foreground `run
+--rm` (Engine.start: events, --sig-proxy, OOM, exit status, removal).
+Anything else takes the normal path and leaves the pool as it was.
+
+The registry is this process's: a forked child sees no offers.  Untaken
+containers are not in the store (`ps -a`, prune and rm never see them);
+each has a marker `<data root>/pool/<cid>` naming its owner (pid and start
+time), so that what a killed owner left (its processes die with it) is
+swept by the next prepare() and by `container prune`/`system prune`."""
+import os
+import threading
+
+from fastctr import events, trace
+from fastctr import jsonfast as json
+from fastctr.errors import ConfigError
+
+# RunOptions a pooled container honours when it is taken; every other one
+# must be the pool's own.
+TAKE_TIME = frozenset({"cmd", "entrypoint", "env", "env_files", "workdir", "user", "name", "labels",
+                       "interactive", "attach", "quiet", "sig_proxy", "pull"})
+POOL_DIR = "pool"
+
+_lock = threading.Lock()
+_offered = []  # Pooled, oldest first
+
+
+class Pooled:
+    """One waiting container of this process."""
+
+    def __init__(self, cid, key, image_id, image_ref, base, spec, chain, rootfs_mount, runtime, container, cdir,
+                 marker):
+        self.cid, self.key, self.image_id, self.image_ref = cid, key, image_id, image_ref
+        self.base, self.spec, self.chain, self.rootfs_mount = base, spec, chain, rootfs_mount
+        self.runtime, self.container, self.cdir, self.marker = runtime, container, cdir, marker
+        self.owner = os.getpid()
+
+    @property
+    def pid(self):
+        return self.container.pid
+
+    def __repr__(self):
+        return f"Pooled({self.cid[:12]}, {self.image_ref!r}, pid {self.pid})"
+
+
+# ------------------------------------------------------------ prepare
+
+def prepare(engine, image_ref, count=1, opts=None):
+    """Make `count` pooled containers of the image, with `opts` (RunOptions:
+    default `--rm --network none`; it must keep --rm and a private network,
+    no -d, -t or volumes) -> their IDs.  Sweeps what dead owners left first."""
+    from fastctr.engine.options import RunOptions
+    sweep(engine)
+    base = opts or RunOptions(rm=True, network="none")
+    _check_poolable(engine, base)
+    image_id = engine.resolve_image(image_ref, base.pull, quiet=True)
+    image = engine.store.image(image_id)
+    if (image["config"].get("config") or {}).get("Volumes"):
+        raise ConfigError(f"image {image_ref} has volumes (VOLUME): its containers cannot be pooled")
+    chain = engine._ensure_layers(image)
+    return [_prepare_one(engine, image_ref, image_id, image, chain, base).cid for _ in range(count)]
+
+
+def _check_poolable(engine, base):
+    network = base.network or engine.default_network
+    if not base.rm or base.detach or base.tty or network not in ("none", "private"):
+        raise ConfigError("pooled containers are `run --rm` ones in the foreground with --network none")
+    if base.volumes or base.mounts or base.volumes_from or base.cidfile or base.publish or base.publish_all:
+        raise ConfigError("pooled containers take no volumes, mounts, ports or --cidfile")
+    if base.pid or (base.ipc or "").startswith("container:") or base.init:
+        raise ConfigError("pooled containers join no other container's namespaces and have no --init")
+
+
+def _prepare_one(engine, image_ref, image_id, image, chain, base):
+    from fastctr.engine.options import bundle_document, finish_bundle, make_spec, parse_network
+    cid = os.urandom(32).hex()
+    marker = _write_marker(engine, cid)
+    runtime = engine.runtime
+    try:
+        rootfs, rootfs_mount = engine.driver.prepare_container(cid, chain, volatile=True)
+        spec = make_spec(image["config"], base, cid, engine._image_file_reader(chain, rootfs))
+        cdir = engine.driver.container_dir(cid)
+        engine._write_etc_files(cdir, spec, parse_network(base), None, {})  # their binds end spec["mounts"]
+        finish_bundle(engine.driver, base, spec, cid, chain, rootfs, cdir)
+        with open(os.path.join(cdir, "config.json"), "w") as f:
+            json.dump(bundle_document(spec), f)
+        null = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
+        try:
+            container = runtime.create(cid, cdir, stdio=(null, null, null), wait_for_start=False, detach=False,
+                                       rootfs_mount=tuple(rootfs_mount) if rootfs_mount else None,
+                                       loopback_up=True, pooled=True)
+        finally:
+            os.close(null)
+    except BaseException:
+        _remove_files(engine.driver.container_dir(cid), marker)
+        raise
+    p = Pooled(cid, _engine_key(engine), image_id, image_ref, base, spec, chain, rootfs_mount, runtime, container,
+               cdir, marker)
+    with _lock:
+        _offered.append(p)
+    return p
+
+
+def _write_marker(engine, cid):
+    from fastctr.runtime.state import process_start_time
+    d = os.path.join(engine.store.root, POOL_DIR)
+    os.makedirs(d, mode=0o700, exist_ok=True)
+    path = os.path.join(d, cid)
+    runtime = engine.runtime
+    record = {"owner": [os.getpid(), process_start_time(os.getpid())], "state_root": runtime.store.root,
+              "cgroup_parent": runtime.cgroup_parent, "driver": engine.driver.name}
+    with open(path, "w") as f:
+        f.write(json.dumps(record))
+    return path
+
+
+def _engine_key(engine):
+    """What a run's engine must share with the pool's: data root, state
+    root, storage driver and cgroup parent."""
+    runtime = engine.runtime
+    return (os.path.realpath(engine.store.root), os.path.realpath(runtime.store.root), engine.driver.name,
+            runtime.cgroup_parent or "", runtime.cgroup_v2_root or "")
+
+
+# --------------------------------------------------------------- take
+
+def has_offers():
+    return bool(_offered)
+
+
+def offered():
+    """This process's untaken pooled containers (Pooled), oldest first."""
+    me = os.getpid()
+    with _lock:
+        return [p for p in _offered if p.owner == me]
+
+
+def unfit(engine, opts, base):
+    """Why `opts` cannot take a container pooled with `base`, or None."""
+    mine, theirs = vars(opts), vars(base)
+    for name, value in mine.items():
+        if name in TAKE_TIME or name == "network":
+            continue
+        if theirs.get(name) != value:
+            return f"--{name.replace('_', '-')} differs"
+    if (opts.network or engine.default_network) != (base.network or engine.default_network):
+        return "--network differs"
+    if opts.pull == "always":
+        return "--pull always"
+    return None
+
+
+def take(engine, image_ref, opts):
+    """An offered container that `opts` fits, no longer offered, with the
+    run's spec -> (Pooled, spec), or None."""
+    if not _offered:
+        return None
+    try:
+        image_id = engine.store.resolve(image_ref)
+    except LookupError:
+        return None
+    key, me = _engine_key(engine), os.getpid()
+    with _lock:
+        candidates = [p for p in _offered if p.owner == me and p.key == key and p.image_id == image_id]
+        p = next((p for p in candidates if unfit(engine, opts, p.base) is None), None)
+        if p is None:
+            return None
+        _offered.remove(p)
+    try:
+        spec = _run_spec(engine, p, opts)
+    except BaseException:
+        _give_back(p)
+        raise
+    if spec is None:
+        _give_back(p)
+        return None
+    return p, spec
+
+
+def _give_back(p):
+    with _lock:
+        _offered.insert(0, p)
+
+
+PROCESS_FIELDS = ("args", "env", "cwd", "user")
+
+
+def _run_spec(engine, p, opts):
+    """The run's spec when it equals the pooled one but for the process's
+    TAKE_TIME fields (and the labels' annotations), else None.  A working
+    directory the pool did not make must be in the image already."""
+    from fastctr.engine.options import make_spec
+    image = engine.store.image(p.image_id)
+    spec = make_spec(image["config"], opts, p.cid, engine._image_file_reader(p.chain, p.cdir + "/rootfs"))
+    spec["mounts"] += p.spec["mounts"][len(spec["mounts"]):]  # the /etc files the pool wrote
+    if _without_process(spec) != _without_process(p.spec):
+        return None
+    cwd = spec["process"]["cwd"]
+    if cwd not in ("/", p.spec["process"]["cwd"]) and not _dir_in_image(engine, p, cwd):
+        return None
+    return spec
+
+
+def _without_process(spec):
+    out = dict(spec, annotations=None)
+    out["process"] = {k: v for k, v in spec["process"].items() if k not in PROCESS_FIELDS}
+    return out
+
+
+def _dir_in_image(engine, p, path):
+    if engine.driver.name != "overlay2":
+        return os.path.isdir(os.path.join(p.cdir, "rootfs", path.lstrip("/"))) and ".." not in path.split("/")
+    from fastctr.engine.runflags import _dir_in_layers
+    return _dir_in_layers([engine.driver.layer_dir(c) + "/diff" for c in reversed(p.chain)], path)
+
+
+# ---------------------------------------------------------------- run
+
+def run(engine, image_ref, opts, stdio=(-1, -1, -1), sig_proxy=False):
+    """Engine.run through a pooled container -> the exit status, or None
+    when none fits (the caller then takes the normal path)."""
+    taken = take(engine, image_ref, opts)
+    if taken is None:
+        return None
+    p, spec = taken
+    trace.mark("pool")
+    try:
+        c = _record(engine, p, image_ref, opts, spec)
+    except BaseException:
+        _give_back(p)
+        raise
+    try:
+        return engine.start(c["id"], stdio=stdio, sig_proxy=sig_proxy, pooled=_Starter(p, spec))
+    finally:
+        engine.rm(c["id"], force=True)
+        trace.mark("teardown")
+
+
+def _record(engine, p, image_ref, opts, spec):
+    """The row of a `create` of this run (status created, its `create`
+    event), its bundle the run's; the pool's marker goes: from here on the
+    container is an ordinary one (a killed run leaves it `dead` for prune)."""
+    from fastctr.engine.options import bundle_document, parse_env, parse_labels, run_flag_record, validate_name
+    image = engine.store.image(p.image_id)
+    if opts.name:
+        validate_name(opts.name)
+    extra = run_flag_record(engine, image_ref, image, opts)
+    parse_env(opts)
+    image_health = (image["config"].get("config") or {}).get("Healthcheck")
+    if image_health:
+        from fastctr.engine.lifeflags import records
+        extra.update(records(opts, image_health))
+    if opts.network is None:
+        opts.network = engine.default_network
+    record = engine._record(image_ref, image, opts, spec, p.rootfs_mount, None, None, [], None, [], [], extra, {})
+    with open(os.path.join(p.cdir, "config.json"), "w") as f:
+        json.dump(bundle_document(spec), f)
+    engine._insert_row(p.cid, opts.name, p.image_id, parse_labels(opts.labels), record)
+    os.unlink(p.marker)
+    c = engine._row(p.cid)
+    events.container(engine.store.root, c, "create")
+    trace.mark("store")
+    return c
+
+
+class _Starter:
+    """Runtime.run's place in Engine.start for a taken container."""
+
+    def __init__(self, p, spec):
+        self.p, self.spec = p, spec
+
+    def __call__(self, cid, bundle, *, stdio, new_session, prestart, started, exited, **unused):
+        from fastctr.runtime import pooled, spec as spec_mod
+        process = spec_mod.Process(self.spec["process"])
+        return pooled.run(self.p.runtime, self.p.container, process, stdio=stdio, new_session=new_session,
+                          prestart=prestart, started=started, exited=exited)
+
+
+# ------------------------------------------------------- drain, sweep
+
+def drain():
+    """Tear down every untaken pooled container of this process: process,
+    cgroup, state, files.  Idempotent; safe from atexit."""
+    me = os.getpid()
+    with _lock:
+        mine = [p for p in _offered if p.owner == me]
+        _offered[:] = [p for p in _offered if p.owner != me]
+    for p in mine:
+        _discard(p)
+
+
+def _discard(p):
+    from fastctr.runtime import pooled
+    try:
+        pooled.discard(p.runtime, p.container)
+    finally:
+        _remove_files(p.cdir, p.marker)
+
+
+def _remove_files(cdir, marker):
+    from fastctr.image.store import ignore_missing, rmtree
+    if os.path.isdir(cdir):
+        rmtree(cdir)
+    ignore_missing(os.unlink, marker)
+
+
+def sweep(engine):
+    """Remove what pooled containers of dead owners left under the
+    engine's data root -> their IDs.  A marker whose container has a row
+    was taken: the container is an ordinary one, only the marker goes."""
+    d = os.path.join(engine.store.root, POOL_DIR)
+    try:
+        names = os.listdir(d)
+    except FileNotFoundError:
+        return []
+    swept = []
+    for cid in names:
+        marker = os.path.join(d, cid)
+        record = _read_marker(marker)
+        if record is None or _alive(record["owner"]):
+            continue
+        if not engine.store.db.execute("SELECT 1 FROM containers WHERE id = ?", (cid,)).fetchone():
+            _sweep_one(engine, cid, record)
+        from fastctr.image.store import ignore_missing
+        ignore_missing(os.unlink, marker)
+        swept.append(cid)
+    return swept
+
+
+def _read_marker(path):
+    try:
+        with open(path) as f:
+            record = json.loads(f.read())
+        return record if isinstance(record.get("owner"), list) else None
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _alive(owner):
+    from fastctr.runtime.state import process_start_time
+    return process_start_time(owner[0]) == owner[1]
+
+
+def _sweep_one(engine, cid, record):
+    from fastctr.errors import ContainerNotFound
+    from fastctr.image import drivers
+    from fastctr.runtime.lifecycle import Runtime
+    try:
+        Runtime(root=record["state_root"], cgroup_parent=record.get("cgroup_parent")).delete(cid, force=True)
+    except (ContainerNotFound, ValueError):
+        pass
+    driver = drivers.DRIVERS.get(record.get("driver"), type(engine.driver))(engine.store)
+    driver.remove_container(cid)
