@@ -571,7 +571,8 @@ class Engine(Supervisor, Operations, ImageOps):
         if os.path.ismount(os.path.join(driver.container_dir(cid), "shm")):  # --ipc shareable's tmpfs
             from fastctr.engine.runflags import release_shm
             release_shm(driver.container_dir(cid))
-        driver.remove_container(cid)
+        if not os.path.exists(os.path.join(self.store.root, "pool", cid)):  # a pool's own: it removes them
+            driver.remove_container(cid)
         with self.store.transaction() as db:
             db.execute("DELETE FROM containers WHERE id = ?", (cid,))
         try:

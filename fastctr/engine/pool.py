@@ -40,14 +40,16 @@ POOL_DIR = "pool"
 
 _lock = threading.Lock()
 _offered = []  # Pooled, oldest first
+_claimed = set()  # IDs being taken: out of _offered, their row not written yet (sweep leaves them)
+_spent = []  # Pooled taken and removed, whose files and empty cgroup are left to reclaim()
 
 
 class Pooled:
     """One waiting container of this process."""
 
-    def __init__(self, cid, key, image_id, image_ref, base, spec, chain, rootfs_mount, runtime, container, cdir,
+    def __init__(self, cid, key, image, image_ref, base, spec, chain, rootfs_mount, runtime, container, cdir,
                  marker):
-        self.cid, self.key, self.image_id, self.image_ref = cid, key, image_id, image_ref
+        self.cid, self.key, self.image, self.image_id, self.image_ref = cid, key, image, image["id"], image_ref
         self.base, self.spec, self.chain, self.rootfs_mount = base, spec, chain, rootfs_mount
         self.runtime, self.container, self.cdir, self.marker = runtime, container, cdir, marker
         self.owner = os.getpid()
@@ -67,6 +69,7 @@ def prepare(engine, image_ref, count=1, opts=None):
     default `--rm --network none`; it must keep --rm and a private network,
     no -d, -t or volumes) -> their IDs.  Sweeps what dead owners left first."""
     from fastctr.engine.options import RunOptions
+    reclaim()
     sweep(engine)
     base = opts or RunOptions(rm=True, network="none")
     _check_poolable(engine, base)
@@ -75,7 +78,18 @@ def prepare(engine, image_ref, count=1, opts=None):
     if (image["config"].get("config") or {}).get("Volumes"):
         raise ConfigError(f"image {image_ref} has volumes (VOLUME): its containers cannot be pooled")
     chain = engine._ensure_layers(image)
-    return [_prepare_one(engine, image_ref, image_id, image, chain, base).cid for _ in range(count)]
+    return [_prepare_one(engine, image_ref, image, chain, base).cid for _ in range(count)]
+
+
+def refill(engine, image_ref, count, opts=None):
+    """Top this process's offers of the image (made with `opts`) up to
+    `count`, after removing what taken ones left -> the IDs made."""
+    have = sum(1 for p in offered() if p.image_ref == image_ref and (opts is None or vars(p.base) == vars(opts)))
+    if have >= count:
+        reclaim()
+        sweep(engine)
+        return []
+    return prepare(engine, image_ref, count - have, opts)
 
 
 def _check_poolable(engine, base):
@@ -88,11 +102,11 @@ def _check_poolable(engine, base):
         raise ConfigError("pooled containers join no other container's namespaces and have no --init")
 
 
-def _prepare_one(engine, image_ref, image_id, image, chain, base):
+def _prepare_one(engine, image_ref, image, chain, base):
     from fastctr.engine.options import bundle_document, finish_bundle, make_spec, parse_network
     cid = os.urandom(32).hex()
     marker = _write_marker(engine, cid)
-    runtime = engine.runtime
+    runtime, container = engine.runtime, None
     try:
         rootfs, rootfs_mount = engine.driver.prepare_container(cid, chain, volatile=True)
         spec = make_spec(image["config"], base, cid, engine._image_file_reader(chain, rootfs))
@@ -108,26 +122,33 @@ def _prepare_one(engine, image_ref, image_id, image, chain, base):
                                        loopback_up=True, pooled=True)
         finally:
             os.close(null)
+        _write_marker(engine, cid, cgroup=container.st["cgroup"])  # for a sweep once the state is gone
     except BaseException:
+        if container is not None:
+            from fastctr.runtime import pooled
+            pooled.discard(runtime, container)
         _remove_files(engine.driver.container_dir(cid), marker)
         raise
-    p = Pooled(cid, _engine_key(engine), image_id, image_ref, base, spec, chain, rootfs_mount, runtime, container,
+    p = Pooled(cid, _engine_key(engine), image, image_ref, base, spec, chain, rootfs_mount, runtime, container,
                cdir, marker)
     with _lock:
         _offered.append(p)
     return p
 
 
-def _write_marker(engine, cid):
+def _write_marker(engine, cid, cgroup=None):
+    """The container's marker: its owner, where its state and files are,
+    its cgroup once made (written again then, by rename: whole or old)."""
     from fastctr.runtime.state import process_start_time
     d = os.path.join(engine.store.root, POOL_DIR)
     os.makedirs(d, mode=0o700, exist_ok=True)
     path = os.path.join(d, cid)
     runtime = engine.runtime
     record = {"owner": [os.getpid(), process_start_time(os.getpid())], "state_root": runtime.store.root,
-              "cgroup_parent": runtime.cgroup_parent, "driver": engine.driver.name}
-    with open(path, "w") as f:
+              "cgroup_parent": runtime.cgroup_parent, "driver": engine.driver.name, "cgroup": cgroup}
+    with open(path + ".tmp", "w") as f:
         f.write(json.dumps(record))
+    os.rename(path + ".tmp", path)
     return path
 
 
@@ -183,6 +204,7 @@ def take(engine, image_ref, opts):
         if p is None:
             return None
         _offered.remove(p)
+        _claimed.add(p.cid)
     try:
         spec = _run_spec(engine, p, opts)
     except BaseException:
@@ -197,6 +219,7 @@ def take(engine, image_ref, opts):
 def _give_back(p):
     with _lock:
         _offered.insert(0, p)
+        _claimed.discard(p.cid)
 
 
 PROCESS_FIELDS = ("args", "env", "cwd", "user")
@@ -207,8 +230,7 @@ def _run_spec(engine, p, opts):
     TAKE_TIME fields (and the labels' annotations), else None.  A working
     directory the pool did not make must be in the image already."""
     from fastctr.engine.options import make_spec
-    image = engine.store.image(p.image_id)
-    spec = make_spec(image["config"], opts, p.cid, engine._image_file_reader(p.chain, p.cdir + "/rootfs"))
+    spec = make_spec(p.image["config"], opts, p.cid, engine._image_file_reader(p.chain, p.cdir + "/rootfs"))
     spec["mounts"] += p.spec["mounts"][len(spec["mounts"]):]  # the /etc files the pool wrote
     if _without_process(spec) != _without_process(p.spec):
         return None
@@ -249,16 +271,21 @@ def run(engine, image_ref, opts, stdio=(-1, -1, -1), sig_proxy=False):
     try:
         return engine.start(c["id"], stdio=stdio, sig_proxy=sig_proxy, pooled=_Starter(p, spec))
     finally:
-        engine.rm(c["id"], force=True)
+        try:
+            engine.rm(c["id"], force=True)  # its row and state; its files and empty cgroup wait for reclaim()
+        finally:
+            with _lock:
+                _spent.append(p)
         trace.mark("teardown")
 
 
 def _record(engine, p, image_ref, opts, spec):
     """The row of a `create` of this run (status created, its `create`
-    event), its bundle the run's; the pool's marker goes: from here on the
-    container is an ordinary one (a killed run leaves it `dead` for prune)."""
+    event), its bundle the run's.  From here on the container is an
+    ordinary one (a killed run leaves it `dead` for prune); its marker
+    stays: its files and empty cgroup are the pool's to remove (sweep)."""
     from fastctr.engine.options import bundle_document, parse_env, parse_labels, run_flag_record, validate_name
-    image = engine.store.image(p.image_id)
+    image = p.image
     if opts.name:
         validate_name(opts.name)
     extra = run_flag_record(engine, image_ref, image, opts)
@@ -273,7 +300,8 @@ def _record(engine, p, image_ref, opts, spec):
     with open(os.path.join(p.cdir, "config.json"), "w") as f:
         json.dump(bundle_document(spec), f)
     engine._insert_row(p.cid, opts.name, p.image_id, parse_labels(opts.labels), record)
-    os.unlink(p.marker)
+    with _lock:
+        _claimed.discard(p.cid)
     c = engine._row(p.cid)
     events.container(engine.store.root, c, "create")
     trace.mark("store")
@@ -290,20 +318,45 @@ class _Starter:
         from fastctr.runtime import pooled, spec as spec_mod
         process = spec_mod.Process(self.spec["process"])
         return pooled.run(self.p.runtime, self.p.container, process, stdio=stdio, new_session=new_session,
-                          prestart=prestart, started=started, exited=exited)
+                          prestart=prestart, started=started, exited=exited, keep_cgroup=True)
 
 
 # ------------------------------------------------------- drain, sweep
 
 def drain():
-    """Tear down every untaken pooled container of this process: process,
-    cgroup, state, files.  Idempotent; safe from atexit."""
+    """Tear down every untaken pooled container of this process (process,
+    cgroup, state, files), and what taken ones left (reclaim).
+    Idempotent; safe from atexit."""
     me = os.getpid()
     with _lock:
         mine = [p for p in _offered if p.owner == me]
         _offered[:] = [p for p in _offered if p.owner != me]
     for p in mine:
         _discard(p)
+    reclaim()
+
+
+def reclaim():
+    """Remove the files and empty cgroups that this process's taken
+    pooled containers left once removed (their run returned without
+    waiting for that) -> how many.  What prepare and refill do first; a
+    server calls it when idle."""
+    me = os.getpid()
+    with _lock:
+        mine = [p for p in _spent if p.owner == me]
+        _spent[:] = [p for p in _spent if p.owner != me]
+    for p in mine:
+        _remove_cgroup(p.container.st.get("cgroup"))
+        _remove_files(p.cdir, p.marker)
+    return len(mine)
+
+
+def _remove_cgroup(record):
+    if record:
+        from fastctr.runtime import cgroups
+        cg = cgroups.from_json(record)
+        cg.kill()
+        cg.remove()
 
 
 def _discard(p):
@@ -322,26 +375,36 @@ def _remove_files(cdir, marker):
 
 
 def sweep(engine):
-    """Remove what pooled containers of dead owners left under the
-    engine's data root -> their IDs.  A marker whose container has a row
-    was taken: the container is an ordinary one, only the marker goes."""
+    """Remove what pooled containers left under the engine's data root
+    that nobody will use any more -> their IDs: those of dead owners, and
+    this process's own once taken and run (their files and empty cgroup,
+    left by the run to be removed off its clock).  A container that has a
+    row is running, or left for `rm`/prune: after that it is swept."""
     d = os.path.join(engine.store.root, POOL_DIR)
     try:
         names = os.listdir(d)
     except FileNotFoundError:
         return []
+    with _lock:
+        busy = {p.cid for p in _offered} | _claimed
     swept = []
-    for cid in names:
-        marker = os.path.join(d, cid)
+    for name in names:
+        marker = os.path.join(d, name)
         record = _read_marker(marker)
-        if record is None or _alive(record["owner"]):
+        if name in busy or record is None or (record["owner"][0] != os.getpid() and _alive(record["owner"])):
             continue
-        if not engine.store.db.execute("SELECT 1 FROM containers WHERE id = ?", (cid,)).fetchone():
-            _sweep_one(engine, cid, record)
-        from fastctr.image.store import ignore_missing
-        ignore_missing(os.unlink, marker)
-        swept.append(cid)
+        if name.endswith(".tmp"):  # a marker being rewritten when its owner died
+            _unlink(marker)
+        elif not engine.store.db.execute("SELECT 1 FROM containers WHERE id = ?", (name,)).fetchone():
+            _sweep_one(engine, name, record)
+            _unlink(marker)
+            swept.append(name)
     return swept
+
+
+def _unlink(path):
+    from fastctr.image.store import ignore_missing
+    ignore_missing(os.unlink, path)
 
 
 def _read_marker(path):
@@ -366,5 +429,6 @@ def _sweep_one(engine, cid, record):
         Runtime(root=record["state_root"], cgroup_parent=record.get("cgroup_parent")).delete(cid, force=True)
     except (ContainerNotFound, ValueError):
         pass
+    _remove_cgroup(record.get("cgroup"))  # the state is gone after a run, the cgroup may not be
     driver = drivers.DRIVERS.get(record.get("driver"), type(engine.driver))(engine.store)
     driver.remove_container(cid)

@@ -346,8 +346,8 @@ class Runtime:
         finally:
             os.close(lock)
 
-    def _destroy(self, c):
-        cg = c.cgroup
+    def _destroy(self, c, keep_cgroup=False):
+        cg = None if keep_cgroup else c.cgroup
         if cg:
             if cg.pids():
                 cg.kill(signal.SIGKILL)
@@ -395,9 +395,10 @@ class Runtime:
             return c
         return self.wait_and_delete(c, exited, poststop)
 
-    def wait_and_delete(self, c, exited=None, poststop=None):
+    def wait_and_delete(self, c, exited=None, poststop=None, keep_cgroup=False):
         """The end of an attached run: wait for c's process, then delete c
-        -> its exit status (also fastctr.runtime.pooled's)."""
+        -> its exit status (also fastctr.runtime.pooled's, which may leave
+        the empty cgroup to whoever made the container ahead of time)."""
         try:
             status = wait_status(c.pid)
             trace.mark("wait")
@@ -406,7 +407,7 @@ class Runtime:
         finally:
             lock = self.store.lock(c.id)
             try:
-                self._destroy(c)
+                self._destroy(c, keep_cgroup)
             finally:
                 os.close(lock)
                 if poststop:

@@ -22,11 +22,12 @@ from fastctr.runtime.lifecycle import _reap_or_wait
 
 
 def run(runtime, c, process, *, stdio=(-1, -1, -1), new_session=False, prestart=None, started=None,
-        exited=None):
+        exited=None, keep_cgroup=False):
     """Take the waiting container c with `process` (a spec.Process) ->
     its exit status, c deleted.  stdio -1: ours (the fd of the same
     number, none when it is closed).  The errors of a failed exec are
-    spawn's (126/127), with c deleted."""
+    spawn's (126/127), with c deleted.  keep_cgroup: the empty cgroup is
+    left for the pool to remove off the start path."""
     sock, c.pool_sock = c.pool_sock, None
     try:
         if prestart:
@@ -41,7 +42,7 @@ def run(runtime, c, process, *, stdio=(-1, -1, -1), new_session=False, prestart=
     if started:
         started(c)
     trace.mark("started")
-    return runtime.wait_and_delete(c, exited)
+    return runtime.wait_and_delete(c, exited, keep_cgroup=keep_cgroup)
 
 
 def discard(runtime, c, sock=None):

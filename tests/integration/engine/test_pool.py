@@ -281,3 +281,38 @@ def test_a_pool_with_limits_fits_runs_with_the_same_limits(engine):
     status, out, _ = _run(engine, _opts(["cat", "/sys/fs/cgroup/pids/pids.max"], memory="64m", pids_limit="100"))
     assert not pool.offered()
     assert (status, out) == (0, "100\n")
+
+
+def test_a_taken_containers_files_and_cgroup_wait_for_reclaim(engine):
+    (cid,) = pool.prepare(engine, "bb:1")
+    assert _run(engine, _opts(["true"]))[0] == 0
+    assert not engine.store.db.execute("SELECT 1 FROM containers WHERE id = ?", (cid,)).fetchone()
+    assert not os.path.exists(os.path.join(engine.runtime.store.root, cid))  # the runtime's view: gone
+    assert os.path.exists(engine.driver.container_dir(cid)) and _cgroup_dirs_of(cid)  # off the run's clock
+    assert pool.reclaim() == 1
+    assert _leftovers(engine, [cid], []) == []
+
+
+def _run_removed_meanwhile(engine, fcli, name):
+    box = {}
+    t = threading.Thread(target=lambda: box.update(r=_run(engine, _opts(["sleep", "5"], name=name))))
+    t.start()
+    deadline = time.monotonic() + 10
+    while not engine.store.db.execute("SELECT 1 FROM containers WHERE name = ? AND status = 'running'",
+                                      (name,)).fetchone():
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    time.sleep(0.2)
+    assert fcli("rm", "-f", name).returncode == 0
+    t.join()
+    result = box["r"]
+    return result[0][0] if isinstance(result[0], tuple) else result[0]
+
+
+def test_a_taken_one_removed_by_another_process_is_swept(engine, fcli):
+    normal = _run_removed_meanwhile(engine, fcli, "pool-rm-f")
+    (cid,) = pool.prepare(engine, "bb:1")
+    assert _run_removed_meanwhile(engine, fcli, "pool-rm-f") == normal
+    assert not pool.offered()
+    pool.refill(engine, "bb:1", 0)  # sweeps
+    assert _leftovers(engine, [cid], []) == []
