@@ -141,6 +141,7 @@ struct fctr_plan {
      * that brings the command, its user and its stdio.  Dies with the
      * thread that spawned it (PR_SET_PDEATHSIG) until it is taken. */
     int pool_wait;
+    int pool_exec_fd; /* >= 0: exec this program (csrc/poolwait.c) to wait */
 };
 
 /* What a pooled container receives when it is taken: the final process.
@@ -158,6 +159,9 @@ struct fctr_exec {
     uint64_t cap_bounding, cap_effective, cap_permitted, cap_inheritable, cap_ambient;
     int setsid;
     int stdio_fds[3];
+    int no_new_privs;
+    const void *seccomp_bpf; /* with no_new_privs: loaded right before execve */
+    size_t seccomp_len;
 };
 
 struct fctr_error {

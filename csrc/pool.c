@@ -6,7 +6,8 @@
  *
  * Wire format, on the spawn's SOCK_SEQPACKET socket:
  *   parent -> child  struct exec_head, with the stdio fds (SCM_RIGHTS)
- *   parent -> child  the payload in datagrams of at most CHUNK bytes:
+ *   parent -> child  the payload in datagrams of at most CHUNK bytes: the
+ *                    seccomp program (with no_new_privs: loaded last),
  *                    gid_t groups[n_groups], cwd NUL, argv NUL..., env NUL...
  *   child  -> parent READY (about to exec) or ERROR, then EOF at execve
  *                    (the child's end is close-on-exec), as in spawn.c. */
@@ -28,9 +29,9 @@
 
 struct exec_head {
     int type; /* MSG_EXEC */
-    uint32_t len, argc, envc, n_groups;
+    uint32_t len, argc, envc, n_groups, seccomp_len;
     uint32_t uid, gid;
-    int umask, set_caps, setsid;
+    int umask, set_caps, setsid, no_new_privs;
     uint64_t caps[5]; /* bounding, effective, permitted, inheritable, ambient */
     int present;      /* bit i: stdio fd i travels with the head, in order */
 };
@@ -84,8 +85,14 @@ static void parse_payload(struct fctr_plan *t, const struct exec_head *h, char *
     const char **envp = argv + h->argc + 1;
     char *data = mem + ptrs, *end = data + h->len;
     size_t groups_len = (size_t)h->n_groups * sizeof(gid_t);
-    if (groups_len > h->len)
+    if ((size_t)h->seccomp_len + groups_len > h->len || h->seccomp_len % 8)
         fctr_child_fail(FCTR_STAGE_PROCESS, EPROTO, "malformed exec request from the engine");
+    if (h->seccomp_len) {
+        t->seccomp_bpf = data;
+        t->seccomp_len = h->seccomp_len;
+        data += h->seccomp_len;
+    }
+    t->no_new_privs = h->no_new_privs;
     t->groups = (const gid_t *)data;
     t->n_groups = (int)h->n_groups;
     char *p = data + groups_len;
@@ -161,7 +168,7 @@ void fctr_child_receive_exec(struct fctr_plan *t)
 
 static size_t payload_size(const struct fctr_exec *req, uint32_t *argc, uint32_t *envc)
 {
-    size_t len = (size_t)req->n_groups * sizeof(gid_t) + strlen(req->cwd) + 1;
+    size_t len = req->seccomp_len + (size_t)req->n_groups * sizeof(gid_t) + strlen(req->cwd) + 1;
     for (*argc = 0; req->argv[*argc]; (*argc)++)
         len += strlen(req->argv[*argc]) + 1;
     for (*envc = 0; req->envp[*envc]; (*envc)++)
@@ -181,8 +188,10 @@ static char *build_payload(const struct fctr_exec *req, size_t len)
     char *buf = malloc(len ? len : 1);
     if (!buf)
         return NULL;
-    memcpy(buf, req->groups, (size_t)req->n_groups * sizeof(gid_t));
-    char *p = put_string(buf + (size_t)req->n_groups * sizeof(gid_t), req->cwd);
+    memcpy(buf, req->seccomp_bpf, req->seccomp_len);
+    char *p = buf + req->seccomp_len;
+    memcpy(p, req->groups, (size_t)req->n_groups * sizeof(gid_t));
+    p = put_string(p + (size_t)req->n_groups * sizeof(gid_t), req->cwd);
     for (int i = 0; req->argv[i]; i++)
         p = put_string(p, req->argv[i]);
     for (int i = 0; req->envp[i]; i++)
@@ -236,13 +245,14 @@ static int send_request(int sock, const struct fctr_exec *req, struct fctr_error
 {
     uint32_t argc, envc;
     size_t len = payload_size(req, &argc, &envc);
-    if (len > MAX_PAYLOAD || argc < 1) {
+    if (len > MAX_PAYLOAD || argc < 1 || req->seccomp_len % 8) {
         fctr_set_error(err, FCTR_STAGE_PREPARE, argc < 1 ? EINVAL : E2BIG, "exec request of %zu bytes", len);
         return -1;
     }
     struct exec_head h = {.type = MSG_EXEC, .len = (uint32_t)len, .argc = argc, .envc = envc,
                           .n_groups = (uint32_t)req->n_groups, .uid = req->uid, .gid = req->gid,
                           .umask = req->umask, .set_caps = req->set_caps, .setsid = req->setsid,
+                          .no_new_privs = req->no_new_privs, .seccomp_len = (uint32_t)req->seccomp_len,
                           .caps = {req->cap_bounding, req->cap_effective, req->cap_permitted,
                                    req->cap_inheritable, req->cap_ambient}};
     char *buf = build_payload(req, len);

@@ -37,6 +37,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "process.h"
 #include "rootfs.h"
 #include "sync.h"
 
@@ -167,134 +168,6 @@ static void write_proc_self(const char *file, int value)
     close(fd);
 }
 
-static void set_capabilities(const struct fctr_plan *plan)
-{
-    struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
-    struct __user_cap_data_struct data[2];
-    for (int i = 0; i < 2; i++) {
-        data[i].effective = (uint32_t)(plan->cap_effective >> (32 * i));
-        data[i].permitted = (uint32_t)(plan->cap_permitted >> (32 * i));
-        data[i].inheritable = (uint32_t)(plan->cap_inheritable >> (32 * i));
-    }
-    if (syscall(SYS_capset, &hdr, data) < 0)
-        fctr_child_fail(FCTR_STAGE_PROCESS, errno, "capset");
-    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
-        fctr_child_fail(FCTR_STAGE_PROCESS, errno, "clear ambient capabilities");
-    /* The kernel only admits ambient capabilities that are both permitted
-     * and inheritable; runc's default spec lists others, and runc skips
-     * them too. */
-    uint64_t ambient = plan->cap_ambient & plan->cap_permitted & plan->cap_inheritable;
-    for (int cap = 0; cap < 64; cap++)
-        if ((ambient >> cap) & 1)
-            if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0)
-                fctr_child_fail(FCTR_STAGE_PROCESS, errno, "raise ambient capability %d", cap);
-}
-
-static void drop_bounding(const struct fctr_plan *plan)
-{
-    for (int cap = 0; cap < 64; cap++) {
-        if ((plan->cap_bounding >> cap) & 1)
-            continue;
-        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
-            if (errno == EINVAL)
-                break; /* past the kernel's last capability */
-            fctr_child_fail(FCTR_STAGE_PROCESS, errno, "drop capability %d from bounding set", cap);
-        }
-    }
-}
-
-/* Without no_new_privs the filter must go in while we still hold
- * CAP_SYS_ADMIN, i.e. before switch_user(); with it, as late as possible
- * (right before execve), so that the profile constrains only the command. */
-static void load_seccomp(const struct fctr_plan *plan)
-{
-    if (!plan->seccomp_len)
-        return;
-    struct sock_fprog prog = {
-        .len = (unsigned short)(plan->seccomp_len / sizeof(struct sock_filter)),
-        .filter = (struct sock_filter *)plan->seccomp_bpf,
-    };
-    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
-        fctr_child_fail(FCTR_STAGE_SECCOMP, errno, "seccomp(SET_MODE_FILTER) of %u instructions",
-                        (unsigned)prog.len);
-}
-
-/* The raw system calls, not glibc's wrappers: in a process with threads
- * (an Engine used from a thread pool) the wrappers make every thread glibc
- * knows of change ids too, by signalling each and waiting for it.  Our
- * clone()d child has one thread but inherited the parent's thread list:
- * it waited forever for threads it does not have (seen: Runtime.run from
- * 16 threads hung in setresgid).  The child's only thread is the one to
- * change. */
-static int set_groups(size_t n, const gid_t *groups)
-{
-    return (int)syscall(SYS_setgroups, n, groups);
-}
-
-static int set_resgid(gid_t gid)
-{
-    return (int)syscall(SYS_setresgid, gid, gid, gid);
-}
-
-static int set_resuid(uid_t uid)
-{
-    return (int)syscall(SYS_setresuid, uid, uid, uid);
-}
-
-static void switch_user(const struct fctr_plan *plan, int in_userns)
-{
-    if (plan->set_caps)
-        drop_bounding(plan);
-    if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
-        fctr_child_fail(FCTR_STAGE_PROCESS, errno, "keep capabilities");
-    if (set_groups((size_t)plan->n_groups, plan->groups) < 0 &&
-        !(errno == EPERM && in_userns && plan->n_groups == 0))
-        fctr_child_fail(FCTR_STAGE_PROCESS, errno, "setgroups");
-    if (set_resgid(plan->gid) < 0)
-        fctr_child_fail(FCTR_STAGE_PROCESS, errno, "setgid %u", (unsigned)plan->gid);
-    if (set_resuid(plan->uid) < 0)
-        fctr_child_fail(FCTR_STAGE_PROCESS, errno, "setuid %u", (unsigned)plan->uid);
-    if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
-        fctr_child_fail(FCTR_STAGE_PROCESS, errno, "reset keep capabilities");
-    if (plan->set_caps)
-        set_capabilities(plan);
-}
-
-/* execvp's search, done before `start` so that a missing or non-executable
- * command is reported by create, with 127 and 126 told apart. */
-static void find_executable(const struct fctr_plan *plan, char *out, size_t outlen)
-{
-    const char *name = plan->exec_path ? plan->exec_path : plan->argv[0];
-    struct stat st;
-    if (plan->exec_path || strchr(name, '/')) {
-        if (snprintf(out, outlen, "%s", name) >= (int)outlen)
-            fctr_child_fail(FCTR_STAGE_EXEC, ENAMETOOLONG, "executable %s", name);
-        if (stat(out, &st) < 0)
-            fctr_child_fail(FCTR_STAGE_EXEC, errno, "executable %s", name);
-        if (!S_ISREG(st.st_mode) || access(out, X_OK) < 0)
-            fctr_child_fail(FCTR_STAGE_EXEC, S_ISDIR(st.st_mode) ? EISDIR : EACCES, "executable %s", name);
-        return;
-    }
-    const char *path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-    for (const char *const *e = plan->envp; *e; e++)
-        if (strncmp(*e, "PATH=", 5) == 0)
-            path = *e + 5;
-    int denied = 0;
-    for (const char *p = path; ; ) {
-        const char *end = strchrnul(p, ':');
-        int dirlen = (int)(end - p);
-        if (snprintf(out, outlen, "%.*s%s%s", dirlen, p, dirlen ? "/" : "", name) < (int)outlen &&
-            stat(out, &st) == 0 && S_ISREG(st.st_mode)) {
-            if (access(out, X_OK) == 0)
-                return;
-            denied = 1;
-        }
-        if (!*end)
-            break;
-        p = end + 1;
-    }
-    fctr_child_fail(FCTR_STAGE_EXEC, denied ? EACCES : ENOENT, "executable file `%s` not found in $PATH", name);
-}
 
 static void wait_for_start(const struct fctr_plan *plan)
 {
@@ -348,38 +221,11 @@ static void prepare_process(const struct fctr_plan *plan)
     }
     if (!plan->no_new_privs && plan->exec_fd != FCTR_NO_PROCESS && plan->seccomp_len) {
         fctr_child_mark(FCTR_STAGE_PROCESS);
-        load_seccomp(plan);
+        fctr_load_seccomp(plan);
         fctr_child_mark(FCTR_STAGE_SECCOMP);
     }
 }
 
-/* The user's identity and place: what a pooled child learns when taken. */
-static void become_user(const struct fctr_plan *plan, int in_userns)
-{
-    switch_user(plan, in_userns);
-    if (plan->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-        fctr_child_fail(FCTR_STAGE_PROCESS, errno, "set no_new_privs");
-    if (plan->cwd && chdir(plan->cwd) < 0)
-        fctr_child_fail(FCTR_STAGE_PROCESS, errno, "chdir %s", plan->cwd);
-    umask(plan->umask >= 0 ? (mode_t)plan->umask : 022);
-}
-
-static void close_extra_fds(const struct fctr_plan *plan)
-{
-    unsigned int first = 3 + (unsigned)plan->preserve_fds;
-    for (unsigned int fd = 3; fd < first; fd++)
-        fcntl((int)fd, F_SETFD, 0);
-    /* A script run through execveat needs its fd open after exec. */
-    if (plan->exec_fd >= 0)
-        fcntl(plan->exec_fd, F_SETFD, 0);
-    /* CLOEXEC rather than close: our sync socket and fifo fd live until exec. */
-    if (syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
-        for (int fd = (int)first; fd < 1024; fd++)
-            fcntl(fd, F_SETFD, FD_CLOEXEC);
-    }
-    if (plan->exec_fd >= (int)first)
-        fcntl(plan->exec_fd, F_SETFD, 0);
-}
 
 /* A pooled child keeps nothing of its spawner but the sync socket while
  * it waits: an fd of the engine (a client's pipe, a socket) held open for
@@ -395,10 +241,31 @@ static void close_all_but_sync_socket(void)
     }
 }
 
+/* Become the pool waiter (csrc/poolwait.c): the sync socket on fd 3, the
+ * program on 4 (gone at exec), nothing else. */
+__attribute__((noreturn))
+static void exec_pool_waiter(const struct fctr_plan *plan, int in_userns)
+{
+    int sock = fcntl(fctr_child_sock, F_DUPFD_CLOEXEC, 10);
+    int prog = fcntl(plan->pool_exec_fd, F_DUPFD_CLOEXEC, 10);
+    if (sock < 0 || prog < 0 || dup2(sock, 3) < 0 || dup3(prog, 4, O_CLOEXEC) < 0)
+        fctr_child_fail(FCTR_STAGE_PROCESS, errno, "move fds for the pool waiter");
+    fctr_child_sock = 3;
+    if (syscall(SYS_close_range, 5, ~0U, 0) < 0)
+        for (int fd = 5; fd < 1024; fd++)
+            close(fd);
+    char *argv[] = {"fastctr-pool-wait", "3", in_userns ? "1" : "0", NULL};
+    char *envp[] = {NULL};
+    syscall(SYS_execveat, 4, "", argv, envp, AT_EMPTY_PATH);
+    fctr_child_fail(FCTR_STAGE_PROCESS, errno, "exec the pool waiter");
+}
+
 /* Everything is set up but the user change: tell the parent, wait until a
  * `run` takes us; *taken is the plan with that run's process. */
-static const struct fctr_plan *wait_to_be_taken(const struct fctr_plan *plan, struct fctr_plan *taken)
+static const struct fctr_plan *wait_to_be_taken(const struct fctr_plan *plan, struct fctr_plan *taken, int in_userns)
 {
+    if (plan->pool_exec_fd >= 0)
+        exec_pool_waiter(plan, in_userns);
     close_all_but_sync_socket();
     fctr_child_mark(FCTR_STAGE_PROCESS);
     fctr_child_send(MSG_READY, 0);
@@ -411,9 +278,9 @@ static const struct fctr_plan *wait_to_be_taken(const struct fctr_plan *plan, st
 static void become_root_in_userns(void)
 {
     /* The ids are mapped now; become the namespace's root if it has one. */
-    if (set_resgid(0) < 0 && errno != EINVAL)
+    if (fctr_set_resgid(0) < 0 && errno != EINVAL)
         fctr_child_fail(FCTR_STAGE_IDMAP, errno, "setresgid 0 in user namespace");
-    if (set_resuid(0) < 0 && errno != EINVAL)
+    if (fctr_set_resuid(0) < 0 && errno != EINVAL)
         fctr_child_fail(FCTR_STAGE_IDMAP, errno, "setresuid 0 in user namespace");
 }
 
@@ -467,21 +334,21 @@ static void container_main(const struct fctr_plan *plan)
     prepare_process(plan);
     struct fctr_plan taken;
     if (plan->pool_wait)
-        plan = wait_to_be_taken(plan, &taken);
-    become_user(plan, in_userns);
+        plan = wait_to_be_taken(plan, &taken, in_userns);
+    fctr_become_user(plan, in_userns);
 
     char exe[PATH_MAX];
     if (plan->exec_fd == FCTR_NO_PROCESS) {
         /* A config without `process` is created; `start` refuses it. */
-        close_extra_fds(plan);
+        fctr_close_extra_fds(plan);
         fctr_child_send(MSG_READY, 0);
         if (plan->fifo_dirfd >= 0)
             wait_for_start(plan);
         _exit(1);
     }
     if (plan->exec_fd < 0)
-        find_executable(plan, exe, sizeof exe);
-    close_extra_fds(plan);
+        fctr_find_executable(plan, exe, sizeof exe);
+    fctr_close_extra_fds(plan);
     /* The last mark the parent gets: a filter loaded after it (no_new_privs)
      * counts in the parent's "exec". */
     fctr_child_mark(FCTR_STAGE_PROCESS);
@@ -489,7 +356,7 @@ static void container_main(const struct fctr_plan *plan)
     if (plan->fifo_dirfd >= 0)
         wait_for_start(plan);
     if (plan->no_new_privs)
-        load_seccomp(plan);
+        fctr_load_seccomp(plan);
     if (plan->exec_fd >= 0)
         syscall(SYS_execveat, plan->exec_fd, "", plan->argv, plan->envp, AT_EMPTY_PATH);
     else

@@ -101,6 +101,7 @@ cdef extern from "fastctr.h" nogil:
         const char *fifo_name
         int setsid
         int pool_wait
+        int pool_exec_fd
 
     struct fctr_exec:
         const char *const *argv
@@ -119,6 +120,9 @@ cdef extern from "fastctr.h" nogil:
         uint64_t cap_ambient
         int setsid
         int stdio_fds[3]
+        int no_new_privs
+        const void *seccomp_bpf
+        size_t seccomp_len
 
     struct fctr_error:
         int stage

@@ -159,6 +159,7 @@ cdef int _fill_plan(fctr_plan *c, object plan, _Arena arena) except -1:
     c.n_sysctls = len(plan.sysctls)
     _fill_process(c, plan, arena)
     c.pool_wait = plan.pool_wait
+    c.pool_exec_fd = plan.pool_exec_fd
     return 0
 
 
@@ -200,10 +201,12 @@ def spawn_pooled(plan):
     return pid, sock
 
 
-def pool_exec(int sock, argv, env, cwd, uid, gid, groups, umask, caps, setsid, stdio):
+def pool_exec(int sock, argv, env, cwd, uid, gid, groups, umask, caps, setsid, stdio, no_new_privs=False,
+              seccomp_bpf=None):
     """The final process for a waiting pooled container: returns once it
     exec'd; SpawnError as spawn's (stage exec: 126/127) when it could not.
-    stdio: three fds to become its 0, 1, 2 (-1: none)."""
+    stdio: three fds to become its 0, 1, 2 (-1: none).  seccomp_bpf: with
+    no_new_privs, the program it loads right before execve."""
     cdef fctr_exec req
     cdef fctr_error err
     cdef fctr_times times
@@ -226,6 +229,10 @@ def pool_exec(int sock, argv, env, cwd, uid, gid, groups, umask, caps, setsid, s
     req.setsid = bool(setsid)
     for i in range(3):
         req.stdio_fds[i] = stdio[i]
+    req.no_new_privs = bool(no_new_privs)
+    if seccomp_bpf:
+        req.seccomp_bpf = <const void *>arena.s(seccomp_bpf)
+        req.seccomp_len = len(seccomp_bpf)
     cdef int rc
     times.n = 0
     with nogil:

@@ -241,7 +241,8 @@ class Runtime:
                 fds.append(plan.console_sock)
             trace.mark("plan")
             if pooled:  # stdio and session come when it is taken
-                plan.pool_wait, plan.setsid = True, False
+                from fastctr.runtime.waiter import waiter_fd
+                plan.pool_wait, plan.setsid, plan.pool_exec_fd = True, False, waiter_fd()
                 return _core.spawn_pooled(plan)
             return _core.spawn(plan)
         finally:

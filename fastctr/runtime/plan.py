@@ -68,7 +68,7 @@ class Plan:
                  "sysctls", "hostname", "domainname", "rlimits", "oom_score_adj", "uid",
                  "gid", "groups", "umask", "caps", "no_new_privs", "seccomp_bpf", "cwd", "exec_path", "argv", "env",
                  "exec_fd", "stdio", "console_sock", "console_size", "preserve_fds", "fifo_dirfd",
-                 "fifo_name", "setsid", "pool_wait")
+                 "fifo_name", "setsid", "pool_wait", "pool_exec_fd")
 
     def __init__(self, argv, env):
         self.argv = argv
@@ -109,3 +109,4 @@ class Plan:
         self.fifo_name = None
         self.setsid = False
         self.pool_wait = False  # a pooled container: waits for pool_exec (csrc/pool.c)
+        self.pool_exec_fd = -1  # ... as this program (csrc/poolwait.c), when >= 0

@@ -20,7 +20,6 @@ from fastctr import trace
 from fastctr.runtime import _core
 from fastctr.runtime.lifecycle import _reap_or_wait
 
-
 def run(runtime, c, process, *, stdio=(-1, -1, -1), new_session=False, prestart=None, started=None,
         exited=None, keep_cgroup=False):
     """Take the waiting container c with `process` (a spec.Process) ->
@@ -32,8 +31,9 @@ def run(runtime, c, process, *, stdio=(-1, -1, -1), new_session=False, prestart=
     try:
         if prestart:
             prestart(c)
+        program = runtime._seccomp_program(c.config()) if process.no_new_privs else None
         _core.pool_exec(sock, process.args, process.env, process.cwd, process.uid, process.gid, process.groups,
-                        process.umask, process.caps, new_session, _stdio(stdio))
+                        process.umask, process.caps, new_session, _stdio(stdio), process.no_new_privs, program)
         trace.mark("exec")
     except BaseException:
         discard(runtime, c, sock)

@@ -316,3 +316,20 @@ def test_a_taken_one_removed_by_another_process_is_swept(engine, fcli):
     assert not pool.offered()
     pool.refill(engine, "bb:1", 0)  # sweeps
     assert _leftovers(engine, [cid], []) == []
+
+
+def test_the_waiting_process_is_the_small_waiter_and_holds_nothing_of_ours(engine):
+    pool.prepare(engine, "bb:1")
+    (p,) = pool.offered()
+    assert "fastctr-pool-wait" in os.readlink(f"/proc/{p.pid}/exe")  # the sealed memfd
+    assert sorted(int(fd) for fd in os.listdir(f"/proc/{p.pid}/fd")) == [0, 1, 2, 3]
+    assert all(os.readlink(f"/proc/{p.pid}/fd/{fd}") == "/dev/null" for fd in (0, 1, 2))
+
+
+@pytest.mark.parametrize("cmd", [["sh", "-c", "echo out; echo err >&2; exit 3"], ["nosuchcommand"], ["/etc"]])
+def test_without_the_waiter_the_clone_waits_itself(engine, cmd, monkeypatch):
+    from fastctr.runtime import waiter
+    monkeypatch.setitem(waiter._waiter, os.getpid(), -1)
+    normal = _normal(engine, _opts(cmd))
+    assert _pooled(engine, _opts(cmd)) == normal
+    assert _pooled(engine, _opts(cmd, user="app", env=["A=1"])) == _normal(engine, _opts(cmd, user="app", env=["A=1"]))

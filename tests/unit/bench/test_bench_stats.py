@@ -123,7 +123,7 @@ def test_the_command_after_the_options_is_the_container_s():
     assert ctx.command == ["sh", "-c", "exit 0"] and ctx.count == 3
     ctx = command.Context({}, [])
     assert (ctx.command, ctx.image_ref, ctx.network, ctx.concurrency) == (["true"], "busybox", "none", 1)
-    assert ctx.names == ["fastctr-api", "fastctr", "fastctr-runc", "runc", "crun", "youki", "bwrap"]
+    assert ctx.names == ["fastctr-api", "fastctr-pooled", "fastctr", "fastctr-runc", "runc", "crun", "youki", "bwrap"]
     assert command.Context({"runtimes": "runc,fastctr,runc"}, []).names == ["runc", "fastctr"]
 
 
