@@ -12,7 +12,10 @@
  * command's first stage, the interpreter and imports, starts (fastctr/trace.py).
  * fastctr.launch.run imports the CLI with the garbage collector off and
  * exits without the interpreter's finalization when nothing needs it
- * (together ~10 ms of a cold `fastctr run`). */
+ * (together ~10 ms of a cold `fastctr run`).
+ * Built with FCTR_SERVER_CLIENT (the `fastctr` launcher, not fastctr-runc,
+ * whose shim must be the parent of what it creates), it first hands the
+ * command to a running `fastctr serve` (csrc/client.c). */
 #define _GNU_SOURCE
 #include <limits.h>
 #include <stdio.h>
@@ -21,6 +24,10 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#ifdef FCTR_SERVER_CLIENT
+#include "client.h"
+#endif
 
 #ifndef FCTR_PY_VERSION
 #error "FCTR_PY_VERSION must be set, e.g. \"3.11\""
@@ -40,6 +47,16 @@ static int is_dir(const char *p)
 
 int main(int argc, char **argv)
 {
+    struct timespec ts;
+    char t0[32];
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    snprintf(t0, sizeof t0, "%llu", (unsigned long long)ts.tv_sec * 1000000000ULL + (unsigned long long)ts.tv_nsec);
+    setenv("FASTCTR_T0_NS", t0, 1);
+#ifdef FCTR_SERVER_CLIENT
+    int status = fastctr_client(argc, argv);
+    if (status != FASTCTR_CLIENT_COLD)
+        return status;
+#endif
     char self[PATH_MAX], python[PATH_MAX + 32], site[PATH_MAX + 64], code[2 * PATH_MAX + 256];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     if (n <= 0) {
@@ -78,11 +95,6 @@ int main(int argc, char **argv)
     for (int a = 1; a < argc; a++)
         args[i++] = argv[a];
     args[i] = NULL;
-    struct timespec ts;
-    char t0[32];
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    snprintf(t0, sizeof t0, "%llu", (unsigned long long)ts.tv_sec * 1000000000ULL + (unsigned long long)ts.tv_nsec);
-    setenv("FASTCTR_T0_NS", t0, 1);
     execv(python, args);
     fprintf(stderr, "fastctr: cannot run %s: ", python);
     perror(NULL);

@@ -39,7 +39,7 @@ def leave(status):
     """sys.exit(status), the short way when it is safe."""
     if "threading" in sys.modules or _atexit_callbacks():
         sys.exit(status)
-    code = _exit_code(status)
+    code = exit_code(status)
     try:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -53,7 +53,7 @@ def _atexit_callbacks():
     return atexit._ncallbacks()
 
 
-def _exit_code(status):
+def exit_code(status):
     """What sys.exit(status) would exit with: None is 0, an int itself,
     anything else is printed to stderr and exits 1."""
     if status is None:

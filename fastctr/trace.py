@@ -23,6 +23,18 @@ _command = None    # the CLI command whose stages report() shows
 _T0_NS = os.environ.pop("FASTCTR_T0_NS", None)
 
 
+def from_environ():
+    """As a fresh process would start: off or on as the environment says,
+    the launcher's start time taken from it, nothing recorded (a server's
+    worker, forked from a process that read another environment)."""
+    global _on, _T0_NS, _main_ns, _command
+    _on = bool(os.environ.get("FASTCTR_TRACE") not in (None, "", "0") or os.environ.get("FASTCTR_TRACE_JSON"))
+    _T0_NS = os.environ.pop("FASTCTR_T0_NS", None)
+    _main_ns = _command = None
+    _stages.clear()
+    reset()
+
+
 def enabled():
     return _on
 

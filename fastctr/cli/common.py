@@ -12,7 +12,8 @@ from fastctr.engine import options as environment_flags
 
 GLOBAL = {"--data-root": ("data_root", True), "--state-root": ("state_root", True),
           "--storage-driver": ("driver", True), "--cgroup-parent": ("cgroup_parent", True),
-          "-v": ("version", False), "--version": ("version", False)}
+          "-v": ("version", False), "--version": ("version", False),
+          "--no-server": ("no_server", False)}  # csrc/client.c's: this command starts cold
 MULTI = {"env", "env_files", "volumes", "mounts", "tmpfs", "labels", "publish", "filter", "log_opts"} | resource_flags.MULTI \
     | security_flags.MULTI | environment_flags.MULTI | set(environment_flags.NET_MULTI)
 

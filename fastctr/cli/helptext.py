@@ -6,6 +6,7 @@ COMMANDS = {  # command: (arguments after [OPTIONS], description)
     '': ('COMMAND', 'A container engine for Linux with a Docker-compatible command line'),
     'bench': ('[COMMAND] [ARG...]', 'Compare container start latency across runtimes (fastctr, runc, crun, '
               'youki, bwrap)'),
+    'serve': ('', 'Serve fastctr commands from a warm engine on a Unix socket (the fastctr command uses it when it runs)'),
     'attach': ('CONTAINER', 'Attach local standard input, output, and error streams to a running container'),
     'commit': ('CONTAINER [REPOSITORY[:TAG]]', "Create a new image from a container's changes"),
     'container': ('COMMAND', 'Manage containers'),
@@ -74,6 +75,9 @@ FLAGS = {  # --long: (value type, description); (--long, command): a command's o
     '--storage-driver': ('string', 'Storage driver: overlay2 or vfs'),
     ('--cgroup-parent', ''): ('string', 'Parent cgroup of the containers (self: below this process)'),
     ('--version', ''): ('', 'Print version information and quit'),
+    '--no-server': ('', 'Start cold, in this process, even when a fastctr server listens'),
+    ('--socket', 'serve'): ('string', 'Unix socket to listen on (default <state root>/fastctr.sock)'),
+    ('--group', 'serve'): ('string', 'Group whose members may use the server too (socket mode 0660)'),
     '--add-host': ('list', 'Add a custom host-to-IP mapping (host:ip)'),
     '--alias': ('strings', 'Add network-scoped alias for the container'),
     '--all': ('', 'Show all containers (default shows just running)'),

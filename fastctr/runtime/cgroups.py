@@ -104,10 +104,22 @@ def _blkio_bytes(text):
     return read, write
 
 
+_own_text = None  # set_own_cgroups_text: whose cgroups "self" means, if not this process's
+
+
+def set_own_cgroups_text(text):
+    """Let "self" mean the cgroups in `text` (a /proc/PID/cgroup): a
+    server's worker acts for its client, whose cgroup a cold start of the
+    same command would have been in."""
+    global _own_text
+    _own_text = text
+
+
 def own_cgroups():
-    """{controller or '' for v2: path} of the calling process."""
+    """{controller or '' for v2: path} of the calling process (or of the
+    client it acts for, see set_own_cgroups_text)."""
     out = {}
-    for line in _read("/proc/self/cgroup").splitlines():
+    for line in (_own_text or _read("/proc/self/cgroup")).splitlines():
         _, controllers, path = line.split(":", 2)
         for c in controllers.split(",") if controllers else [""]:
             out[c] = path

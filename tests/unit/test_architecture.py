@@ -1,6 +1,6 @@
 """The house rules, checked from the source: imports run one way,
 
-    cli -> bench -> engine -> {net, image} -> runtime -> (errors, jsonfast, cliargs)
+    cli -> {bench, server} -> engine -> {net, image} -> runtime -> (errors, jsonfast, cliargs)
 
 and no two modules import each other, directly or through others (lazy
 imports inside functions count too: they are dependencies all the same)."""
@@ -10,7 +10,7 @@ import os
 import pytest
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..", "fastctr")
-LEVEL = {"cli": 5, "bench": 4, "engine": 3, "net": 2, "image": 2, "runtime": 1}  # anything else: the bottom, 0
+LEVEL = {"cli": 5, "bench": 4, "server": 4, "engine": 3, "net": 2, "image": 2, "runtime": 1}  # anything else: the bottom, 0
 MAX_LINES = 600
 ONE_THING = ("one cohesive thing",)  # said in the opening comment of a longer file
 
