@@ -1,7 +1,7 @@
 """A CI farm's day in a private network namespace: many short containers at
 once, and what is left after.
 
-    python3 bench/farm.py [-n 1000] [-j 32] [--modes none,bridge,mixed,rm-storm,api,fastctr-runc,runc,crun]
+    python3 bench/farm.py [-n 1000] [-j 32] [--modes none,bridge,mixed,rm-storm,api,served,fastctr-runc,runc,crun]
 
 Run as root.  The script re-executes itself under `unshare --net --mount`,
 so bridges, veths and nftables rules exist only in that namespace.  For
@@ -10,7 +10,9 @@ then checks that nothing is left: containers, veths, nft rules, mounts,
 cgroups, container directories.  `api` runs the same `run --rm --network
 none` through the Python API: -j worker processes, forked once, each with
 an Engine of its own (a farm's long-lived workers: no interpreter start
-per container).  Outside CI time (1,000 containers take
+per container).  `served` runs `run --rm --network none` through a
+`fastctr serve` the farm starts (issue 16's target 3); the other CLI modes
+are cold (FASTCTR_NO_SERVER=1).  Outside CI time (1,000 containers take
 minutes); tests/integration/test_stress.py runs a bounded version."""
 import argparse
 import collections
@@ -42,7 +44,36 @@ class Farm:
     def __init__(self, work):
         self.work = work
         self.data, self.state = os.path.join(work, "data"), os.path.join(work, "state")
-        self.env = dict(os.environ, FASTCTR_CGROUP_PARENT="self", FASTCTR_DEFAULT_NETWORK="bridge")
+        self.env = dict(os.environ, FASTCTR_CGROUP_PARENT="self", FASTCTR_DEFAULT_NETWORK="bridge",
+                        FASTCTR_NO_SERVER="1")
+        self.server = None
+
+    def served_farm(self, count, concurrency):
+        """The `none` job through a warm server of the farm's own."""
+        sock = os.path.join(self.work, "serve.sock")
+        self.server = subprocess.Popen([CLI, "--data-root", self.data, "--state-root", self.state, "serve",
+                                        "--socket", sock], env=self.env, stdin=subprocess.DEVNULL,
+                                       stdout=subprocess.DEVNULL)
+        while not os.path.exists(sock):
+            assert self.server.poll() is None, "fastctr serve did not start"
+            time.sleep(0.02)
+        env = dict(self.env, FASTCTR_SOCKET=sock)
+        env.pop("FASTCTR_NO_SERVER")
+
+        def job(i):
+            return subprocess.run([CLI, "--data-root", self.data, "--state-root", self.state, "run", "--rm",
+                                   "--network", "none", "bb:1", "true"], stdin=subprocess.DEVNULL,
+                                  capture_output=True, text=True, env=env, timeout=300)
+        try:
+            return run_jobs(job, count, concurrency)
+        finally:
+            self.stop_server()
+
+    def stop_server(self):
+        if self.server is not None:
+            self.server.terminate()
+            self.server.wait(60)
+            self.server = None
 
     def fastctr(self, *args, timeout=300):
         return subprocess.run([CLI, "--data-root", self.data, "--state-root", self.state, *args],
@@ -288,7 +319,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("-n", type=int, default=1000)
     ap.add_argument("-j", type=int, default=32)
-    ap.add_argument("--modes", default="none,bridge,mixed,rm-storm,api,fastctr-runc,runc,crun")
+    ap.add_argument("--modes", default="none,bridge,mixed,rm-storm,api,served,fastctr-runc,runc,crun")
     args = ap.parse_args()
     reexec_in_netns()
     work = tempfile.mkdtemp(prefix="fastctr-farm-", dir="/var/tmp")
@@ -309,6 +340,8 @@ def main():
                 seconds, failures = farm.rm_storm(args.n, args.j)
             elif mode == "api":
                 seconds, failures = farm.api_farm(args.n, args.j)
+            elif mode == "served":
+                seconds, failures = farm.served_farm(args.n, args.j)
             else:
                 job = {"none": farm.job_run("none"), "bridge": farm.job_run("bridge"),
                        "mixed": farm.job_mixed}.get(mode) or farm.job_oci(mode)
@@ -320,6 +353,7 @@ def main():
             for message, n in failures.most_common(8):
                 print(f"    {n} x {message}")
     finally:
+        farm.stop_server()
         farm.teardown()
         shutil.rmtree(work, ignore_errors=True)
     return 1 if bad else 0

@@ -12,6 +12,10 @@ setup of each fastctr round), so all see the same machine; extra_info holds
 the medians and the ratios (the target: at most 2.0 against crun without
 seccomp).
 
+test_served_cli_vs_crun_run is issue 16's target 1: the same command through
+a warm `fastctr serve` (csrc/client.c hands it over; a forked worker runs
+it), at most 1.0 against crun, with the cold CLI timed beside it.
+
 python -m pytest bench/test_cold_cli.py --benchmark-only   (as root)"""
 import json
 import os
@@ -34,6 +38,8 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", "60"))
 WARMUP = 3
 CLI = os.path.join(os.path.dirname(sys.executable), "fastctr")
 TARGET_RATIO = 2.0
+SERVED_TARGET_RATIO = 1.0
+COLD_ENV = dict(os.environ, FASTCTR_NO_SERVER="1")
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +125,7 @@ def test_cold_cli_vs_crun_run(benchmark, store, crun_shell):
             times.append((time.perf_counter() - t) * 1000)
 
     def fastctr_round():
-        subprocess.run(cmd, check=True, stdin=subprocess.DEVNULL)
+        subprocess.run(cmd, check=True, stdin=subprocess.DEVNULL, env=COLD_ENV)
 
     benchmark.pedantic(fastctr_round, setup=crun_rounds, rounds=ROUNDS, iterations=1, warmup_rounds=WARMUP)
     if benchmark.stats is None or len(crun_ms["config.json"]) <= WARMUP:  # --benchmark-disable: nothing to compare
@@ -132,3 +138,50 @@ def test_cold_cli_vs_crun_run(benchmark, store, crun_shell):
     print(f"\nmedians of {ROUNDS} interleaved rounds: cold CLI {fastctr:.1f} ms; crun run of its bundle "
           f"{same:.1f} ms (ratio {fastctr / same:.2f}), without seccomp {plain:.1f} ms (ratio {fastctr / plain:.2f}; "
           f"target <= {TARGET_RATIO})")
+
+
+@pytest.fixture(scope="module")
+def server(store, workdir):
+    """A `fastctr serve` on the store's roots, on a socket of the bench's."""
+    sock = os.path.join(workdir, "served.sock")
+    p = subprocess.Popen(store + ["serve", "--socket", sock], env=COLD_ENV, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while not os.path.exists(sock):
+        assert p.poll() is None and time.monotonic() < deadline, "fastctr serve did not start"
+        time.sleep(0.02)
+    yield dict(os.environ, FASTCTR_SOCKET=sock)
+    p.terminate()
+    assert p.wait(30) == 0
+
+
+@pytest.mark.skipif(not have("crun"), reason="crun not installed (bench/run.sh installs it)")
+def test_served_cli_vs_crun_run(benchmark, store, crun_shell, server):
+    """The timed rounds go through the server; crun and the cold CLI are
+    timed in each setup."""
+    cmd = store + ["run", "--rm", "--network", "none", "busybox", "true"]
+    side = {"crun": [], "cold": []}
+
+    def other_rounds():
+        t = time.perf_counter()
+        crun_shell.stdin.write(f"no-seccomp.json {unique('served-crun')}\n")
+        crun_shell.stdin.flush()
+        assert crun_shell.stdout.readline().strip() == "0"
+        side["crun"].append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        subprocess.run(cmd, check=True, stdin=subprocess.DEVNULL, env=COLD_ENV)
+        side["cold"].append((time.perf_counter() - t) * 1000)
+
+    def served_round():
+        subprocess.run(cmd, check=True, stdin=subprocess.DEVNULL, env=server)
+
+    benchmark.pedantic(served_round, setup=other_rounds, rounds=ROUNDS, iterations=1, warmup_rounds=WARMUP)
+    if benchmark.stats is None or len(side["crun"]) <= WARMUP:
+        return
+    served = benchmark.stats.stats.median * 1000
+    crun, cold = (statistics.median(side[k][WARMUP:]) for k in ("crun", "cold"))
+    benchmark.extra_info.update(served_median_ms=round(served, 2), cold_median_ms=round(cold, 2),
+                                crun_no_seccomp_median_ms=round(crun, 2), ratio=round(served / crun, 2),
+                                target_ratio=SERVED_TARGET_RATIO)
+    print(f"\nmedians of {ROUNDS} interleaved rounds: CLI via server {served:.1f} ms, cold CLI {cold:.1f} ms, "
+          f"crun run without seccomp {crun:.1f} ms (ratio {served / crun:.2f}; target <= {SERVED_TARGET_RATIO})")

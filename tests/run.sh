@@ -40,6 +40,12 @@ cd "$repo"
 # it collects nothing, which fails this script as it should.
 pytest="$(dirname "$(python3 -c 'import sys; print(sys.executable)')")/pytest"
 "$pytest" -p no:cacheprovider tests "$@"
+# The integration suite again, every `fastctr` command through a running
+# `fastctr serve` (tests/integration/conftest.py checks it is used and that it
+# outlives the run).  FASTCTR_SERVER_PASS=0 leaves it out.
+if [ "${FASTCTR_SERVER_PASS:-1}" != 0 ] && [ $# -eq 0 ]; then
+    bash tests/server_pass.sh "$pytest"
+fi
 # The pure cgroup v2 lane: tests/integration/v2 (skipped above on a v1 or
 # hybrid host) in a VM booted with cgroup_no_v1=all, built from Debian
 # packages.  FASTCTR_V2_LANE=0 leaves it out.

@@ -14,7 +14,7 @@ import time
 from fastctr.bench import oci
 from fastctr.bench.worker import make_engine, run_once, tracer
 
-NAMES = ("fastctr-api", "fastctr-pooled", "fastctr", "fastctr-runc", "runc", "crun", "youki", "bwrap")
+NAMES = ("fastctr-api", "fastctr-pooled", "fastctr", "fastctr-served", "fastctr-runc", "runc", "crun", "youki", "bwrap")
 CONTAINER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 HYBRID_UNIFIED = "/sys/fs/cgroup/unified"
 
@@ -221,11 +221,15 @@ class FastctrCli(Runtime):
         ctx = self.ctx
         argv = [launcher("fastctr")] + ctx.global_flags() + ["run", "--rm", "--network", ctx.network, "--name",
                                                              ctx.container_name(self.name, seq), ctx.image_ref]
-        env = dict(os.environ, FASTCTR_CGROUP_PARENT=ctx.cgroup_parent)
+        env = self.environment()
         if ctx.traced:
             env["FASTCTR_TRACE_JSON"] = self.traces[slot]
         ms = self.timed(slot, argv + list(ctx.command), env)
         return {"latency_ms": ms, "stages": self._stages(slot) if ctx.traced else []}
+
+    def environment(self):
+        """Cold: never through a `fastctr serve` that may listen here."""
+        return dict(os.environ, FASTCTR_CGROUP_PARENT=self.ctx.cgroup_parent, FASTCTR_NO_SERVER="1")
 
     def _stages(self, slot):
         """The stages of the line the command appended (the trace contract)."""
@@ -241,6 +245,52 @@ class FastctrCli(Runtime):
             return json.loads(lines[-1]).get("stages", []) if lines else []
         except ValueError:
             return []
+
+
+class FastctrServed(FastctrCli):
+    """The same command through a warm `fastctr serve` of the bench's own
+    (its socket in the bench's work directory, stopped at the end)."""
+    name = "fastctr-served"
+
+    def prepare(self, slots):
+        super().prepare(slots)
+        self.socket = os.path.join(self.ctx.work, "serve.sock")
+        self.server_log = open(os.path.join(self.ctx.work, "serve.log"), "w+b")
+        argv = [launcher("fastctr")] + self.ctx.global_flags() + ["serve", "--socket", self.socket]
+        self.server = self.children.start(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                          stderr=self.server_log, env=super().environment())
+        deadline = time.monotonic() + 30
+        while not os.path.exists(self.socket):
+            if self.server.poll() is not None or time.monotonic() > deadline:
+                self._stop_server()
+                raise Skip(_last_line(self.server_log, "the server did not start", "fastctr:"))
+            time.sleep(0.02)
+
+    def environment(self):
+        env = super().environment()
+        env.pop("FASTCTR_NO_SERVER")
+        env["FASTCTR_SOCKET"] = self.socket
+        return env
+
+    def _stop_server(self):
+        server, self.server = getattr(self, "server", None), None
+        if server is None:
+            return
+        if server.poll() is None:
+            server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        self.children.finished(server)
+
+    def close(self):
+        self._stop_server()
+        if getattr(self, "server_log", None):
+            self.server_log.close()
+            self.server_log = None
+        super().close()
 
 
 class Oci(Runtime):
@@ -374,6 +424,8 @@ def make(ctx, name):
         return FastctrPooled(ctx)
     if name == "fastctr":
         return FastctrCli(ctx)
+    if name == "fastctr-served":
+        return FastctrServed(ctx)
     if name == "bwrap":
         return Bwrap(ctx)
     return Oci(ctx, name)

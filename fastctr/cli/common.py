@@ -14,7 +14,7 @@ GLOBAL = {"--data-root": ("data_root", True), "--state-root": ("state_root", Tru
           "--storage-driver": ("driver", True), "--cgroup-parent": ("cgroup_parent", True),
           "-v": ("version", False), "--version": ("version", False),
           "--no-server": ("no_server", False)}  # csrc/client.c's: this command starts cold
-MULTI = {"env", "env_files", "volumes", "mounts", "tmpfs", "labels", "publish", "filter", "log_opts"} | resource_flags.MULTI \
+MULTI = {"env", "env_files", "volumes", "mounts", "tmpfs", "labels", "publish", "filter", "log_opts", "pool"} | resource_flags.MULTI \
     | security_flags.MULTI | environment_flags.MULTI | set(environment_flags.NET_MULTI)
 
 

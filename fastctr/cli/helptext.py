@@ -78,6 +78,7 @@ FLAGS = {  # --long: (value type, description); (--long, command): a command's o
     '--no-server': ('', 'Start cold, in this process, even when a fastctr server listens'),
     ('--socket', 'serve'): ('string', 'Unix socket to listen on (default <state root>/fastctr.sock)'),
     ('--group', 'serve'): ('string', 'Group whose members may use the server too (socket mode 0660)'),
+    ('--pool', 'serve'): ('list', 'Keep N containers of IMAGE created ahead for `run` (IMAGE[=N], N default 2)'),
     '--add-host': ('list', 'Add a custom host-to-IP mapping (host:ip)'),
     '--alias': ('strings', 'Add network-scoped alias for the container'),
     '--all': ('', 'Show all containers (default shows just running)'),
@@ -287,7 +288,7 @@ FLAGS = {  # --long: (value type, description); (--long, command): a command's o
     ('--network', 'bench'): ('string', 'Network of the fastctr containers: none or bridge (default "none")'),
     ('--image', 'bench'): ('string', 'Image to run, pulled when missing (default "busybox")'),
     ('--runtimes', 'bench'): ('string', 'Comma-separated runtimes (default all: fastctr-api,fastctr-pooled,fastctr,'
-                              'fastctr-runc,runc,crun,youki,bwrap)'),
+                              'fastctr-served,fastctr-runc,runc,crun,youki,bwrap)'),
     ('--json', 'bench'): ('string', 'Write every sample (runtime, round, latency, stage times) as JSON to a file'),
     ('--plot', 'bench'): ('string', "Draw the latency distributions to a PNG file (needs 'fastctr[plot]')"),
     ('--no-trunc', 'stats'): ('', 'Do not truncate output'),

@@ -18,10 +18,10 @@ RECV = 1 << 16
 
 
 class CommandProtocol:
-    def __init__(self, loop, run_command, prepare_worker=None):
-        """run_command(argv) -> status: the CLI's main.  prepare_worker(): an
-        optional hook a new worker runs first (e.g. the trace of a start)."""
-        self.loop, self.run_command, self.prepare_worker = loop, run_command, prepare_worker
+    def __init__(self, loop, run_command, parking=None):
+        """run_command(argv) -> status: the CLI's main.  parking: workers
+        forked ahead (fastctr.server.parked), tried before a fork."""
+        self.loop, self.run_command, self.parking = loop, run_command, parking
         self.sessions = set()
 
     def connected(self, conn, peer):
@@ -79,11 +79,15 @@ class Session:
         self.finish()
 
     def _start(self, request):
-        self.pid = worker.fork(self.owner, self.conn, request, self.peer)
+        parked = self.owner.parking.take(request, self.peer) if self.owner.parking else None
+        if parked:
+            self.pid, self.pidfd = parked.hand_over(self.conn, request, self.peer)
+        else:
+            self.pid = worker.fork(self.owner, self.conn, request, self.peer)
+            self.pidfd = os.pidfd_open(self.pid)
         for fd in self.fds:  # the worker has them now
             os.close(fd)
         self.fds = []
-        self.pidfd = os.pidfd_open(self.pid)
         self.owner.loop.add(self.pidfd, self._reap)
 
     def _relay(self, data):

@@ -133,6 +133,7 @@ class Loop:
     def __init__(self):
         self.selector = selectors.DefaultSelector()
         self.running = True
+        self.ticks = []  # called after every wake-up (at least once a second)
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         signal.set_wakeup_fd(self.wake_w)
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -163,6 +164,8 @@ class Loop:
                 key.data()
                 if not self.running:
                     break
+            for tick in self.ticks:
+                tick()
 
     def close(self):
         signal.set_wakeup_fd(-1)

@@ -29,10 +29,11 @@ class BadRequest(ValueError):
 
 
 class Request:
-    __slots__ = ("cwd", "umask", "argv", "env", "fds")
+    __slots__ = ("cwd", "umask", "argv", "env", "fds", "raw")
 
-    def __init__(self, cwd, umask, argv, env, fds):
+    def __init__(self, cwd, umask, argv, env, fds, raw=b""):
         self.cwd, self.umask, self.argv, self.env, self.fds = cwd, umask, argv, env, fds
+        self.raw = raw  # the payload as sent: what a parked worker is handed
 
 
 def payload_length(head):
@@ -65,7 +66,7 @@ def parse(payload, fds):
         key, sep, value = entry.partition(b"=")
         if sep and key:
             env[os_str(key)] = os_str(value)
-    return Request(cwd, umask, argv, env, fds)
+    return Request(cwd, umask, argv, env, fds, payload)
 
 
 def os_str(b):

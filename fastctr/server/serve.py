@@ -49,18 +49,28 @@ def warm(extra_modules=()):
         gc.enable()
 
 
-def serve(run_command, socket_path=None, group=None, warm_modules=(), out=sys.stderr):
+def serve(run_command, socket_path=None, group=None, pools=(), engine_settings=None, warm_modules=(),
+          parked_specs=(), out=sys.stderr):
     """Serve `fastctr` commands (run_command(argv) -> status) until
-    SIGTERM/SIGINT; returns the exit status of `fastctr serve`."""
+    SIGTERM/SIGINT; returns the exit status of `fastctr serve`.  pools:
+    "IMAGE[=N]" strings, containers kept ready for `run` (see parked);
+    engine_settings: the Engine arguments of the server's own roots;
+    parked_specs: more kinds of parked workers (fastctr.server.parked.Spec)."""
     _stdio_open()
     gid = listener.group_id(group)
+    specs = pool_specs(pools, engine_settings or {}) + list(parked_specs)
     warm(warm_modules)
     loop = listener.Loop()
     activated = listener.activated_sockets()
     path = socket_path or default_socket()
     sockets = activated or [listener.bind_socket(path, gid)]
     bound = None if activated else os.stat(path)
-    protocol = CommandProtocol(loop, run_command)
+    parking = None
+    if specs:
+        from fastctr.server.parked import Parking
+        parking = Parking(loop, run_command, specs)
+        parking.fill()
+    protocol = CommandProtocol(loop, run_command, parking)
     listeners = [listener.Listener(loop, s, protocol, listener.Access(gid), _name(s, path)) for s in sockets]
     _notify_ready()
     print(f"fastctr: serving on {path} (pid {os.getpid()})", file=out, flush=True)
@@ -70,10 +80,58 @@ def serve(run_command, socket_path=None, group=None, warm_modules=(), out=sys.st
         for each in listeners:
             each.close()
         protocol.close()
+        if parking:
+            parking.close()
         loop.close()
         if bound is not None:
             _remove_own_socket(path, bound)
     return 0
+
+
+def pool_specs(pools, engine_settings):
+    """A parked-worker Spec per --pool IMAGE[=N] (N: 2 when not given)."""
+    from fastctr.server.parked import Spec
+    specs = []
+    for value in pools:
+        image, _, count = value.partition("=")
+        if not image or count and (not count.isdigit() or int(count) < 1):
+            raise listener.ServerError(f"invalid --pool {value!r}: IMAGE or IMAGE=N with N at least 1")
+        specs.append(Spec(f"pool {image}", int(count or 2), _pool_prepare(image, engine_settings),
+                          _pool_fits(image), _pool_drain))
+    return specs
+
+
+def _pool_prepare(image, engine_settings):
+    def prepare():
+        from fastctr.engine import Engine, pool
+        pool.prepare(Engine(**engine_settings), image, 1)
+    return prepare
+
+
+def _pool_drain():
+    from fastctr.engine import pool
+    pool.drain()
+
+
+def _pool_fits(image):
+    """Worth a parked worker: a `run` naming the image, from a client in the
+    server's own cgroups (a pooled container's cgroup is below the parent
+    as the server resolved it).  The run itself decides the rest."""
+    own = _read("/proc/self/cgroup")
+
+    def fits(request, peer):
+        if "run" not in request.argv or image not in request.argv:
+            return False
+        return _read(f"/proc/{peer.pid}/cgroup") == own
+    return fits
+
+
+def _read(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return None
 
 
 def _name(sock, default):

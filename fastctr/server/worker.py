@@ -21,17 +21,27 @@ def fork(owner, conn, request, peer):
     pid = os.fork()
     if pid:
         return pid
+    detach_from_server({conn.fileno(), *request.fds})
+    serve_one(owner.run_command, conn, request, peer.pid)
+
+
+def serve_one(run_command, conn, request, peer_pid, after=None):
+    """Become the command of `request` and end with its status (never
+    returns).  after(): what the worker must do before it says EXIT (a
+    parked worker's clean-up of what it prepared)."""
     status, debug = 125, os.environ.get("FASTCTR_SERVER_DEBUG")
     try:
-        _become(owner, conn, request, peer)
+        take_request(conn, request, peer_pid)
     except BaseException:  # before STRT: the client starts the command cold instead
         _report_crash(debug)
+        _after(after)
         os._exit(125)
     try:
         conn.send(protocol.frame(b"STRT", os.getpid()), socket.MSG_NOSIGNAL)
-        status = _run(owner.run_command, request.argv)
+        status = _run(run_command, request.argv)
     except BaseException:  # the worker must end here, whatever happened
         _report_crash()
+    _after(after)
     try:
         conn.send(protocol.frame(b"EXIT", status), socket.MSG_NOSIGNAL)
     except OSError:  # the client is gone
@@ -39,13 +49,27 @@ def fork(owner, conn, request, peer):
     os._exit(status)
 
 
-def _become(owner, conn, request, peer):
-    os.setsid()  # out of the server's process group: its Ctrl-C is not ours
+def _after(after):
+    if after:
+        try:
+            after()
+        except BaseException:
+            _report_crash()
+
+
+def detach_from_server(keep):
+    """Right after the fork: out of the server's process group (its Ctrl-C
+    is not ours), Python's own signal handling, none of its descriptors
+    but `keep`."""
+    os.setsid()
     signal.set_wakeup_fd(-1)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    keep = {conn.fileno(), *request.fds}
     _close_all_but(keep)
+
+
+def take_request(conn, request, peer_pid):
+    """The client's stdio, directory, umask, environment and cgroup."""
     for target, fd in enumerate(request.fds):
         os.dup2(fd, target)
     for fd in set(request.fds):
@@ -59,11 +83,9 @@ def _become(owner, conn, request, peer):
     os.umask(request.umask)
     os.environ.clear()
     os.environ.update(request.env)
-    _adopt_client_cgroup(peer.pid)
+    _adopt_client_cgroup(peer_pid)
     from fastctr import trace
     trace.from_environ()
-    if owner.prepare_worker:
-        owner.prepare_worker()
 
 
 def _close_all_but(keep):

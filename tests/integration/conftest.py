@@ -71,6 +71,29 @@ def rt(state_root):
 
 
 @pytest.fixture(scope="session", autouse=True)
+def server_pass_uses_its_server():
+    """In the server pass (tests/server_pass.sh) every `fastctr` command goes
+    through one `fastctr serve`: it must listen when the tests begin and still
+    be there when they end."""
+    path = os.environ.get("FASTCTR_SOCKET")
+    if not path:
+        yield
+        return
+    import socket
+
+    def listening():
+        with socket.socket(socket.AF_UNIX) as s:
+            try:
+                s.connect(path)
+                return True
+            except OSError:
+                return False
+    assert listening(), f"no fastctr server listens on {path}"
+    yield
+    assert listening(), f"the fastctr server on {path} went away during the tests"
+
+
+@pytest.fixture(scope="session", autouse=True)
 def machine_network_untouched():
     """No test may change the machine's own network namespace: networking
     tests run fastctr inside namespaces they make themselves."""

@@ -182,10 +182,11 @@ def test_a_missing_image_is_one_line_and_exit_125(fcli, tmpdir_env):
 
 
 @pytest.mark.parametrize("command, concurrency, runtimes", [
-    (["sleep", "0.1"], "1", "fastctr-api,fastctr,fastctr-runc,runc,crun,youki,bwrap"),  # between containers
+    (["sleep", "0.1"], "1", "fastctr-api,fastctr,fastctr-served,fastctr-runc,runc,crun,youki,bwrap"),  # between containers
     # while the one runtime's containers run (it has to end them)
     (["sleep", "30"], "2", "fastctr-api"), (["sleep", "30"], "2", "fastctr"), (["sleep", "30"], "1", "fastctr-runc"),
-    (["sleep", "30"], "2", "runc"), (["sleep", "30"], "2", "crun"), (["sleep", "30"], "1", "bwrap")])
+    (["sleep", "30"], "2", "runc"), (["sleep", "30"], "2", "crun"), (["sleep", "30"], "1", "bwrap"),
+    (["sleep", "30"], "2", "fastctr-served")])
 def test_nothing_is_left_after_ctrl_c(fcli, tmpdir_env, command, concurrency, runtimes):
     """SIGINT mid-run: every runtime's containers, state, bundles and
     cgroups go; exit 130.  The conftest's no_leaks checks cgroups and

@@ -355,3 +355,55 @@ def test_a_killed_worker_makes_the_client_exit_125(server):
     assert "killed by signal 9" in p.stderr.read()  # (the container held the pipe open)
     p.stdout.close()
     p.stderr.close()
+
+
+# ---------------------------------------------------------------- parked workers
+
+PARKING_SERVER = """
+import os, sys
+from fastctr.cli.commands import main
+from fastctr.server import serve
+from fastctr.server.parked import Spec
+marks = sys.argv[2]
+
+def prepare():
+    with open(os.path.join(marks, str(os.getpid())), "w") as f:
+        f.write("prepared")
+
+def after():
+    os.unlink(os.path.join(marks, str(os.getpid())))
+
+fits = lambda request, peer: "version" in request.argv
+sys.exit(serve.serve(main, socket_path=sys.argv[1], parked_specs=[Spec("test", 2, prepare, fits, after)]))
+"""
+
+
+def test_parked_workers_take_fitting_commands_clean_up_and_are_replaced(roots, tmp_path):
+    """What a parked worker prepared is gone when its command ends, a new
+    worker is parked in its place, and stopping the server dismisses them."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    sock = str(tmp_path / "p.sock")
+    env = dict(os.environ, FASTCTR_CGROUP_PARENT="self")
+    env.pop("FASTCTR_SOCKET", None)
+    server = subprocess.Popen([sys.executable, "-c", PARKING_SERVER, sock, str(marks)], env=env, cwd="/",
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: len(os.listdir(marks)) == 2, what="two parked workers")
+        first = set(os.listdir(marks))
+        env["FASTCTR_SOCKET"] = sock
+        p = subprocess.run(roots.argv + ["version", "--format", "{{.Client.Version}}"], env=env, cwd="/",
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0 and p.stdout.strip(), p.stderr
+        wait_for(lambda: len(os.listdir(marks)) == 2 and set(os.listdir(marks)) != first,
+                 what="the used worker to clean up and a new one to be parked")
+        assert len(first & set(os.listdir(marks))) == 1
+        p = subprocess.run(roots.argv + ["ps", "-a"], env=env, cwd="/", capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0  # not for a parked worker: a fork as always
+        assert len(first & set(os.listdir(marks))) == 1
+    finally:
+        server.terminate()
+        assert server.wait(60) == 0, server.stderr.read()
+        server.stderr.close()
+    assert os.listdir(marks) == [], "dismissed parked workers did not clean up"
+    assert not [pid for pid in _pids() if _ppid(pid) == server.pid]
