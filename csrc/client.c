@@ -51,14 +51,25 @@ static int takes_value(const char *opt)
     return 0;
 }
 
+/* Commands that start cold: the server itself, and the monitor's callback
+ * (`container cleanup ID`), which must run as the monitor's own process: it
+ * is the container's recorded starter, and for a --restart policy it becomes
+ * the next monitor by exec. */
+static int served_command(int argc, char **argv, int i)
+{
+    if (strcmp(argv[i], "serve") == 0)
+        return 0;
+    return !(strcmp(argv[i], "container") == 0 && i + 1 < argc && strcmp(argv[i + 1], "cleanup") == 0);
+}
+
 /* The command word and --state-root among the global options; 0 when the
- * cold path is asked for (--no-server, or `serve` itself). */
+ * cold path is asked for (--no-server, or a command that must be cold). */
 static int scan_globals(int argc, char **argv, const char **state_root)
 {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (a[0] != '-' || strcmp(a, "-") == 0)
-            return strcmp(a, "serve") != 0;
+            return served_command(argc, argv, i);
         if (strcmp(a, "--") == 0)
             return 1;
         if (strcmp(a, "--no-server") == 0)
@@ -262,12 +273,18 @@ int fastctr_client(int argc, char **argv)
         return FASTCTR_CLIENT_COLD;
     }
     struct buf b = {0};
-    if (build_payload(&b, argc, argv) < 0 || send_request(fd, &b) < 0) {
+    if (build_payload(&b, argc, argv) < 0) {
         free(b.p);
         close(fd);
-        return FASTCTR_CLIENT_COLD; /* nothing began: the server reads a request whole or not at all */
+        return FASTCTR_CLIENT_COLD;
     }
+    int sent = send_request(fd, &b);
     free(b.p);
+    if (sent < 0) { /* refused at once (a DENY is waiting), or gone: nothing began */
+        int status = await_status(fd, addr.sun_path);
+        close(fd);
+        return status;
+    }
     server_fd = fd;
     forward_signals();
     int status = await_status(fd, addr.sun_path);

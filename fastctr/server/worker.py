@@ -30,6 +30,9 @@ def serve_one(run_command, conn, request, peer_pid, after=None):
     returns).  after(): what the worker must do before it says EXIT (a
     parked worker's clean-up of what it prepared)."""
     status, debug = 125, os.environ.get("FASTCTR_SERVER_DEBUG")
+    if not same_namespaces(peer_pid):  # before STRT: the client runs it cold, where it is
+        _after(after)
+        os._exit(125)
     try:
         take_request(conn, request, peer_pid)
     except BaseException:  # before STRT: the client starts the command cold instead
@@ -47,6 +50,24 @@ def serve_one(run_command, conn, request, peer_pid, after=None):
     except OSError:  # the client is gone
         pass
     os._exit(status)
+
+
+NAMESPACES = ("net", "mnt", "pid", "ipc", "uts", "user", "cgroup")
+
+
+def same_namespaces(peer_pid):
+    """Whether the client lives in every namespace the server lives in.  A
+    command acts where it runs: a client in a network namespace of its own
+    (a test's `unshare --net`) must get its bridges there, not in the
+    server's, and a client in its own mount namespace sees its own files.
+    So a client anywhere else starts cold instead."""
+    if peer_pid <= 0:  # not visible from here: another pid namespace
+        return False
+    try:
+        return all(os.stat(f"/proc/self/ns/{ns}").st_ino == os.stat(f"/proc/{peer_pid}/ns/{ns}").st_ino
+                   for ns in NAMESPACES if os.path.exists(f"/proc/self/ns/{ns}"))
+    except OSError:
+        return False
 
 
 def _after(after):

@@ -70,6 +70,18 @@ def rt(state_root):
     return Runtime(root=state_root, cgroup_parent="self")
 
 
+SERVED = bool(os.environ.get("FASTCTR_SOCKET"))  # the server pass: `fastctr` commands go through fastctr serve
+
+
+def killed_by_sigkill(p):
+    """A `fastctr` command killed with SIGKILL (FASTCTR_CRASH_AT): the process
+    itself cold; through a server, its worker, of which the client says so
+    and exits 125."""
+    if SERVED:
+        return p.returncode == 125 and "killed by signal 9" in p.stderr
+    return p.returncode == -9
+
+
 @pytest.fixture(scope="session", autouse=True)
 def server_pass_uses_its_server():
     """In the server pass (tests/server_pass.sh) every `fastctr` command goes

@@ -51,7 +51,8 @@ def test_run_trace_table_has_the_stages_and_they_add_up(fcli):
     assert order == sorted(order)
     assert abs(sum(stages.values()) - total) <= 0.005 * len(stages) + 0.01
     assert 0 < total < wall_ms  # counted from the launcher's exec (FASTCTR_T0_NS), inside our wall time
-    assert stages["imports"] > 1  # the interpreter's start at least
+    # the interpreter's start at least; through a server (its pass) the hand-over alone
+    assert stages["imports"] > (0 if os.environ.get("FASTCTR_SOCKET") else 1)
     assert fcli("ps", "-a", "-q").stdout == ""
 
 

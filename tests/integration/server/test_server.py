@@ -155,6 +155,23 @@ def test_a_command_goes_through_the_server_and_the_cold_path_stays(server):
         assert p.wait(30) == 0
 
 
+def test_a_client_in_a_network_namespace_of_its_own_starts_cold_there(server):
+    """The command acts where its client is: in the client's own network
+    namespace (here bridge and veth of the default network would go), not in
+    the server's."""
+    script = ('ip link set lo up; exec "$0" "$@"')
+    p = subprocess.Popen(["unshare", "--net", "--mount", "--propagation", "private", "sh", "-c", script,
+                          *server.roots.argv, "run", "--rm", "bb:1", "sh", "-c", "echo ready; sleep 1"],
+                         env=server.env, cwd="/", text=True, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    ready(p)
+    assert os.path.realpath(f"/proc/{p.pid}/exe") == PYTHON, "a client of another namespace was served"
+    assert os.readlink(f"/proc/{p.pid}/ns/net") != os.readlink("/proc/self/ns/net")
+    assert p.wait(30) == 0, p.stderr.read()
+    p.stdout.close()
+    p.stderr.close()
+
+
 @pytest.mark.parametrize("command, status", [
     (["true"], 0), (["sh", "-c", "exit 3"], 3), (["nosuchcommand"], 127), (["/etc"], 126),
 ])
