@@ -6,9 +6,9 @@ filesystem, cgroup, its init waiting before exec) as its own child, so that
 the worker can wait for it as a cold `run` waits for its container.  A
 `run` of that image is handed to a parked worker instead of a fresh fork:
 the CLI's run takes the pooled container when the options fit and starts
-normally when they do not.  Whatever the command did, the worker removes
-what it prepared and did not use before it reports the exit status, and
-the server parks a new one in its place.
+normally when they do not.  Whatever the command did, once the client has
+its exit status the worker removes what it prepared and did not use (and
+what a taken container left), and the server parks a new one in its place.
 
 The hand-over is one message on the worker's own socket: the client's
 connection and stdio descriptors (SCM_RIGHTS), the peer's pid and the

@@ -27,8 +27,8 @@ def fork(owner, conn, request, peer):
 
 def serve_one(run_command, conn, request, peer_pid, after=None):
     """Become the command of `request` and end with its status (never
-    returns).  after(): what the worker must do before it says EXIT (a
-    parked worker's clean-up of what it prepared)."""
+    returns).  after(): what the worker does once the client has its status
+    (a parked worker's clean-up of what it prepared)."""
     status, debug = 125, os.environ.get("FASTCTR_SERVER_DEBUG")
     if not same_namespaces(peer_pid):  # before STRT: the client runs it cold, where it is
         _after(after)
@@ -44,11 +44,14 @@ def serve_one(run_command, conn, request, peer_pid, after=None):
         status = _run(run_command, request.argv)
     except BaseException:  # the worker must end here, whatever happened
         _report_crash()
-    _after(after)
+    for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM):  # the client leaves once it has the status
+        signal.signal(sig, signal.SIG_IGN)
     try:
         conn.send(protocol.frame(b"EXIT", status), socket.MSG_NOSIGNAL)
     except OSError:  # the client is gone
         pass
+    conn.close()
+    _after(after)  # off the client's clock: what was prepared and not used, what a taken one left
     os._exit(status)
 
 

@@ -424,3 +424,60 @@ def test_parked_workers_take_fitting_commands_clean_up_and_are_replaced(roots, t
         server.stderr.close()
     assert os.listdir(marks) == [], "dismissed parked workers did not clean up"
     assert not [pid for pid in _pids() if _ppid(pid) == server.pid]
+
+
+# ---------------------------------------------------------------- serve --pool
+
+def _pool_markers(roots):
+    d = os.path.join(roots.data, "pool")
+    return set(os.listdir(d)) if os.path.isdir(d) else set()
+
+
+def _pooled_ready(server, count):
+    """`count` parked workers, each with its pooled container's process."""
+    return len([w for w in server.children() if [p for p in _pids() if _ppid(p) == w]]) == count \
+        and len(_pool_markers(server.roots)) == count
+
+
+def test_a_pooled_container_is_taken_refilled_and_torn_down_at_stop(roots):
+    s = Server(roots, "--pool", "bb:1=1")
+    try:
+        wait_for(lambda: _pooled_ready(s, 1), what="a pooled container")
+        (pooled,) = _pool_markers(roots)
+        p = fastctr(s, "run", "--rm", "bb:1", "sh", "-c", "hostname; echo out; echo err >&2; exit 3")
+        assert (p.returncode, p.stdout, p.stderr) == (3, f"{pooled[:12]}\nout\n", "err\n")  # it was the pooled one
+        wait_for(lambda: _pooled_ready(s, 1) and pooled not in _pool_markers(roots), what="the pool refilled")
+        (refill,) = _pool_markers(roots)
+        assert fastctr(s, "ps", "-aq").stdout == ""
+        p = fastctr(s, "run", "--rm", "-e", "A=b", "-w", "/tmp", "-u", "1000:1000", "bb:1", "sh", "-c",
+                    "echo $A $(pwd) $(id -u):$(id -g) $(hostname)")
+        assert (p.returncode, p.stdout) == (0, f"b /tmp 1000:1000 {refill[:12]}\n"), p.stderr
+        assert refill not in _pool_markers(roots)
+    finally:
+        assert s.stop() == 0
+    assert _pool_markers(roots) == set(), "pooled containers outlived serve"
+    assert not s.children()
+
+
+def test_a_run_the_pool_does_not_fit_takes_the_normal_path(roots):
+    s = Server(roots, "--pool", "bb:1=1")
+    try:
+        wait_for(lambda: _pooled_ready(s, 1), what="a pooled container")
+        (pooled,) = _pool_markers(roots)
+        p = fastctr(s, "run", "--rm", "-h", "elsewhere", "--memory", "64m", "bb:1", "sh", "-c",
+                    "hostname; cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || "
+                    "cat /sys/fs/cgroup/memory.max")
+        assert p.returncode == 0, p.stderr
+        assert p.stdout.split()[0] == "elsewhere" and str(64 << 20) in p.stdout
+        wait_for(lambda: _pooled_ready(s, 1) and pooled not in _pool_markers(roots), what="a new pooled container")
+        wait_for(lambda: fastctr(s, "ps", "-aq").stdout == "", what="the run's container to go")
+    finally:
+        assert s.stop() == 0
+    assert _pool_markers(roots) == set()
+
+
+def test_a_bad_pool_option_is_one_line_and_exit_1(roots):
+    p = subprocess.run(roots.argv + ["serve", "--socket", os.path.join(roots.state, "bad.sock"), "--pool", "bb:1=0"],
+                       env=dict(os.environ, FASTCTR_NO_SERVER="1"), capture_output=True, text=True, timeout=60)
+    assert p.returncode == 1 and p.stderr.strip().count("\n") == 0 and "--pool" in p.stderr
+    assert not os.path.exists(os.path.join(roots.state, "bad.sock"))
