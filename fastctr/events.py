@@ -18,8 +18,11 @@ _LINE_MAX = 4000  # below PIPE_BUF (4096): appended atomically
 
 
 def _quote(text):
+    text = str(text)
+    if text.isprintable() and '"' not in text and "\\" not in text:  # IDs, names: nothing to escape
+        return '"' + text + '"'
     out = []
-    for ch in str(text):
+    for ch in text:
         if ch in '"\\':
             out.append("\\" + ch)
         elif ch < " " or ch == "\x7f":

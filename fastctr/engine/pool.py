@@ -67,7 +67,10 @@ class Pooled:
 def prepare(engine, image_ref, count=1, opts=None):
     """Make `count` pooled containers of the image, with `opts` (RunOptions:
     default `--rm --network none`; it must keep --rm and a private network,
-    no -d, -t or volumes) -> their IDs.  Sweeps what dead owners left first."""
+    no -d, -t or volumes) -> their IDs.  Sweeps what dead owners left first.
+    Call it from a thread that lives as long as the pool (a worker's main
+    thread): untaken containers die with the thread that made them (the
+    kernel's parent-death signal is the creating thread's)."""
     from fastctr.engine.options import RunOptions
     reclaim()
     sweep(engine)
@@ -115,6 +118,7 @@ def _prepare_one(engine, image_ref, image, chain, base):
         finish_bundle(engine.driver, base, spec, cid, chain, rootfs, cdir)
         with open(os.path.join(cdir, "config.json"), "w") as f:
             json.dump(bundle_document(spec), f)
+        etc = _etc_texts(base, spec)
         null = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
         try:
             container = runtime.create(cid, cdir, stdio=(null, null, null), wait_for_start=False, detach=False,
@@ -131,9 +135,17 @@ def _prepare_one(engine, image_ref, image, chain, base):
         raise
     p = Pooled(cid, _engine_key(engine), image, image_ref, base, spec, chain, rootfs_mount, runtime, container,
                cdir, marker)
+    p.etc = etc
     with _lock:
         _offered.append(p)
     return p
+
+
+def _etc_texts(opts, spec):
+    """/etc/hosts and resolv.conf as a create would write them now (they
+    follow the host's resolv.conf)."""
+    from fastctr.engine.options import etc_texts, host_names, parse_network
+    return etc_texts(parse_network(opts)[0], {}, host_names(spec["hostname"], spec.get("domainname")))
 
 
 def _write_marker(engine, cid, cgroup=None):
@@ -188,7 +200,17 @@ def unfit(engine, opts, base):
     return None
 
 
-def take(engine, image_ref, opts):
+def fits(engine, image_ref, opts):
+    """The offered container a run of image_ref with opts would take, or
+    None; it stays offered."""
+    taken = _take(engine, image_ref, opts)
+    if taken is None:
+        return None
+    _give_back(taken[0])
+    return taken[0]
+
+
+def _take(engine, image_ref, opts):
     """An offered container that `opts` fits, no longer offered, with the
     run's spec -> (Pooled, spec), or None."""
     if not _offered:
@@ -237,6 +259,8 @@ def _run_spec(engine, p, opts):
     cwd = spec["process"]["cwd"]
     if cwd not in ("/", p.spec["process"]["cwd"]) and not _dir_in_image(engine, p, cwd):
         return None
+    if _etc_texts(opts, spec) != p.etc:  # the host's resolver changed since
+        return None
     return spec
 
 
@@ -258,7 +282,7 @@ def _dir_in_image(engine, p, path):
 def run(engine, image_ref, opts, stdio=(-1, -1, -1), sig_proxy=False):
     """Engine.run through a pooled container -> the exit status, or None
     when none fits (the caller then takes the normal path)."""
-    taken = take(engine, image_ref, opts)
+    taken = _take(engine, image_ref, opts)
     if taken is None:
         return None
     p, spec = taken

@@ -333,3 +333,13 @@ def test_without_the_waiter_the_clone_waits_itself(engine, cmd, monkeypatch):
     normal = _normal(engine, _opts(cmd))
     assert _pooled(engine, _opts(cmd)) == normal
     assert _pooled(engine, _opts(cmd, user="app", env=["A=1"])) == _normal(engine, _opts(cmd, user="app", env=["A=1"]))
+
+
+def test_fits_says_which_offer_a_run_would_take_and_takes_none(engine):
+    pool.prepare(engine, "bb:1")
+    (p,) = pool.offered()
+    assert pool.fits(engine, "bb:1", _opts(["id"], user="app", env=["A=1"], name="x")) is p
+    assert pool.fits(engine, "bb:1", _opts(["id"], hostname="h")) is None
+    assert pool.fits(engine, "bb:1", _opts(["id"], rm=False)) is None
+    assert pool.fits(engine, "nosuchimage:1", _opts(["id"])) is None
+    assert pool.offered() == [p]
