@@ -228,19 +228,20 @@ class Engine(Supervisor, Operations, ImageOps):
         return record
 
     def _insert_row(self, cid, name, image_id, labels, record=None):
-        """The container's row, status `creating` (`created` with its
-        record: a pooled one's, fastctr.engine.pool).  A name the user gave
-        that is taken fails; a generated one that is taken (another run
-        drew it at the same moment) is drawn again."""
+        """The container's row, status `creating` (`running` with its
+        record: a taken pooled one's, fastctr.engine.pool).  A name the
+        user gave that is taken fails; a generated one that is taken
+        (another run drew it at the same moment) is drawn again."""
         for _ in range(1 if name else NAME_ATTEMPTS):
             try_name = name or generate_name()
             try:
+                t = now()
                 with self.store.transaction() as db:
-                    db.execute("INSERT INTO containers (id, name, image_id, driver, created, status, labels, config) "
-                               "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                               (cid, try_name, image_id, self.driver.name, now(),
-                                "creating" if record is None else "created", json.dumps(labels),
-                                None if record is None else json.dumps(record)))
+                    db.execute("INSERT INTO containers (id, name, image_id, driver, created, status, labels, config, "
+                               "started) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                               (cid, try_name, image_id, self.driver.name, t,
+                                "creating" if record is None else "running", json.dumps(labels),
+                                None if record is None else json.dumps(record), None if record is None else t))
                 return try_name
             except Exception as e:
                 if "UNIQUE" not in str(e):
@@ -358,14 +359,12 @@ class Engine(Supervisor, Operations, ImageOps):
             spec["mounts"].append({"destination": f"/etc/{name}", "type": "bind", "source": path,
                                    "options": ["rbind", "rprivate"]})
 
-    def start(self, ref, stdio=(-1, -1, -1), sig_proxy=False, stdin=True, detach_keys=None, pooled=None):
+    def start(self, ref, stdio=(-1, -1, -1), sig_proxy=False, stdin=True, detach_keys=None):
         """Run a created container attached; returns its exit status.  With
         sig_proxy the signals we get are passed to it (Docker's
         --sig-proxy), and it is kept out of our terminal's process group so
         that Ctrl-C reaches it once.  A -t container is started under its
-        monitor and attached to (stdin, detach_keys: see attach).  pooled:
-        the run of a taken pooled container, in place of the runtime's
-        (fastctr.engine.pool)."""
+        monitor and attached to (stdin, detach_keys: see attach)."""
         c = self.container(ref)
         if c["config"].get("tty") or not c["config"].get("rm"):
             # Docker logs attached containers too: one that outlives this command (no --rm) runs under
@@ -411,12 +410,11 @@ class Engine(Supervisor, Operations, ImageOps):
             if c["config"].get("networks"):  # first, in a namespace the process joins: no hold before its exec
                 netns = self.net.prepared(c, cdir)
                 trace.mark("network")
-            run = pooled or self.runtime_for(c).run
-            status = run(c["id"], cdir, stdio=stdio, rootfs_mount=tuple(mount) if mount else None,
-                         loopback_up=True, new_session=bool(proxy), netns=netns and netns.path,
-                         # Without one the process execs at once: no fifo round trip.
-                         prestart=prestart if "FASTCTR_CRASH_AT" in os.environ else None,
-                         poststop=poststop if netns else None, started=started, exited=exited)
+            status = self.runtime_for(c).run(c["id"], cdir, stdio=stdio, rootfs_mount=tuple(mount) if mount else None,
+                                             loopback_up=True, new_session=bool(proxy), netns=netns and netns.path,
+                                             # Without one the process execs at once: no fifo round trip.
+                                             prestart=prestart if "FASTCTR_CRASH_AT" in os.environ else None,
+                                             poststop=poststop if netns else None, started=started, exited=exited)
             return status
         except Exception as e:
             status = getattr(e, "exit_code", 125)  # 126/127 when the command could not run

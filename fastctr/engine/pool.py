@@ -166,10 +166,13 @@ def _write_marker(engine, cid, cgroup=None):
 
 def _engine_key(engine):
     """What a run's engine must share with the pool's: data root, state
-    root, storage driver and cgroup parent."""
-    runtime = engine.runtime
-    return (os.path.realpath(engine.store.root), os.path.realpath(runtime.store.root), engine.driver.name,
-            runtime.cgroup_parent or "", runtime.cgroup_v2_root or "")
+    root, storage driver and cgroup parent (an engine's never change)."""
+    key = getattr(engine, "_pool_key", None)
+    if key is None:
+        runtime = engine.runtime
+        key = engine._pool_key = (os.path.realpath(engine.store.root), os.path.realpath(runtime.store.root),
+                                  engine.driver.name, runtime.cgroup_parent or "", runtime.cgroup_v2_root or "")
+    return key
 
 
 # --------------------------------------------------------------- take
@@ -293,21 +296,19 @@ def run(engine, image_ref, opts, stdio=(-1, -1, -1), sig_proxy=False):
         _give_back(p)
         raise
     try:
-        return engine.start(c["id"], stdio=stdio, sig_proxy=sig_proxy, pooled=_Starter(p, spec))
+        return _start(engine, p, c, spec, stdio, sig_proxy)
     finally:
-        try:
-            engine.rm(c["id"], force=True)  # its row and state; its files and empty cgroup wait for reclaim()
-        finally:
-            with _lock:
-                _spent.append(p)
+        with _lock:
+            _spent.append(p)
         trace.mark("teardown")
 
 
 def _record(engine, p, image_ref, opts, spec):
-    """The row of a `create` of this run (status created, its `create`
-    event), its bundle the run's.  From here on the container is an
-    ordinary one (a killed run leaves it `dead` for prune); its marker
-    stays: its files and empty cgroup are the pool's to remove (sweep)."""
+    """The row of this run as create and start write it (status running,
+    this process its starter) with the `create` and `attach` events, its
+    bundle the run's.  From here on the container is an ordinary one (a
+    killed run leaves it for prune); its marker stays: its files and empty
+    cgroup are the pool's to remove (reclaim, sweep)."""
     from fastctr.engine.options import bundle_document, parse_env, parse_labels, run_flag_record, validate_name
     image = p.image
     if opts.name:
@@ -321,28 +322,70 @@ def _record(engine, p, image_ref, opts, spec):
     if opts.network is None:
         opts.network = engine.default_network
     record = engine._record(image_ref, image, opts, spec, p.rootfs_mount, None, None, [], None, [], [], extra, {})
+    record["starter"] = engine._starter_identity()
     with open(os.path.join(p.cdir, "config.json"), "w") as f:
         json.dump(bundle_document(spec), f)
-    engine._insert_row(p.cid, opts.name, p.image_id, parse_labels(opts.labels), record)
+    name = engine._insert_row(p.cid, opts.name, p.image_id, parse_labels(opts.labels), record)
     with _lock:
         _claimed.discard(p.cid)
-    c = engine._row(p.cid)
+    c = {"id": p.cid, "name": name, "image_id": p.image_id, "config": record, "labels": parse_labels(opts.labels)}
     events.container(engine.store.root, c, "create")
+    events.container(engine.store.root, c, "attach")
     trace.mark("store")
     return c
 
 
-class _Starter:
-    """Runtime.run's place in Engine.start for a taken container."""
+def _start(engine, p, c, spec, stdio, sig_proxy):
+    """What Engine.start and rm do for a foreground `run --rm` (events,
+    --sig-proxy, OOM, 126/127, removal) for the taken container, whose
+    row and handles are at hand: no look-ups, no `exited` status written
+    for a row that goes at once."""
+    from fastctr.engine.supervise import SignalProxy
+    from fastctr.errors import crash_point
+    from fastctr.runtime import pooled, spec as spec_mod
+    root, status, oom = engine.store.root, 125, False
+    proxy = SignalProxy() if sig_proxy else None
 
-    def __init__(self, p, spec):
-        self.p, self.spec = p, spec
+    def started(container):
+        events.container(root, c, "start")
+        crash_point("start:running")
+        if proxy:
+            proxy.target(container.pid)
 
-    def __call__(self, cid, bundle, *, stdio, new_session, prestart, started, exited, **unused):
-        from fastctr.runtime import pooled, spec as spec_mod
-        process = spec_mod.Process(self.spec["process"])
-        return pooled.run(self.p.runtime, self.p.container, process, stdio=stdio, new_session=new_session,
-                          prestart=prestart, started=started, exited=exited, keep_cgroup=True)
+    def exited(container):  # before its cgroup goes: the kernel counted OOM kills there
+        nonlocal oom
+        cg = container.cgroup
+        oom = bool(cg and cg.oom_kills())
+    try:
+        status = pooled.run(p.runtime, p.container, spec_mod.Process(spec["process"]), stdio=stdio,
+                            new_session=bool(proxy), started=started, exited=exited, keep=True,
+                            prestart=(lambda ct: crash_point("start:spawned")) if "FASTCTR_CRASH_AT" in os.environ
+                            else None)
+        return status
+    except Exception as e:
+        status = getattr(e, "exit_code", 125)  # 126/127 when the command could not run
+        raise
+    finally:
+        if proxy:
+            proxy.restore()
+        if oom:
+            events.container(root, c, "oom")
+        events.container(root, c, "die", exitCode=status)
+        _remove_row(engine, c)
+
+
+def _remove_row(engine, c):
+    """Engine.rm of the exited container: its row and lock under the lock,
+    its `destroy` event; as rm, "no such container" when a concurrent
+    `rm -f` was first."""
+    from fastctr.errors import ContainerNotFoundError
+    with engine.lock(c["id"]):
+        with engine.store.transaction() as db:
+            gone = db.execute("DELETE FROM containers WHERE id = ?", (c["id"],)).rowcount
+        _unlink(os.path.join(engine.store.root, "locks", c["id"]))
+    if not gone:
+        raise ContainerNotFoundError(f"no such container: {c['id']}")
+    events.container(engine.store.root, c, "destroy")
 
 
 # ------------------------------------------------------- drain, sweep
@@ -369,8 +412,12 @@ def reclaim():
     with _lock:
         mine = [p for p in _spent if p.owner == me]
         _spent[:] = [p for p in _spent if p.owner != me]
+    from fastctr.errors import ContainerNotFound
     for p in mine:
-        _remove_cgroup(p.container.st.get("cgroup"))
+        try:
+            p.runtime.delete(p.cid, force=True)  # its state and empty cgroup
+        except ContainerNotFound:
+            _remove_cgroup(p.container.st.get("cgroup"))  # deleted by an `rm -f` meanwhile
         _remove_files(p.cdir, p.marker)
     return len(mine)
 

@@ -347,8 +347,8 @@ class Runtime:
         finally:
             os.close(lock)
 
-    def _destroy(self, c, keep_cgroup=False):
-        cg = None if keep_cgroup else c.cgroup
+    def _destroy(self, c):
+        cg = c.cgroup
         if cg:
             if cg.pids():
                 cg.kill(signal.SIGKILL)
@@ -396,10 +396,9 @@ class Runtime:
             return c
         return self.wait_and_delete(c, exited, poststop)
 
-    def wait_and_delete(self, c, exited=None, poststop=None, keep_cgroup=False):
+    def wait_and_delete(self, c, exited=None, poststop=None):
         """The end of an attached run: wait for c's process, then delete c
-        -> its exit status (also fastctr.runtime.pooled's, which may leave
-        the empty cgroup to whoever made the container ahead of time)."""
+        -> its exit status (also fastctr.runtime.pooled's)."""
         try:
             status = wait_status(c.pid)
             trace.mark("wait")
@@ -408,7 +407,7 @@ class Runtime:
         finally:
             lock = self.store.lock(c.id)
             try:
-                self._destroy(c, keep_cgroup)
+                self._destroy(c)
             finally:
                 os.close(lock)
                 if poststop:

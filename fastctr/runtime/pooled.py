@@ -18,15 +18,15 @@ import _signal as signal
 
 from fastctr import trace
 from fastctr.runtime import _core
-from fastctr.runtime.lifecycle import _reap_or_wait
+from fastctr.runtime.lifecycle import _reap_or_wait, wait_status
 
 def run(runtime, c, process, *, stdio=(-1, -1, -1), new_session=False, prestart=None, started=None,
-        exited=None, keep_cgroup=False):
+        exited=None, keep=False):
     """Take the waiting container c with `process` (a spec.Process) ->
     its exit status, c deleted.  stdio -1: ours (the fd of the same
     number, none when it is closed).  The errors of a failed exec are
-    spawn's (126/127), with c deleted.  keep_cgroup: the empty cgroup is
-    left for the pool to remove off the start path."""
+    spawn's (126/127), with c deleted.  keep: c (its state and empty
+    cgroup) is left for the caller to delete off the start path."""
     sock, c.pool_sock = c.pool_sock, None
     try:
         if prestart:
@@ -42,7 +42,13 @@ def run(runtime, c, process, *, stdio=(-1, -1, -1), new_session=False, prestart=
     if started:
         started(c)
     trace.mark("started")
-    return runtime.wait_and_delete(c, exited, keep_cgroup=keep_cgroup)
+    if not keep:
+        return runtime.wait_and_delete(c, exited)
+    status = wait_status(c.pid)
+    trace.mark("wait")
+    if exited:
+        exited(c)
+    return status
 
 
 def discard(runtime, c, sock=None):

@@ -287,8 +287,8 @@ def test_a_taken_containers_files_and_cgroup_wait_for_reclaim(engine):
     (cid,) = pool.prepare(engine, "bb:1")
     assert _run(engine, _opts(["true"]))[0] == 0
     assert not engine.store.db.execute("SELECT 1 FROM containers WHERE id = ?", (cid,)).fetchone()
-    assert not os.path.exists(os.path.join(engine.runtime.store.root, cid))  # the runtime's view: gone
-    assert os.path.exists(engine.driver.container_dir(cid)) and _cgroup_dirs_of(cid)  # off the run's clock
+    assert engine.runtime.status(cid) == "stopped"  # its state, files and empty cgroup: off the run's clock
+    assert os.path.exists(engine.driver.container_dir(cid)) and _cgroup_dirs_of(cid)
     assert pool.reclaim() == 1
     assert _leftovers(engine, [cid], []) == []
 
