@@ -343,3 +343,20 @@ def test_fits_says_which_offer_a_run_would_take_and_takes_none(engine):
     assert pool.fits(engine, "bb:1", _opts(["id"], rm=False)) is None
     assert pool.fits(engine, "nosuchimage:1", _opts(["id"])) is None
     assert pool.offered() == [p]
+
+
+def _events_of(engine, name):
+    with open(os.path.join(engine.store.root, "events.log")) as f:
+        return [json.loads(line)["Action"] for line in f if f'"name":"{name}"' in line]
+
+
+def test_an_oom_kill_in_a_pooled_container_is_reported_as_in_a_normal_one(engine):
+    limits = dict(memory="16m", memory_swap="16m")
+    cmd = ["sh", "-c", "head -c 64m /dev/zero | sort >/dev/null"]
+    normal = _normal(engine, _opts(cmd, name="pool-oom-normal", **limits))
+    pool.prepare(engine, "bb:1", opts=_opts(None, **limits))
+    pooled = _run(engine, _opts(cmd, name="pool-oom-pooled", **limits))
+    assert not pool.offered()
+    assert pooled[0] == normal[0] != 0
+    assert _events_of(engine, "pool-oom-pooled") == _events_of(engine, "pool-oom-normal")
+    assert "oom" in _events_of(engine, "pool-oom-pooled")
