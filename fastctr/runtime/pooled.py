@@ -44,7 +44,11 @@ def run(runtime, c, process, *, stdio=(-1, -1, -1), new_session=False, prestart=
     trace.mark("started")
     if not keep:
         return runtime.wait_and_delete(c, exited)
-    status = wait_status(c.pid)
+    try:
+        status = wait_status(c.pid)
+    except BaseException:  # interrupted: nothing runs on, as after Runtime.run
+        discard(runtime, c)
+        raise
     trace.mark("wait")
     if exited:
         exited(c)

@@ -120,7 +120,7 @@ def test_a_fresh_machine_with_only_fastctr_skips_the_others_and_says_why(fcli, t
     p = fcli("bench", "-n", "3", "--warmup", "0", "--image", "bb:1", env=env)
     assert p.returncode == 0, p.stderr
     _, table, notes = rows(p.stdout)
-    assert sorted(table) == ["fastctr", "fastctr-api", "fastctr-runc"]
+    assert sorted(table) == ["fastctr", "fastctr-api", "fastctr-pooled", "fastctr-runc"]
     assert notes == {n: ("skipped", f"not installed ({n} not found on PATH)") for n in REFERENCES}
 
 
@@ -182,9 +182,10 @@ def test_a_missing_image_is_one_line_and_exit_125(fcli, tmpdir_env):
 
 
 @pytest.mark.parametrize("command, concurrency, runtimes", [
-    (["sleep", "0.1"], "1", "fastctr-api,fastctr,fastctr-served,fastctr-runc,runc,crun,youki,bwrap"),  # between containers
+    (["sleep", "0.1"], "1", "fastctr-api,fastctr-pooled,fastctr,fastctr-served,fastctr-runc,runc,crun,youki,bwrap"),
     # while the one runtime's containers run (it has to end them)
     (["sleep", "30"], "2", "fastctr-api"), (["sleep", "30"], "2", "fastctr"), (["sleep", "30"], "1", "fastctr-runc"),
+    (["sleep", "30"], "1", "fastctr-pooled"), (["sleep", "30"], "2", "fastctr-pooled"),
     (["sleep", "30"], "2", "runc"), (["sleep", "30"], "2", "crun"), (["sleep", "30"], "1", "bwrap"),
     (["sleep", "30"], "2", "fastctr-served")])
 def test_nothing_is_left_after_ctrl_c(fcli, tmpdir_env, command, concurrency, runtimes):
