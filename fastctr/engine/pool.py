@@ -305,11 +305,10 @@ def run(engine, image_ref, opts, stdio=(-1, -1, -1), sig_proxy=False):
 
 def _record(engine, p, image_ref, opts, spec):
     """The row of this run as create and start write it (status running,
-    this process its starter) with the `create` and `attach` events, its
-    bundle the run's.  From here on the container is an ordinary one (a
-    killed run leaves it for prune); its marker stays: its files and empty
-    cgroup are the pool's to remove (reclaim, sweep)."""
-    from fastctr.engine.options import bundle_document, parse_env, parse_labels, run_flag_record, validate_name
+    this process its starter): from here on the container is an ordinary
+    one (a killed run leaves it for prune); its marker stays: its files
+    and empty cgroup are the pool's to remove (reclaim, sweep)."""
+    from fastctr.engine.options import parse_env, parse_labels, run_flag_record, validate_name
     image = p.image
     if opts.name:
         validate_name(opts.name)
@@ -323,16 +322,22 @@ def _record(engine, p, image_ref, opts, spec):
         opts.network = engine.default_network
     record = engine._record(image_ref, image, opts, spec, p.rootfs_mount, None, None, [], None, [], [], extra, {})
     record["starter"] = engine._starter_identity()
-    with open(os.path.join(p.cdir, "config.json"), "w") as f:
-        json.dump(bundle_document(spec), f)
     name = engine._insert_row(p.cid, opts.name, p.image_id, parse_labels(opts.labels), record)
     with _lock:
         _claimed.discard(p.cid)
-    c = {"id": p.cid, "name": name, "image_id": p.image_id, "config": record, "labels": parse_labels(opts.labels)}
+    trace.mark("store")
+    return {"id": p.cid, "name": name, "image_id": p.image_id, "config": record, "labels": parse_labels(opts.labels)}
+
+
+def _announce(engine, p, c, spec):
+    """The run's bundle and its `create` and `attach` events: written once
+    the command runs, while it runs (on another CPU), or after a failed
+    exec, before its `die`."""
+    from fastctr.engine.options import bundle_document
+    with open(os.path.join(p.cdir, "config.json"), "w") as f:
+        json.dump(bundle_document(spec), f)
     events.container(engine.store.root, c, "create")
     events.container(engine.store.root, c, "attach")
-    trace.mark("store")
-    return c
 
 
 def _start(engine, p, c, spec, stdio, sig_proxy):
@@ -343,14 +348,15 @@ def _start(engine, p, c, spec, stdio, sig_proxy):
     from fastctr.engine.supervise import SignalProxy
     from fastctr.errors import crash_point
     from fastctr.runtime import pooled, spec as spec_mod
-    root, status, oom = engine.store.root, 125, False
+    root, status, oom, announced = engine.store.root, 125, False, []
     proxy = SignalProxy() if sig_proxy else None
 
     def started(container):
-        events.container(root, c, "start")
-        crash_point("start:running")
         if proxy:
             proxy.target(container.pid)
+        announced.append(_announce(engine, p, c, spec))
+        events.container(root, c, "start")
+        crash_point("start:running")
 
     def exited(container):  # before its cgroup goes: the kernel counted OOM kills there
         nonlocal oom
@@ -368,6 +374,8 @@ def _start(engine, p, c, spec, stdio, sig_proxy):
     finally:
         if proxy:
             proxy.restore()
+        if not announced:
+            _announce(engine, p, c, spec)
         if oom:
             events.container(root, c, "oom")
         events.container(root, c, "die", exitCode=status)
