@@ -389,13 +389,6 @@ def resolve_user(spec, read_file):
     return u.uid, u.gid, u.sgids
 
 
-def with_home(env, home):
-    """$HOME from the passwd entry unless the image or -e set it (runc's
-    rule: HOME is only filled in when missing)."""
-    if any(e.startswith("HOME=") for e in env):
-        return env
-    return env + [f"HOME={home}"]
-
 # ------------------------------------------------------------ the spec
 
 def command_of(cfg, opts):
@@ -410,6 +403,24 @@ def command_of(cfg, opts):
     return list(entrypoint), list(cmd)
 
 
+def process_env(cfg, opts, hostname, read_file):
+    """(env, user, workdir) of the process: the image's as the flags change them (also fastctr.engine.pool's)."""
+    env = list(cfg.get("Env") or [])
+    if not any(e.startswith("PATH=") for e in env):
+        env.insert(0, DEFAULT_PATH)
+    env.append(f"HOSTNAME={hostname}")
+    if opts.tty:
+        env.append("TERM=xterm")  # Docker's, for a -t container
+    env = merge_env(env, parse_env(opts))
+    user = lookup_user(opts.user or cfg.get("User"), read_file)
+    if not any(e.startswith("HOME=") for e in env):  # runc's rule: $HOME from passwd only when missing
+        env = env + [f"HOME={user.home}"]
+    workdir = opts.workdir or cfg.get("WorkingDir") or "/"
+    if not workdir.startswith("/"):
+        raise ConfigError(f"the working directory '{workdir}' is invalid, it needs to be an absolute path")
+    return env, user, workdir
+
+
 def make_spec(image_config, opts, cid, read_file):
     cfg = image_config.get("config") or {}
     entrypoint, cmd = command_of(cfg, opts)
@@ -420,18 +431,7 @@ def make_spec(image_config, opts, cid, read_file):
     namespaces = parse_namespaces(opts, network)
     host_uts = not any(n["type"] == "uts" for n in namespaces)
     hostname = opts.hostname or (os.uname().nodename if network[0] == "host" or host_uts else cid[:12])
-    env = list(cfg.get("Env") or [])
-    if not any(e.startswith("PATH=") for e in env):
-        env.insert(0, DEFAULT_PATH)
-    env.append(f"HOSTNAME={hostname}")
-    if opts.tty:
-        env.append("TERM=xterm")  # Docker's, for a -t container
-    env = merge_env(env, parse_env(opts))
-    user = lookup_user(opts.user or cfg.get("User"), read_file)
-    env = with_home(env, user.home)
-    workdir = opts.workdir or cfg.get("WorkingDir") or "/"
-    if not workdir.startswith("/"):
-        raise ConfigError(f"the working directory '{workdir}' is invalid, it needs to be an absolute path")
+    env, user, workdir = process_env(cfg, opts, hostname, read_file)
     mounts = [
         {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
         {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
@@ -546,50 +546,48 @@ def _read_text(path):
 
 ADJECTIVES = (
     "admiring", "adoring", "affectionate", "agile", "alert", "amazing", "ample", "ardent", "artful", "awesome",
-    "blissful", "bold", "brave", "bright", "brisk", "busy", "calm", "candid", "careful", "charming",
-    "cheerful", "clever", "cool", "cosmic", "crisp", "curious", "dapper", "daring", "dazzling", "deft",
-    "determined", "devoted", "diligent", "dreamy", "eager", "earnest", "ecstatic", "elastic", "elated",
-    "elegant", "eloquent", "epic", "exciting", "fervent", "festive", "fluent", "focused", "fond", "friendly",
-    "frosty", "funny", "gallant", "generous", "gentle", "gifted", "gleaming", "glowing", "graceful",
-    "grateful", "happy", "hardy", "hopeful", "humble", "inspiring", "intrepid", "jolly", "jovial", "keen",
-    "kind", "laughing", "lively", "loving", "loyal", "lucid", "lucky", "magical", "mellow", "merry",
-    "mindful", "modest", "musing", "mystic", "nice", "nifty", "nimble", "noble", "optimistic", "patient",
-    "peaceful", "placid", "playful", "plucky", "polite", "practical", "proud", "quick", "quiet", "radiant",
-    "relaxed", "resolute", "romantic", "serene", "sharp", "sleepy", "smart", "snappy", "sober", "spirited",
-    "steady", "stoic", "sturdy", "sunny", "swift", "tender", "thoughtful", "tidy", "trusting", "upbeat",
-    "valiant", "vibrant", "vigilant", "vigorous", "vivid", "warm", "wise", "witty", "youthful", "zealous",
+    "blissful", "bold", "brave", "bright", "brisk", "busy", "calm", "candid", "careful", "charming", "cheerful",
+    "clever", "cool", "cosmic", "crisp", "curious", "dapper", "daring", "dazzling", "deft", "determined", "devoted",
+    "diligent", "dreamy", "eager", "earnest", "ecstatic", "elastic", "elated", "elegant", "eloquent", "epic",
+    "exciting", "fervent", "festive", "fluent", "focused", "fond", "friendly", "frosty", "funny", "gallant",
+    "generous", "gentle", "gifted", "gleaming", "glowing", "graceful", "grateful", "happy", "hardy", "hopeful",
+    "humble", "inspiring", "intrepid", "jolly", "jovial", "keen", "kind", "laughing", "lively", "loving", "loyal",
+    "lucid", "lucky", "magical", "mellow", "merry", "mindful", "modest", "musing", "mystic", "nice", "nifty",
+    "nimble", "noble", "optimistic", "patient", "peaceful", "placid", "playful", "plucky", "polite", "practical",
+    "proud", "quick", "quiet", "radiant", "relaxed", "resolute", "romantic", "serene", "sharp", "sleepy", "smart",
+    "snappy", "sober", "spirited", "steady", "stoic", "sturdy", "sunny", "swift", "tender", "thoughtful", "tidy",
+    "trusting", "upbeat", "valiant", "vibrant", "vigilant", "vigorous", "vivid", "warm", "wise", "witty",
+    "youthful", "zealous",
 )
 
 SURNAMES = (
     "agnesi", "aho", "albattani", "allen", "almeida", "archimedes", "aryabhata", "austin", "babbage", "backus",
-    "banach", "bardeen", "bartik", "bassi", "beaver", "bell", "bengio", "benz", "bhabha", "bhaskara",
-    "blackwell", "bohr", "boole", "booth", "borg", "bose", "boyd", "brahmagupta", "brattain", "brown",
-    "buck", "burnell", "cannon", "cantor", "carson", "cartwright", "cauchy", "cerf", "chandrasekhar",
-    "chatelet", "chebyshev", "chomsky", "church", "clarke", "codd", "cohen", "colden", "conway", "cook",
-    "copernicus", "cori", "cray", "curie", "darwin", "davinci", "dedekind", "descartes", "dewdney", "dhawan",
-    "diffie", "dijkstra", "dirac", "driscoll", "dubinsky", "easley", "edison", "einstein", "elbakyan",
-    "elgamal", "elion", "ellis", "engelbart", "erdos", "euclid", "euler", "faraday", "feistel", "fermat",
-    "fermi", "feynman", "fibonacci", "floyd", "fourier", "franklin", "gagarin", "galileo", "galois",
-    "ganguly", "gauss", "germain", "godel", "goldberg", "goldstine", "goldwasser", "goodall", "gould",
-    "gray", "greider", "grothendieck", "haibt", "hamilton", "hamming", "haslett", "hawking", "heisenberg",
-    "hellman", "hennessy", "hermite", "herschel", "hertz", "heyrovsky", "hilbert", "hinton", "hoare",
-    "hodgkin", "hofstadter", "hollerith", "hoover", "hopper", "hubble", "huffman", "hugle", "huygens",
-    "hypatia", "ishizaka", "jackson", "jacobi", "jang", "jemison", "jennings", "jepsen", "johnson",
-    "joliot", "jones", "joule", "kahan", "kahn", "kalam", "kapitsa", "kare", "karp", "kay", "keldysh",
-    "keller", "kelvin", "kepler", "kernighan", "khayyam", "khorana", "kilby", "kirch", "kleene", "knuth",
-    "kolmogorov", "kowalevski", "lagrange", "lalande", "lamarr", "lamport", "lampson", "laplace", "leakey",
-    "leavitt", "lecun", "lederberg", "lehmann", "leibniz", "lewin", "lichterman", "liskov", "lovelace",
-    "lumiere", "mahavira", "margulis", "markov", "matsumoto", "maxwell", "mayer", "mccarthy", "mcclintock",
-    "mclean", "mcnulty", "meitner", "mendel", "mendeleev", "merkle", "micali", "milner", "minsky",
-    "mirzakhani", "montalcini", "moore", "morse", "moser", "murdock", "napier", "nash", "naur", "neumann",
-    "newton", "nightingale", "nobel", "noether", "northcutt", "noyce", "nygaard", "ohm", "panini", "pascal",
-    "pasteur", "patterson", "payne", "pearl", "perlman", "pike", "planck", "poincare", "poitras", "ptolemy",
-    "rabin", "raman", "ramanujan", "rhodes", "ride", "riemann", "ritchie", "rivest", "robinson", "roentgen",
-    "rubin", "saha", "sammet", "sanderson", "scott", "shamir", "shannon", "shaw", "shirley", "shockley",
-    "sinoussi", "snyder", "solomon", "spence", "stallman", "stonebraker", "stroustrup", "sutherland",
-    "swanson", "swartz", "swirles", "tarjan", "taussig", "tesla", "tharp", "thompson", "torvalds", "turing",
-    "ullman", "vaughan", "villani", "volta", "wescoff", "wiener", "wilbur", "wiles", "wilkes", "williams",
-    "wilson", "wing", "wirth", "wozniak", "wright", "wu", "yalow", "yonath", "zuse",
+    "banach", "bardeen", "bartik", "bassi", "beaver", "bell", "bengio", "benz", "bhabha", "bhaskara", "blackwell",
+    "bohr", "boole", "booth", "borg", "bose", "boyd", "brahmagupta", "brattain", "brown", "buck", "burnell",
+    "cannon", "cantor", "carson", "cartwright", "cauchy", "cerf", "chandrasekhar", "chatelet", "chebyshev",
+    "chomsky", "church", "clarke", "codd", "cohen", "colden", "conway", "cook", "copernicus", "cori", "cray",
+    "curie", "darwin", "davinci", "dedekind", "descartes", "dewdney", "dhawan", "diffie", "dijkstra", "dirac",
+    "driscoll", "dubinsky", "easley", "edison", "einstein", "elbakyan", "elgamal", "elion", "ellis", "engelbart",
+    "erdos", "euclid", "euler", "faraday", "feistel", "fermat", "fermi", "feynman", "fibonacci", "floyd", "fourier",
+    "franklin", "gagarin", "galileo", "galois", "ganguly", "gauss", "germain", "godel", "goldberg", "goldstine",
+    "goldwasser", "goodall", "gould", "gray", "greider", "grothendieck", "haibt", "hamilton", "hamming", "haslett",
+    "hawking", "heisenberg", "hellman", "hennessy", "hermite", "herschel", "hertz", "heyrovsky", "hilbert",
+    "hinton", "hoare", "hodgkin", "hofstadter", "hollerith", "hoover", "hopper", "hubble", "huffman", "hugle",
+    "huygens", "hypatia", "ishizaka", "jackson", "jacobi", "jang", "jemison", "jennings", "jepsen", "johnson",
+    "joliot", "jones", "joule", "kahan", "kahn", "kalam", "kapitsa", "kare", "karp", "kay", "keldysh", "keller",
+    "kelvin", "kepler", "kernighan", "khayyam", "khorana", "kilby", "kirch", "kleene", "knuth", "kolmogorov",
+    "kowalevski", "lagrange", "lalande", "lamarr", "lamport", "lampson", "laplace", "leakey", "leavitt", "lecun",
+    "lederberg", "lehmann", "leibniz", "lewin", "lichterman", "liskov", "lovelace", "lumiere", "mahavira",
+    "margulis", "markov", "matsumoto", "maxwell", "mayer", "mccarthy", "mcclintock", "mclean", "mcnulty", "meitner",
+    "mendel", "mendeleev", "merkle", "micali", "milner", "minsky", "mirzakhani", "montalcini", "moore", "morse",
+    "moser", "murdock", "napier", "nash", "naur", "neumann", "newton", "nightingale", "nobel", "noether",
+    "northcutt", "noyce", "nygaard", "ohm", "panini", "pascal", "pasteur", "patterson", "payne", "pearl", "perlman",
+    "pike", "planck", "poincare", "poitras", "ptolemy", "rabin", "raman", "ramanujan", "rhodes", "ride", "riemann",
+    "ritchie", "rivest", "robinson", "roentgen", "rubin", "saha", "sammet", "sanderson", "scott", "shamir",
+    "shannon", "shaw", "shirley", "shockley", "sinoussi", "snyder", "solomon", "spence", "stallman", "stonebraker",
+    "stroustrup", "sutherland", "swanson", "swartz", "swirles", "tarjan", "taussig", "tesla", "tharp", "thompson",
+    "torvalds", "turing", "ullman", "vaughan", "villani", "volta", "wescoff", "wiener", "wilbur", "wiles", "wilkes",
+    "williams", "wilson", "wing", "wirth", "wozniak", "wright", "wu", "yalow", "yonath", "zuse",
 )
 
 

@@ -247,30 +247,27 @@ def _give_back(p):
         _claimed.discard(p.cid)
 
 
-PROCESS_FIELDS = ("args", "env", "cwd", "user")
-
-
 def _run_spec(engine, p, opts):
-    """The run's spec when it equals the pooled one but for the process's
-    TAKE_TIME fields (and the labels' annotations), else None.  A working
-    directory the pool did not make must be in the image already."""
-    from fastctr.engine.options import make_spec
-    spec = make_spec(p.image["config"], opts, p.cid, engine._image_file_reader(p.chain, p.cdir + "/rootfs"))
-    spec["mounts"] += p.spec["mounts"][len(spec["mounts"]):]  # the /etc files the pool wrote
-    if _without_process(spec) != _without_process(p.spec):
-        return None
-    cwd = spec["process"]["cwd"]
+    """The run's spec: the pooled one with the run's process and labels
+    (what make_spec makes of them: unfit saw to it that every other option
+    is the pool's), or None when it cannot be had so: a working directory
+    that the pool did not make must be in the image already, and /etc/hosts
+    and resolv.conf must be what a create would write now."""
+    from fastctr.engine.options import command_of, group_add_ids, parse_labels, process_env
+    cfg = p.image["config"].get("config") or {}
+    entrypoint, cmd = command_of(cfg, opts)
+    if not entrypoint + cmd:
+        raise ConfigError("no command specified: the image has no Entrypoint or Cmd")
+    read = engine._image_file_reader(p.chain, p.cdir + "/rootfs")
+    env, user, cwd = process_env(cfg, opts, p.spec["hostname"], read)
+    process = dict(p.spec["process"], args=entrypoint + cmd, env=env, cwd=cwd,
+                   user=user.spec(group_add_ids(opts.group_add, read)))
+    spec = dict(p.spec, process=process, annotations=parse_labels(opts.labels))
     if cwd not in ("/", p.spec["process"]["cwd"]) and not _dir_in_image(engine, p, cwd):
         return None
     if _etc_texts(opts, spec) != p.etc:  # the host's resolver changed since
         return None
     return spec
-
-
-def _without_process(spec):
-    out = dict(spec, annotations=None)
-    out["process"] = {k: v for k, v in spec["process"].items() if k not in PROCESS_FIELDS}
-    return out
 
 
 def _dir_in_image(engine, p, path):

@@ -360,3 +360,19 @@ def test_an_oom_kill_in_a_pooled_container_is_reported_as_in_a_normal_one(engine
     assert pooled[0] == normal[0] != 0
     assert _events_of(engine, "pool-oom-pooled") == _events_of(engine, "pool-oom-normal")
     assert "oom" in _events_of(engine, "pool-oom-pooled")
+
+
+@pytest.mark.parametrize("kw", [dict(cmd=["id"]), dict(entrypoint="sh", cmd=["-c", "id"]), dict(entrypoint=""),
+                                dict(env=["A=1", "HOME=/x"]), dict(workdir="/etc"), dict(user="app"),
+                                dict(user="1000:50"), dict(user="4321"), dict(labels=["a=b"]), dict(name="n"),
+                                dict(interactive=True)])
+def test_the_run_spec_is_make_spec_s(engine, kw):
+    from fastctr.engine.options import make_spec
+    pool.prepare(engine, "bb:1")
+    (p,) = pool.offered()
+    opts = _opts(kw.pop("cmd", ["true"]), **kw)
+    if opts.entrypoint == "":
+        opts.cmd = ["true"]
+    full = make_spec(p.image["config"], opts, p.cid, engine._image_file_reader(p.chain, p.cdir + "/rootfs"))
+    full["mounts"] += p.spec["mounts"][len(full["mounts"]):]  # the pool's /etc files
+    assert pool._run_spec(engine, p, opts) == full
