@@ -375,4 +375,8 @@ def test_the_run_spec_is_make_spec_s(engine, kw):
         opts.cmd = ["true"]
     full = make_spec(p.image["config"], opts, p.cid, engine._image_file_reader(p.chain, p.cdir + "/rootfs"))
     full["mounts"] += p.spec["mounts"][len(full["mounts"]):]  # the pool's /etc files
-    assert pool._run_spec(engine, p, opts) == full
+    spec = pool._run_spec(engine, p, opts)
+    assert spec == full
+    from fastctr import jsonfast
+    from fastctr.engine.options import bundle_document
+    assert pool.bundle_text(p, spec) == jsonfast.dumps(bundle_document(full))
