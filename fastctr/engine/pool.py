@@ -17,8 +17,11 @@ at that point (TAKE_TIME: command, entrypoint, environment, working
 directory, user, name, labels, -i, -a) and the spec made for the run
 equals the pooled one but for the process; then the row is written as a
 normal run writes it, and the run goes on as a normal foreground `run
---rm` (Engine.start: events, --sig-proxy, OOM, exit status, removal).
-Anything else takes the normal path and leaves the pool as it was.
+--rm` does (events, --sig-proxy, OOM, exit status, removal: what
+Engine.start and rm do, without their look-ups).  Anything else takes
+the normal path and leaves the pool as it was.  A taken container's
+runtime state, empty cgroup and files are removed after the run returns,
+by reclaim() (which prepare, refill and drain call).
 
 The registry is this process's: a forked child sees no offers.  Untaken
 containers are not in the store (`ps -a`, prune and rm never see them);
@@ -101,8 +104,10 @@ def _check_poolable(engine, base):
         raise ConfigError("pooled containers are `run --rm` ones in the foreground with --network none")
     if base.volumes or base.mounts or base.volumes_from or base.cidfile or base.publish or base.publish_all:
         raise ConfigError("pooled containers take no volumes, mounts, ports or --cidfile")
-    if base.pid or (base.ipc or "").startswith("container:") or base.init:
-        raise ConfigError("pooled containers join no other container's namespaces and have no --init")
+    if base.pid or (base.ipc or "").startswith("container:") or base.ipc == "shareable" or base.init:
+        raise ConfigError("pooled containers join or share no other container's namespaces and have no --init")
+    if base.cgroup_parent:
+        raise ConfigError("pooled containers have the engine's cgroup parent")
 
 
 def _prepare_one(engine, image_ref, image, chain, base):
@@ -239,7 +244,7 @@ def _take(engine, image_ref, opts):
         return None
     try:
         image_id = engine.store.resolve(image_ref)
-    except LookupError:
+    except Exception:  # missing, ambiguous, malformed: the normal path says which
         return None
     key, me = _engine_key(engine), os.getpid()
     with _lock:

@@ -269,7 +269,8 @@ def test_a_forked_child_sees_no_offers(engine):
 
 def test_prepare_refuses_what_cannot_be_pooled(engine):
     from fastctr.errors import ConfigError
-    for kw in (dict(rm=False), dict(network="bridge"), dict(volumes=["/tmp:/mnt"]), dict(tty=True)):
+    for kw in (dict(rm=False), dict(network="bridge"), dict(volumes=["/tmp:/mnt"]), dict(tty=True),
+               dict(ipc="shareable"), dict(cgroup_parent="elsewhere"), dict(init=True)):
         with pytest.raises(ConfigError):
             pool.prepare(engine, "bb:1", opts=_opts(["true"], **kw))
     assert not pool.offered()
