@@ -140,10 +140,23 @@ def _prepare_one(engine, image_ref, image, chain, base):
         raise
     p = Pooled(cid, _engine_key(engine), image, image_ref, base, spec, chain, rootfs_mount, runtime, container,
                cdir, marker)
-    p.etc, p.bundle = etc, _bundle_template(spec)
+    p.etc, p.bundle, p.layers = etc, _bundle_template(spec), _layer_identity(engine, chain)
     with _lock:
         _offered.append(p)
     return p
+
+
+def _layer_identity(engine, chain):
+    """The inodes of the image's layer directories: an `rmi` and `load`
+    meanwhile gives the same image ID new directories, while the pooled
+    root file system still has the removed ones mounted."""
+    out = []
+    for chain_id in chain:
+        try:
+            out.append(os.stat(engine.driver.layer_dir(chain_id)).st_ino)
+        except OSError:
+            out.append(None)
+    return out
 
 
 def _bundle_template(spec):
@@ -254,6 +267,11 @@ def _take(engine, image_ref, opts):
             return None
         _offered.remove(p)
         _claimed.add(p.cid)
+    if _layer_identity(engine, p.chain) != p.layers:  # its image was removed and loaded again
+        with _lock:
+            _claimed.discard(p.cid)
+            _spent.append(p)  # reclaim() ends it
+        return _take(engine, image_ref, opts)
     try:
         spec = _run_spec(engine, p, opts)
     except BaseException:

@@ -381,3 +381,23 @@ def test_the_run_spec_is_make_spec_s(engine, kw):
     from fastctr import jsonfast
     from fastctr.engine.options import bundle_document
     assert pool.bundle_text(p, spec) == jsonfast.dumps(bundle_document(full))
+
+
+def test_a_pooled_container_of_an_image_removed_and_loaded_again_is_not_taken(engine, fcli, tmp_path):
+    import imagetools as it
+    layout = str(tmp_path / "layout")
+    it.write_oci_layout(layout, [it.busybox_layer(), it.tar_bytes([("again", "file", b"1\n")])], ref_name="bbagain:1")
+    assert fcli("load", "-i", layout).returncode == 0
+    try:
+        (cid,) = pool.prepare(engine, "bbagain:1")
+        assert fcli("rmi", "bbagain:1").returncode == 0  # no container of it: the pooled one is no row
+        assert fcli("load", "-i", layout).returncode == 0  # the same image ID, new layer directories
+        with tempfile.TemporaryFile() as out:
+            assert engine.run("bbagain:1", _opts(["hostname"]), stdio=(-1, out.fileno(), -1)) == 0
+            out.seek(0)
+            assert out.read().decode().strip() != cid[:12]  # the normal path
+    finally:
+        fcli("rmi", "bbagain:1")
+    assert not pool.offered()
+    pool.reclaim()
+    assert _leftovers(engine, [cid], []) == []
