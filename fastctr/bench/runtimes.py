@@ -14,7 +14,8 @@ import time
 from fastctr.bench import oci
 from fastctr.bench.worker import make_engine, run_once, tracer
 
-NAMES = ("fastctr-api", "fastctr-pooled", "fastctr", "fastctr-served", "fastctr-runc", "runc", "crun", "youki", "bwrap")
+NAMES = ("fastctr-api", "fastctr-pooled", "fastctr", "fastctr-served", "fastctr-served-pool", "fastctr-runc", "runc",
+         "crun", "youki", "bwrap")
 CONTAINER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 HYBRID_UNIFIED = "/sys/fs/cgroup/unified"
 
@@ -256,7 +257,7 @@ class FastctrServed(FastctrCli):
         super().prepare(slots)
         self.socket = os.path.join(self.ctx.work, "serve.sock")
         self.server_log = open(os.path.join(self.ctx.work, "serve.log"), "w+b")
-        argv = [launcher("fastctr")] + self.ctx.global_flags() + ["serve", "--socket", self.socket]
+        argv = [launcher("fastctr")] + self.ctx.global_flags() + ["serve", "--socket", self.socket] + self.serve_flags()
         self.server = self.children.start(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                           stderr=self.server_log, env=super().environment())
         deadline = time.monotonic() + 30
@@ -265,6 +266,9 @@ class FastctrServed(FastctrCli):
                 self._stop_server()
                 raise Skip(_last_line(self.server_log, "the server did not start", "fastctr:"))
             time.sleep(0.02)
+
+    def serve_flags(self):
+        return []
 
     def environment(self):
         env = super().environment()
@@ -291,6 +295,42 @@ class FastctrServed(FastctrCli):
             self.server_log.close()
             self.server_log = None
         super().close()
+
+
+class FastctrServedPool(FastctrServed):
+    """The CLI through a `fastctr serve --pool IMAGE=2`: each sample takes a
+    pooled container (fastctr.engine.pool), made by a parked worker; before
+    each one (off the clock) the pool is given the time to refill."""
+    name = "fastctr-served-pool"
+    POOL = 2
+
+    def unavailable(self):
+        if self.ctx.network != "none":
+            return "pooled containers have --network none"
+        return super().unavailable()
+
+    def serve_flags(self):
+        return ["--pool", f"{self.ctx.image_ref}={self.POOL}"]
+
+    def markers(self):
+        root = self.ctx.data_root or os.environ.get("FASTCTR_ROOT") or "/var/lib/fastctr"
+        try:
+            return set(os.listdir(os.path.join(root, "pool")))
+        except FileNotFoundError:
+            return set()
+
+    def run(self, slot, seq):
+        deadline = time.monotonic() + 10
+        while len(self.markers()) < self.POOL and time.monotonic() < deadline:
+            time.sleep(0.005)
+        before = self.markers()
+        sample = super().run(slot, seq)
+        deadline = time.monotonic() + 5  # a taken container's marker goes once its worker cleaned up
+        while before <= self.markers():
+            if time.monotonic() > deadline:
+                raise Failure("the run did not take a pooled container")
+            time.sleep(0.005)
+        return sample
 
 
 class Oci(Runtime):
@@ -426,6 +466,8 @@ def make(ctx, name):
         return FastctrCli(ctx)
     if name == "fastctr-served":
         return FastctrServed(ctx)
+    if name == "fastctr-served-pool":
+        return FastctrServedPool(ctx)
     if name == "bwrap":
         return Bwrap(ctx)
     return Oci(ctx, name)

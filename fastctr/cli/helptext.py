@@ -288,7 +288,7 @@ FLAGS = {  # --long: (value type, description); (--long, command): a command's o
     ('--network', 'bench'): ('string', 'Network of the fastctr containers: none or bridge (default "none")'),
     ('--image', 'bench'): ('string', 'Image to run, pulled when missing (default "busybox")'),
     ('--runtimes', 'bench'): ('string', 'Comma-separated runtimes (default all: fastctr-api,fastctr-pooled,fastctr,'
-                              'fastctr-served,fastctr-runc,runc,crun,youki,bwrap)'),
+                              'fastctr-served,fastctr-served-pool,fastctr-runc,runc,crun,youki,bwrap)'),
     ('--json', 'bench'): ('string', 'Write every sample (runtime, round, latency, stage times) as JSON to a file'),
     ('--plot', 'bench'): ('string', "Draw the latency distributions to a PNG file (needs 'fastctr[plot]')"),
     ('--no-trunc', 'stats'): ('', 'Do not truncate output'),

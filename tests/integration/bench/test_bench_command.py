@@ -182,7 +182,8 @@ def test_a_missing_image_is_one_line_and_exit_125(fcli, tmpdir_env):
 
 
 @pytest.mark.parametrize("command, concurrency, runtimes", [
-    (["sleep", "0.1"], "1", "fastctr-api,fastctr-pooled,fastctr,fastctr-served,fastctr-runc,runc,crun,youki,bwrap"),
+    (["sleep", "0.1"], "1", "fastctr-api,fastctr-pooled,fastctr,fastctr-served,fastctr-served-pool,fastctr-runc,runc,crun,"
+                           "youki,bwrap"),  # between containers
     # while the one runtime's containers run (it has to end them)
     (["sleep", "30"], "2", "fastctr-api"), (["sleep", "30"], "2", "fastctr"), (["sleep", "30"], "1", "fastctr-runc"),
     (["sleep", "30"], "1", "fastctr-pooled"), (["sleep", "30"], "2", "fastctr-pooled"),

@@ -88,7 +88,7 @@ def test_json_document_holds_settings_machine_runtimes_and_raw_samples():
     assert [r["status"] for r in doc["runtimes"]] == ["ok", "skipped"]
 
 
-KNOWN = "(known: fastctr-api, fastctr-pooled, fastctr, fastctr-served, fastctr-runc, runc, crun, youki, bwrap)"
+KNOWN = "(known: fastctr-api, fastctr-pooled, fastctr, fastctr-served, fastctr-served-pool, fastctr-runc, runc, crun, youki, bwrap)"
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -123,7 +123,7 @@ def test_the_command_after_the_options_is_the_container_s():
     assert ctx.command == ["sh", "-c", "exit 0"] and ctx.count == 3
     ctx = command.Context({}, [])
     assert (ctx.command, ctx.image_ref, ctx.network, ctx.concurrency) == (["true"], "busybox", "none", 1)
-    assert ctx.names == ["fastctr-api", "fastctr-pooled", "fastctr", "fastctr-served", "fastctr-runc", "runc", "crun", "youki", "bwrap"]
+    assert ctx.names == ["fastctr-api", "fastctr-pooled", "fastctr", "fastctr-served", "fastctr-served-pool", "fastctr-runc", "runc", "crun", "youki", "bwrap"]
     assert command.Context({"runtimes": "runc,fastctr,runc"}, []).names == ["runc", "fastctr"]
 
 
