@@ -78,6 +78,7 @@ FLAGS = {  # --long: (value type, description); (--long, command): a command's o
     '--no-server': ('', 'Start cold, in this process, even when a fastctr server listens'),
     ('--socket', 'serve'): ('string', 'Unix socket to listen on (default <state root>/fastctr.sock)'),
     ('--group', 'serve'): ('string', 'Group whose members may use the server too (socket mode 0660)'),
+    ('--spare', 'serve'): ('int', 'Workers kept forked ahead for any command (default 1)'),
     ('--pool', 'serve'): ('list', 'Keep N containers of IMAGE created ahead for `run` (IMAGE[=N], N default 2)'),
     '--add-host': ('list', 'Add a custom host-to-IP mapping (host:ip)'),
     '--alias': ('strings', 'Add network-scoped alias for the container'),

@@ -141,7 +141,8 @@ def _park(run_command, sock, spec):
     """The parked child: prepare, say READY, wait for a command (never returns)."""
     worker.detach_from_server({sock.fileno()})
     try:
-        spec.prepare()
+        if spec.prepare:
+            spec.prepare()
         sock.send(READY)
     except BaseException as e:
         print(f"fastctr serve: cannot prepare {spec.name}: {e}", file=sys.stderr, flush=True)

@@ -50,15 +50,17 @@ def warm(extra_modules=()):
 
 
 def serve(run_command, socket_path=None, group=None, pools=(), engine_settings=None, warm_modules=(),
-          parked_specs=(), out=sys.stderr):
+          parked_specs=(), spare=1, out=sys.stderr):
     """Serve `fastctr` commands (run_command(argv) -> status) until
     SIGTERM/SIGINT; returns the exit status of `fastctr serve`.  pools:
     "IMAGE[=N]" strings, containers kept ready for `run` (see parked);
     engine_settings: the Engine arguments of the server's own roots;
-    parked_specs: more kinds of parked workers (fastctr.server.parked.Spec)."""
+    parked_specs: more kinds of parked workers (fastctr.server.parked.Spec);
+    spare: workers forked ahead for any command (the fork and the first
+    touches of the copied memory off the command's clock)."""
     _stdio_open()
     gid = listener.group_id(group)
-    specs = pool_specs(pools, engine_settings or {}) + list(parked_specs)
+    specs = pool_specs(pools, engine_settings or {}) + list(parked_specs) + spare_specs(spare)
     warm(warm_modules)
     loop = listener.Loop()
     activated = listener.activated_sockets()
@@ -86,6 +88,11 @@ def serve(run_command, socket_path=None, group=None, pools=(), engine_settings=N
         if bound is not None:
             _remove_own_socket(path, bound)
     return 0
+
+
+def spare_specs(count):
+    from fastctr.server.parked import Spec
+    return [Spec("spare", count, None, lambda request, peer: True, None)] if count > 0 else []
 
 
 def pool_specs(pools, engine_settings):

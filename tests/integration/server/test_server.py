@@ -90,7 +90,8 @@ def roots():
 
 @pytest.fixture
 def server(roots):
-    s = Server(roots)
+    """No spare worker: its children are the workers of running commands."""
+    s = Server(roots, "--spare", "0")
     yield s
     assert s.stop() == 0
     assert not os.path.exists(s.socket), "the socket outlived its server"
@@ -426,6 +427,24 @@ def test_parked_workers_take_fitting_commands_clean_up_and_are_replaced(roots, t
     assert not [pid for pid in _pids() if _ppid(pid) == server.pid]
 
 
+def test_a_spare_worker_takes_a_command_and_another_is_forked(roots):
+    s = Server(roots)  # one spare by default
+    try:
+        wait_for(lambda: len(s.children()) == 1, what="the spare worker")
+        (spare,) = s.children()
+        p = start(s, "run", "--rm", "bb:1", "sh", "-c", "echo ready; sleep 1")
+        ready(p)
+        assert spare in s.children() and len(s.children()) == 2  # it runs the command; a new one waits
+        assert [c for c in _pids() if _ppid(c) == spare], "the spare worker does not run the container"
+        assert p.wait(30) == 0
+        wait_for(lambda: spare not in s.children() and len(s.children()) == 1, what="the worker to end")
+    finally:
+        p.stdout.close()
+        p.stderr.close()
+        assert s.stop() == 0
+    assert not s.children()
+
+
 # ---------------------------------------------------------------- serve --pool
 
 def _pool_markers(roots):
@@ -439,8 +458,12 @@ def _pooled_ready(server, count):
         and len(_pool_markers(server.roots)) == count
 
 
+def pool_server(roots):
+    return Server(roots, "--pool", "bb:1=1", "--spare", "0")
+
+
 def test_a_pooled_container_is_taken_refilled_and_torn_down_at_stop(roots):
-    s = Server(roots, "--pool", "bb:1=1")
+    s = pool_server(roots)
     try:
         wait_for(lambda: _pooled_ready(s, 1), what="a pooled container")
         (pooled,) = _pool_markers(roots)
@@ -460,7 +483,7 @@ def test_a_pooled_container_is_taken_refilled_and_torn_down_at_stop(roots):
 
 
 def test_a_run_the_pool_does_not_fit_takes_the_normal_path(roots):
-    s = Server(roots, "--pool", "bb:1=1")
+    s = pool_server(roots)
     try:
         wait_for(lambda: _pooled_ready(s, 1), what="a pooled container")
         (pooled,) = _pool_markers(roots)
