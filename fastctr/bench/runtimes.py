@@ -255,7 +255,9 @@ class FastctrServed(FastctrCli):
 
     def prepare(self, slots):
         super().prepare(slots)
-        self.socket = os.path.join(self.ctx.work, "serve.sock")
+        import tempfile  # a short path: a socket's must fit in 108 bytes, the work directory's may not
+        self.socket_dir = tempfile.mkdtemp(prefix="fastctr-bench-sock-", dir="/tmp")
+        self.socket = os.path.join(self.socket_dir, "serve.sock")
         self.server_log = open(os.path.join(self.ctx.work, "serve.log"), "w+b")
         argv = [launcher("fastctr")] + self.ctx.global_flags() + ["serve", "--socket", self.socket] + self.serve_flags()
         self.server = self.children.start(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -289,8 +291,14 @@ class FastctrServed(FastctrCli):
             server.wait()
         self.children.finished(server)
 
-    def close(self):
+    def sweep(self):
         self._stop_server()
+        if getattr(self, "socket_dir", None):
+            shutil.rmtree(self.socket_dir, ignore_errors=True)
+            self.socket_dir = None
+
+    def close(self):
+        self.sweep()
         if getattr(self, "server_log", None):
             self.server_log.close()
             self.server_log = None

@@ -547,6 +547,9 @@ class Engine(Supervisor, Operations, ImageOps):
             self._wait_monitor(c)  # it writes exit.json into the directory we remove
             if c["config"].get("networks") or c["config"].get("ports"):
                 self.net.detach(c)  # idempotent: a clean-up may have done it
+            if c["status"] == "running":  # ended (or ended here) before its clean-up told of it
+                record = self.exit_record(c) or {}
+                events.container(self.store.root, c, "die", exitCode=record.get("exit_code", 137))
             self._remove_files(c["id"])
             events.container(self.store.root, c, "destroy")
             if volumes or c["config"].get("rm"):  # Docker: --rm takes the anonymous volumes too

@@ -88,7 +88,7 @@ def bind_socket(path, gid=None):
         s.bind(path)
     except OSError as e:
         s.close()
-        raise ServerError(f"cannot listen on {path}: {e.strerror}") from None
+        raise ServerError(f"cannot listen on {path}: {e.strerror or e}") from None
     finally:
         os.umask(old)
     if gid is not None:

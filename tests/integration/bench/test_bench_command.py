@@ -120,7 +120,8 @@ def test_a_fresh_machine_with_only_fastctr_skips_the_others_and_says_why(fcli, t
     p = fcli("bench", "-n", "3", "--warmup", "0", "--image", "bb:1", env=env)
     assert p.returncode == 0, p.stderr
     _, table, notes = rows(p.stdout)
-    assert sorted(table) == ["fastctr", "fastctr-api", "fastctr-pooled", "fastctr-runc"]
+    assert sorted(table) == ["fastctr", "fastctr-api", "fastctr-pooled", "fastctr-runc", "fastctr-served",
+                             "fastctr-served-pool"]
     assert notes == {n: ("skipped", f"not installed ({n} not found on PATH)") for n in REFERENCES}
 
 
