@@ -188,7 +188,9 @@ class Listener:
                 conn, _ = self.sock.accept()
             except (BlockingIOError, InterruptedError):
                 return
-            except OSError:  # EMFILE and the like: the loop goes on
+            except OSError:  # EMFILE and the like: the queue stays readable, so do not spin on it
+                import time
+                time.sleep(0.05)
                 return
             peer = peer_of(conn)
             if not self.access.allows(peer):
