@@ -54,9 +54,9 @@ def plural(n):
 
 
 def _engine(g):
-    from fastctr.engine import Engine
-    return Engine(data_root=g.get("data_root"), state_root=g.get("state_root"), driver=g.get("driver"),
-                  cgroup_parent=g.get("cgroup_parent") or os.environ.get("FASTCTR_CGROUP_PARENT"))
+    from fastctr.engine import kept
+    return kept.made(data_root=g.get("data_root"), state_root=g.get("state_root"), driver=g.get("driver"),
+                     cgroup_parent=g.get("cgroup_parent") or os.environ.get("FASTCTR_CGROUP_PARENT"))
 
 
 def _each(g, refs, action):

@@ -20,7 +20,7 @@ WARM_MODULES = (
     "fastctr.engine.tty", "fastctr.engine.runflags", "fastctr.engine.mounts", "fastctr.engine.logs",
     "fastctr.engine.networking", "fastctr.engine.imageops", "fastctr.runtime.lifecycle", "fastctr.runtime.spec",
     "fastctr.runtime.seccomp", "fastctr.runtime.cgroups", "fastctr.image.store", "fastctr.image.drivers",
-    "fastctr.net.rtnl", "fastctr.net.ipam", "fastctr.events",
+    "fastctr.net.rtnl", "fastctr.net.ipam", "fastctr.events", "fastctr.engine.kept", "fastctr.engine.pool",
 )
 
 
@@ -110,8 +110,10 @@ def pool_specs(pools, engine_settings):
 
 def _pool_prepare(image, engine_settings):
     def prepare():
-        from fastctr.engine import Engine, pool
-        pool.prepare(Engine(**engine_settings), image, 1)
+        from fastctr.engine import Engine, kept, pool
+        engine = Engine(**engine_settings)
+        pool.prepare(engine, image, 1)
+        kept.keep(engine, **engine_settings)  # the command's own engine, if its settings are the same
     return prepare
 
 
