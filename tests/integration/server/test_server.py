@@ -504,3 +504,47 @@ def test_a_bad_pool_option_is_one_line_and_exit_1(roots):
                        env=dict(os.environ, FASTCTR_NO_SERVER="1"), capture_output=True, text=True, timeout=60)
     assert p.returncode == 1 and p.stderr.strip().count("\n") == 0 and "--pool" in p.stderr
     assert not os.path.exists(os.path.join(roots.state, "bad.sock"))
+
+
+# ---------------------------------------------------------------- systemd
+
+def test_socket_activation_and_ready_notification(roots, tmp_path):
+    """As fastctr.socket and fastctr.service run it: the listening socket
+    comes as fd 3 with LISTEN_PID/LISTEN_FDS, READY=1 goes to NOTIFY_SOCKET,
+    and at the end the socket file (systemd's) is left alone."""
+    path = str(tmp_path / "activated.sock")
+    listening = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listening.bind(path)
+    listening.listen(16)
+    notify_path = str(tmp_path / "notify")
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(notify_path)
+    notify.settimeout(10)
+    env = dict(os.environ, FASTCTR_NO_SERVER="1", LISTEN_FDS="1", NOTIFY_SOCKET=notify_path,
+               FASTCTR_CGROUP_PARENT="self")
+    fd = listening.fileno()
+    server = subprocess.Popen(["sh", "-c", 'LISTEN_PID=$$ exec "$@"', "sh", *roots.argv, "serve", "--spare", "0"],
+                              env=env, cwd="/", pass_fds=[3], preexec_fn=lambda: os.dup2(fd, 3),
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        assert notify.recv(64) == b"READY=1"
+        client_env = dict(os.environ, FASTCTR_SOCKET=path)
+        client_env.pop("FASTCTR_NO_SERVER", None)
+        p = start_in(client_env, roots, "run", "--rm", "bb:1", "sh", "-c", "echo ready; sleep 0.5")
+        ready(p)
+        assert served(p)
+        assert p.wait(30) == 0
+        p.stdout.close()
+        p.stderr.close()
+    finally:
+        server.terminate()
+        assert server.wait(30) == 0, server.stderr.read()
+        server.stderr.close()
+        listening.close()
+        notify.close()
+    assert os.path.exists(path), "the server removed systemd's socket"
+
+
+def start_in(env, roots, *args):
+    return subprocess.Popen(roots.argv + list(args), env=env, cwd="/", text=True, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
