@@ -439,14 +439,28 @@ def _remove_row(engine, c):
 def drain():
     """Tear down every untaken pooled container of this process (process,
     cgroup, state, files), and what taken ones left (reclaim).
-    Idempotent; safe from atexit."""
+    Idempotent; safe from atexit.  One that cannot be removed stops none
+    of the others; the first error is raised at the end (its marker stays
+    for a sweep)."""
     me = os.getpid()
     with _lock:
         mine = [p for p in _offered if p.owner == me]
         _offered[:] = [p for p in _offered if p.owner != me]
-    for p in mine:
-        _discard(p)
-    reclaim()
+    try:
+        _each(_discard, mine)
+    finally:
+        reclaim()
+
+
+def _each(fn, items):
+    first = None
+    for item in items:
+        try:
+            fn(item)
+        except Exception as e:
+            first = first or e
+    if first:
+        raise first
 
 
 def reclaim():
@@ -458,14 +472,17 @@ def reclaim():
     with _lock:
         mine = [p for p in _spent if p.owner == me]
         _spent[:] = [p for p in _spent if p.owner != me]
-    from fastctr.errors import ContainerNotFound
-    for p in mine:
-        try:
-            p.runtime.delete(p.cid, force=True)  # its state and empty cgroup
-        except ContainerNotFound:
-            _remove_cgroup(p.container.st.get("cgroup"))  # deleted by an `rm -f` meanwhile
-        _remove_files(p.cdir, p.marker)
+    _each(_reclaim_one, mine)
     return len(mine)
+
+
+def _reclaim_one(p):
+    from fastctr.errors import ContainerNotFound
+    try:
+        p.runtime.delete(p.cid, force=True)  # its state and empty cgroup
+    except ContainerNotFound:
+        _remove_cgroup(p.container.st.get("cgroup"))  # deleted by an `rm -f` meanwhile
+    _remove_files(p.cdir, p.marker)
 
 
 def _remove_cgroup(record):
