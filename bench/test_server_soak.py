@@ -4,8 +4,8 @@
 - after BENCH_SOAK runs (default 2,000; the issue's figure is 10,000) of
   `run --rm --network none bb:1 true` through it (BENCH_SOAK_JOBS clients at
   once, default 4), its RSS is within 10% of what it was after the first
-  tenth of them, and no descriptor, mount, cgroup, child or zombie of it
-  accumulated;
+  tenth of them, and no descriptor, mount, child or zombie of it
+  accumulated (its children: the one spare worker it parks);
 - SIGKILLed with a detached container running, the first command after it
   (cold, at once) succeeds and the container is still there.
 
@@ -96,7 +96,9 @@ def test_server_rss_fds_and_children_stay_flat_and_a_kill_loses_nothing():
         assert failed == 0
         assert idle["rss_kib"] <= IDLE_RSS_MIB * 1024
         assert late["rss_kib"] <= early["rss_kib"] * GROWTH
-        assert (late["fds"], late["children"], late["fastctr_mounts"]) == (idle["fds"], 0, idle["fastctr_mounts"])
+        # its children: the spare worker(s) parked at the start, no more
+        assert (late["fds"], late["children"], late["fastctr_mounts"]) == \
+            (idle["fds"], idle["children"], idle["fastctr_mounts"])
 
         assert subprocess.run(argv + ["run", "-d", "--name", "survivor", "bb:1", "sleep", "600"], env=warm,
                               capture_output=True).returncode == 0
