@@ -58,6 +58,7 @@ class Parked:
             data = b""
         if data == READY:
             self.ready = True
+            _debug(f"ready {self.spec.name} {self.pid}")
             return
         self.parking.lost(self)  # it could not prepare, or it died
 
@@ -135,6 +136,15 @@ class Parking:
             p.reap(timeout)
         for group in self.parked.values():
             group.clear()
+
+
+def _debug(line):
+    """FASTCTR_SERVER_DEBUG=FILE: the server's events, a line each (tests
+    wait for a parked worker's readiness there)."""
+    path = os.environ.get("FASTCTR_SERVER_DEBUG")
+    if path:
+        with open(path, "a") as f:
+            f.write(line + "\n")
 
 
 def _park(run_command, sock, spec):

@@ -24,15 +24,18 @@ PYTHON = os.path.realpath(sys.executable)
 
 
 class Server:
-    """A `fastctr serve` on its own socket, data and state roots."""
+    """A `fastctr serve` on its own socket, data and state roots; its
+    events (FASTCTR_SERVER_DEBUG) in self.debug."""
 
     def __init__(self, roots, *extra):
         self.roots = roots
         self.socket = os.path.join(roots.state, "fastctr.sock")
+        self.debug = os.path.join(roots.state, f"debug-{time.monotonic_ns()}")
         self.env = dict(os.environ, FASTCTR_CGROUP_PARENT="self", FASTCTR_DEFAULT_NETWORK="none")
         self.env.pop("FASTCTR_SOCKET", None)  # the CI pass's server is not ours
         self.env.pop("FASTCTR_NO_SERVER", None)
-        self.proc = subprocess.Popen(roots.argv + ["serve", *extra], env=self.env, cwd="/",
+        self.proc = subprocess.Popen(roots.argv + ["serve", *extra], env=dict(self.env, FASTCTR_SERVER_DEBUG=self.debug),
+                                     cwd="/",
                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 30
         while not self.accepts():
@@ -49,6 +52,13 @@ class Server:
             return False
         finally:
             s.close()
+
+    def ready_events(self):
+        try:
+            with open(self.debug) as f:
+                return [line.split() for line in f if line.startswith("ready ")]
+        except FileNotFoundError:
+            return []
 
     def children(self):
         return [pid for pid in _pids() if _ppid(pid) == self.proc.pid]
@@ -453,9 +463,11 @@ def _pool_markers(roots):
 
 
 def _pooled_ready(server, count):
-    """`count` parked workers, each with its pooled container's process."""
-    return len([w for w in server.children() if [p for p in _pids() if _ppid(p) == w]]) == count \
-        and len(_pool_markers(server.roots)) == count
+    """`count` parked workers, each with its pooled container's process,
+    all of them ready (their READY seen by the server)."""
+    workers = [w for w in server.children() if [p for p in _pids() if _ppid(p) == w]]
+    ready = {int(e[-1]) for e in server.ready_events()}
+    return len(workers) == count and set(workers) <= ready and len(_pool_markers(server.roots)) == count
 
 
 def pool_server(roots):
