@@ -332,8 +332,8 @@ class Supervisor:
             return None
         if outcome == attach_mod.LOST:
             code = self.wait(c["id"])
-        if cfg.get("rm"):
-            self._wait_removed(c["id"])  # Docker's `run --rm` returns once it is gone
+        if cfg.get("rm") or not cfg.get("restart_policy"):  # as Docker's run: once its exit is recorded (--rm: gone)
+            self._wait_handled(c["id"], bool(cfg.get("rm")))
         return code
 
     def _attach_streams(self, c, attach_mod, keys, stdin, stdio, client):
@@ -342,12 +342,12 @@ class Supervisor:
                                           interactive=stdin and bool(cfg.get("interactive")), stdin_fd=stdio[0],
                                  stdout_fd=stdio[1], stderr_fd=stdio[2], detach_keys=keys, client=client)
 
-    def _wait_removed(self, cid, timeout=10.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.store.db.execute("SELECT 1 FROM containers WHERE id = ?", (cid,)).fetchone():
+    def _wait_handled(self, cid, removed, timeout=10.0):  # the monitor's clean-up: status (and OOMKilled) or row gone
+        for _ in range(int(timeout / 0.005)):
+            row = self.store.db.execute("SELECT status FROM containers WHERE id = ?", (cid,)).fetchone()
+            if not row or not removed and row[0] != "running":
                 return
-            time.sleep(0.01)
+            time.sleep(0.005)
 
     # ---------------------------------------------------------- clean-up
     def cleanup(self, ref):
@@ -397,14 +397,14 @@ class Supervisor:
         if c["status"] == "running":
             record = self.exit_record(c) or {}
             finished = record.get("finished_at")
+            # OOMKilled of the last run only, as Docker's; with the status, so no reader sees one without the other
+            changed = {"oom_killed": oom} if oom != bool(c["config"].get("oom_killed")) else {}
             self._set_status(cid, "exited", exit_code=record.get("exit_code", -1),
                              finished=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(finished))
-                             if finished else now_seconds())
+                             if finished else now_seconds(), **changed)
             if oom:
                 events.container(self.store.root, c, "oom")
             events.container(self.store.root, c, "die", exitCode=record.get("exit_code", -1))
-        if c["status"] == "running" and oom != bool(c["config"].get("oom_killed")):
-            self._set_config(cid, oom_killed=oom)  # of the last run only, as Docker's OOMKilled
         if c["config"].get("rm"):
             self._remove_files(cid)
             events.container(self.store.root, c, "destroy")
