@@ -123,6 +123,9 @@ def _inspect_while_running(engine, opts):
     while time.monotonic() < deadline and doc is None:
         for c in other.ps():
             if c["name"] == opts.name:
+                # while it runs, not as it starts: a pooled run writes its config.json just after
+                # the exec (see the closing note of issue 16), which a loaded CI machine stretches
+                time.sleep(0.3)
                 doc = _container_json(other, c["id"])
         time.sleep(0.02)
     t.join()
