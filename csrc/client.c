@@ -199,12 +199,13 @@ static void forward_signal(int sig)
     errno = saved;
 }
 
-static void forward_signals(void)
+/* The signals relayed to the worker; handler SIG_DFL puts them back. */
+static void forward_signals(void (*handler)(int))
 {
     static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH, SIGUSR1, SIGUSR2, SIGALRM};
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = forward_signal;
+    sa.sa_handler = handler;
     sa.sa_flags = SA_RESTART;
     sigemptyset(&sa.sa_mask);
     for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
@@ -286,19 +287,12 @@ int fastctr_client(int argc, char **argv)
         return status;
     }
     server_fd = fd;
-    forward_signals();
+    forward_signals(forward_signal);
     int status = await_status(fd, addr.sun_path);
     if (status == FASTCTR_CLIENT_COLD) {
         server_fd = -1;
         close(fd);
-        signal(SIGINT, SIG_DFL); /* the cold path installs its own */
-        signal(SIGTERM, SIG_DFL);
-        signal(SIGHUP, SIG_DFL);
-        signal(SIGQUIT, SIG_DFL);
-        signal(SIGWINCH, SIG_DFL);
-        signal(SIGUSR1, SIG_DFL);
-        signal(SIGUSR2, SIG_DFL);
-        signal(SIGALRM, SIG_DFL);
+        forward_signals(SIG_DFL); /* the cold path installs its own */
     }
     return status;
 }

@@ -12,7 +12,12 @@ nothing of fastctr but jsonfast (for the JSON line)."""
 import os
 import time
 
-_on = bool(os.environ.get("FASTCTR_TRACE") not in (None, "", "0") or os.environ.get("FASTCTR_TRACE_JSON"))
+
+def _asked_for():
+    return bool(os.environ.get("FASTCTR_TRACE") not in (None, "", "0") or os.environ.get("FASTCTR_TRACE_JSON"))
+
+
+_on = _asked_for()
 _stages = {}       # stage -> ms; a stage marked twice adds up (dicts keep the first one's place)
 _last_ns = None    # the previous mark; None: the origin
 _failed = None     # the stage a failing start failed in
@@ -28,7 +33,7 @@ def from_environ():
     the launcher's start time taken from it, nothing recorded (a server's
     worker, forked from a process that read another environment)."""
     global _on, _T0_NS, _main_ns, _command
-    _on = bool(os.environ.get("FASTCTR_TRACE") not in (None, "", "0") or os.environ.get("FASTCTR_TRACE_JSON"))
+    _on = _asked_for()
     _T0_NS = os.environ.pop("FASTCTR_T0_NS", None)
     _main_ns = _command = None
     _stages.clear()

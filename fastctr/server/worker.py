@@ -67,10 +67,17 @@ def same_namespaces(peer_pid):
     if peer_pid <= 0:  # not visible from here: another pid namespace
         return False
     try:
-        return all(os.stat(f"/proc/self/ns/{ns}").st_ino == os.stat(f"/proc/{peer_pid}/ns/{ns}").st_ino
-                   for ns in NAMESPACES if os.path.exists(f"/proc/self/ns/{ns}"))
+        return all(os.stat(f"/proc/{peer_pid}/ns/{ns}").st_ino == ino for ns, ino in _OWN_NAMESPACES.items())
     except OSError:
         return False
+
+
+def _own_namespaces():
+    """The server's namespaces, read once: every worker is forked in them."""
+    return {ns: os.stat(f"/proc/self/ns/{ns}").st_ino for ns in NAMESPACES if os.path.exists(f"/proc/self/ns/{ns}")}
+
+
+_OWN_NAMESPACES = _own_namespaces()
 
 
 def _after(after):
