@@ -342,10 +342,18 @@ class Supervisor:
                                           interactive=stdin and bool(cfg.get("interactive")), stdin_fd=stdio[0],
                                  stdout_fd=stdio[1], stderr_fd=stdio[2], detach_keys=keys, client=client)
 
-    def _wait_handled(self, cid, removed, timeout=10.0):  # the monitor's clean-up: status (and OOMKilled) or row gone
+    def _wait_handled(self, cid, removed, timeout=10.0):
+        """Until the monitor's clean-up has recorded the exit (status and
+        OOMKilled; --rm: the row gone), as Docker's run and wait return after
+        the daemon handled it.  The clean-up is the monitor's own process
+        (exec), so a starter that is gone means no clean-up is coming."""
+        from fastctr.runtime.state import process_start_time
         for _ in range(int(timeout / 0.005)):
-            row = self.store.db.execute("SELECT status FROM containers WHERE id = ?", (cid,)).fetchone()
+            row = self.store.db.execute("SELECT status, config FROM containers WHERE id = ?", (cid,)).fetchone()
             if not row or not removed and row[0] != "running":
+                return
+            starter = json.loads(row[1]).get("starter")
+            if not starter or process_start_time(starter[0]) != starter[1]:
                 return
             time.sleep(0.005)
 
@@ -525,6 +533,8 @@ class Supervisor:
         while self._runtime_alive(c["id"]):
             self._wait_gone(c["id"], 3600)
         self._wait_monitor(c)
+        if not c["config"].get("restart_policy"):
+            self._wait_handled(c["id"], False)
         record = self.exit_record(c)
         try:
             row = self._row(c["id"])

@@ -59,7 +59,9 @@ def _monitors(data):
                     argv = f.read().split(b"\0")
             except OSError:
                 continue
-            if argv[0].endswith(b"fastctr/data/monitor") and any(data.encode() in a for a in argv):
+            # the monitor execs its clean-up (`container cleanup ID`): the same process, a new argv
+            ours = any(data.encode() in a for a in argv)
+            if ours and (argv[0].endswith(b"fastctr/data/monitor") or b"cleanup" in argv):
                 out.append(int(pid))
     return out
 
