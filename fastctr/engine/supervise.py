@@ -342,19 +342,15 @@ class Supervisor:
                                           interactive=stdin and bool(cfg.get("interactive")), stdin_fd=stdio[0],
                                  stdout_fd=stdio[1], stderr_fd=stdio[2], detach_keys=keys, client=client)
 
-    def _wait_handled(self, cid, removed, timeout=10.0):
-        """Until the monitor's clean-up has recorded the exit (status and
-        OOMKilled; --rm: the row gone), as Docker's run and wait return after
-        the daemon handled it.  The clean-up is the monitor's own process
-        (exec), so a starter that is gone means no clean-up is coming."""
-        from fastctr.runtime.state import process_start_time
+    def _wait_handled(self, cid, removed, timeout=10.0):  # as Docker's run/wait: once the exit is recorded
+        from fastctr.runtime.state import process_start_time  # the clean-up is the monitor's own process (exec)
         for _ in range(int(timeout / 0.005)):
             row = self.store.db.execute("SELECT status, config FROM containers WHERE id = ?", (cid,)).fetchone()
             if not row or not removed and row[0] != "running":
-                return
+                return  # status and OOMKilled written (--rm: the row gone)
             starter = json.loads(row[1]).get("starter")
             if not starter or process_start_time(starter[0]) != starter[1]:
-                return
+                return  # no monitor: no clean-up is coming
             time.sleep(0.005)
 
     # ---------------------------------------------------------- clean-up
@@ -467,8 +463,7 @@ class Supervisor:
         return c
 
     def _wait_monitor_gone(self, c, timeout=10.0):
-        """After stop, the monitor's own clean-up (its last act) has ended
-        too, so that a start right after (restart) races with nothing."""
+        """After stop, the monitor's own clean-up (its last act) is over too: a restart races with nothing."""
         from fastctr.runtime.state import process_start_time
         starter = c["config"].get("starter") if c["config"].get("detached") else None
         deadline = time.monotonic() + timeout
@@ -519,29 +514,24 @@ class Supervisor:
 
     def _wait_monitor(self, c, timeout=5.0):
         """A monitored container is over when its monitor wrote exit.json."""
-        if not c["config"].get("detached"):
-            return
         deadline = time.monotonic() + timeout
-        while self.exit_record(c) is None and time.monotonic() < deadline:
+        while c["config"].get("detached") and self.exit_record(c) is None and time.monotonic() < deadline:
             if not self._starter_alive(c):  # the monitor is the process that started it
                 return
             time.sleep(0.01)
 
     def wait(self, ref):
-        """Block until the container has exited; its exit code."""
+        """Block until the container has exited (as Docker's: its exit recorded); its exit code."""
         c = self.container(ref)
         while self._runtime_alive(c["id"]):
             self._wait_gone(c["id"], 3600)
         self._wait_monitor(c)
         if not c["config"].get("restart_policy"):
             self._wait_handled(c["id"], False)
+        row = self.store.db.execute("SELECT status, exit_code FROM containers WHERE id = ?", (c["id"],)).fetchone()
+        if row and row[0] == "exited" and row[1] is not None:
+            return row[1]
         record = self.exit_record(c)
-        try:
-            row = self._row(c["id"])
-        except LookupError:
-            row = c
-        if row["status"] == "exited" and row["exit_code"] is not None:
-            return row["exit_code"]
         return record["exit_code"] if record else -1
 
 
@@ -555,9 +545,9 @@ class _Locked:
         return self
 
     def __exit__(self, *exc):
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
+        fd, self.fd = self.fd, -1
+        if fd >= 0:
+            os.close(fd)
 
 
 def _signal_number(sig):
