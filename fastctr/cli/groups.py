@@ -4,7 +4,7 @@ handler that is not registered yet (see commands.HANDLER_MODULES) makes the
 subcommand unknown, so a new command only has to define `cmd_NAME`.
 Imported only when a group word is the command."""
 
-DESCRIPTIONS = {"container": "Manage containers", "image": "Manage images", "network": "Manage networks",
+DESCRIPTIONS = {"builder": "Manage builds", "container": "Manage containers", "image": "Manage images", "network": "Manage networks",
                 "system": "Manage fastctr", "volume": "Manage volumes"}
 
 GROUPS = {
@@ -16,8 +16,9 @@ GROUPS = {
         "stats": "stats", "stop": "stop", "top": "top", "unpause": "unpause", "update": "update", "wait": "wait",
         "cleanup": "container_cleanup",  # fastctr's own: a monitor calls it when the process has exited
     },
+    "builder": {"build": "build", "prune": "builder_prune"},
     "image": {
-        "history": "history", "import": "import", "inspect": "image_inspect", "load": "load", "ls": "images",
+        "build": "build", "history": "history", "import": "import", "inspect": "image_inspect", "load": "load", "ls": "images",
         "list": "images", "prune": "image_prune", "pull": "pull", "push": "push", "rm": "rmi", "remove": "rmi",
         "save": "save", "tag": "tag",
     },

@@ -145,10 +145,13 @@ class Engine(Supervisor, Operations, ImageOps):
         return c
 
     def _create(self, image_ref, opts, cid):
-        image_id = self.resolve_image(image_ref, getattr(opts, "pull", "missing"), quiet=opts.quiet,
-                                      platform=opts.platform)
-        image = self.store.image(image_id)
-        image_id, image = for_platform(self, image_ref, image_id, image, opts)  # --platform
+        if opts.image_record is not None:  # fastctr.build's step: its state, not in the images table
+            image_id, image = opts.image_record["id"], opts.image_record
+        else:
+            image_id = self.resolve_image(image_ref, getattr(opts, "pull", "missing"), quiet=opts.quiet,
+                                          platform=opts.platform)
+            image = self.store.image(image_id)
+            image_id, image = for_platform(self, image_ref, image_id, image, opts)  # --platform
         if opts.name:
             validate_name(opts.name)
         extra = run_flag_record(self, image_ref, image, opts)  # issue 14 flags, checked before anything exists

@@ -71,6 +71,7 @@ class RunOptions:
         for name in ("group_add", "label_files", "volumes_from", "attach") + NET_MULTI:  # NET_MULTI: netflags
             setattr(self, name, list(kw.get(name) or []))
         self.quiet = kw.get("quiet", False)
+        self.image_record = kw.get("image_record")  # an image dict (id, config, layer_blobs) instead of a ref
         self.oci_mounts = None  # --mount and --volumes-from made into OCI mounts (fastctr.engine.mounts)
 
 

@@ -783,6 +783,11 @@ class _Plan:
     def __init__(self):
         self.changes = []
         self.first_link = {}    # (st_dev, st_ino) -> first path, for hardlinks
+        self.mtime_max_ns = None
+
+    def mtime(self, st):
+        ns = st.st_mtime_ns
+        return ns if self.mtime_max_ns is None else min(ns, self.mtime_max_ns)
 
     def note_link(self, path, st):
         if not stat.S_ISDIR(st.st_mode) and st.st_nlink > 1:
@@ -805,17 +810,19 @@ class _DigestWriter:
         return "sha256:" + self._sha.hexdigest()
 
 
-def write_layer(upper_dir, out, *, mode="overlay", lower=None) -> LayerInfo:
+def write_layer(upper_dir, out, *, mode="overlay", lower=None, mtime_max=None) -> LayerInfo:
     """Write a container's changes as an uncompressed PAX layer tar to `out`.
 
     mode="overlay": upper_dir is an overlayfs upper directory.
-    mode="vfs": upper_dir is the full container tree, `lower` the image's."""
+    mode="vfs": upper_dir is the full container tree, `lower` the image's.
+    mtime_max (seconds): later times are written as it (SOURCE_DATE_EPOCH)."""
     if mode not in ("overlay", "vfs"):
         raise ValueError(f"mode must be 'overlay' or 'vfs', not {mode!r}")
     if (mode == "vfs") != (lower is not None):
         raise ValueError("lower is required for mode='vfs' and only allowed there")
     with _DirFd(upper_dir) as upper_fd:
         plan = _Plan()
+        plan.mtime_max_ns = None if mtime_max is None else int(mtime_max) * _NS
         if mode == "overlay":
             _plan_tree(upper_fd, (), plan, overlay=True)
         else:
@@ -991,21 +998,21 @@ def _write_plan(root_fd, plan, out, *, overlay):
 def _write_change(tar, parents, change, plan, overlay):
     path = change.path
     if change.kind == "whiteout":
-        tar.addfile(_marker_info(path[:-1] + (WHITEOUT_PREFIX + path[-1],), change.st))
+        tar.addfile(_marker_info(path[:-1] + (WHITEOUT_PREFIX + path[-1],), change.st, plan))
     elif change.kind == "opaque":
-        tar.addfile(_marker_info(path + (OPAQUE_MARKER,), change.st))
+        tar.addfile(_marker_info(path + (OPAQUE_MARKER,), change.st, plan))
     else:
         parent_fd = parents.open(path[:-1])
         _write_node(tar, parent_fd, path[-1] if path else ".", change, plan, overlay)
 
 
-def _marker_info(path, st):
+def _marker_info(path, st, plan):
     """A whiteout or opaque marker: an empty file owned like what it stands for."""
     info = tarfile.TarInfo("/".join(path))
     info.mode = 0o600
     if st is not None:
         info.uid, info.gid = st.st_uid, st.st_gid
-        _set_info_mtime(info, st.st_mtime_ns)
+        _set_info_mtime(info, plan.mtime(st))
     return info
 
 
@@ -1025,7 +1032,7 @@ def _write_node(tar, parent_fd, name, change, plan, overlay):
         _check_overlay_xattrs(path, xattrs)
     info = tarfile.TarInfo("/".join(path) if path else ".")
     info.mode, info.uid, info.gid = stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid
-    _set_info_mtime(info, st.st_mtime_ns)
+    _set_info_mtime(info, plan.mtime(st))
     for key, value in _layer_xattrs(xattrs).items():
         info.pax_headers[PAX_XATTR_PREFIX + key] = value.decode("utf-8", "surrogateescape")
     first = plan.first_link.get((st.st_dev, st.st_ino)) if st.st_nlink > 1 else None

@@ -74,6 +74,8 @@ CREATE TABLE IF NOT EXISTS containers (
     id TEXT PRIMARY KEY, name TEXT UNIQUE NOT NULL, image_id TEXT, driver TEXT,
     created TEXT, config TEXT, status TEXT, exit_code INTEGER, started TEXT, finished TEXT,
     labels TEXT);
+CREATE TABLE IF NOT EXISTS build_cache (
+    key TEXT PRIMARY KEY, config TEXT NOT NULL, layer_blobs TEXT, size INTEGER, created TEXT, used TEXT);
 """
 
 
@@ -324,7 +326,7 @@ class Store:
     def referenced_chain_ids(self):
         """Chain IDs that some image still needs."""
         out = set()
-        for (cfg,) in self.db.execute("SELECT config FROM images"):
+        for (cfg,) in self.db.execute("SELECT config FROM images UNION ALL SELECT config FROM build_cache"):
             out.update(chain_ids(json.loads(cfg).get("rootfs", {}).get("diff_ids", [])))
         return out
 
@@ -332,6 +334,8 @@ class Store:
         out = set()
         for image_id, blobs in self.db.execute("SELECT id, layer_blobs FROM images"):
             out.add(image_id)  # the config blob
+            out.update(json.loads(blobs or "[]"))
+        for (blobs,) in self.db.execute("SELECT layer_blobs FROM build_cache"):  # fastctr.build's steps
             out.update(json.loads(blobs or "[]"))
         return out
 

@@ -1,0 +1,125 @@
+"""`fastctr build` and `fastctr builder prune`: docker build's flags; the
+builder is fastctr.build's.  Exit 1 on a failed build (Docker's), 125 on a
+flag error; progress on stderr, the image ID on stdout with -q."""
+import os
+import sys
+
+from fastctr.cli.common import _engine, flags, nargs, parse
+
+BUILD = flags("-t/--tag=", "-f/--file=", "--build-arg=", "--target=", "--no-cache", "--pull", "--network=",
+              "--label=", "-q/--quiet", "--iidfile=", "--progress=", "--platform=", "--rm", "--force-rm",
+              "--squash")
+MULTI = {"tag", "build_arg", "label"}
+PROGRESS = ("auto", "plain", "tty", "quiet", "rawjson")
+NETWORKS = ("default", "none", "host", "bridge")
+
+
+def cmd_build(g, args):
+    from fastctr import cliargs
+    o, pos = cliargs.parse(args, BUILD, multi=MULTI, help=True)
+    context_arg = nargs(pos, 1, 1)[0]
+    options, quiet, iidfile = _options(o)
+    from fastctr.build import builder as builder_mod
+    from fastctr.build import context as context_mod
+    from fastctr.build import dockerfile, progress
+    engine = _engine(g)
+    stdin_used = context_arg == "-" or o.get("file") == "-"
+    if context_arg == "-" and o.get("file") == "-":
+        from fastctr.cliargs import UsageError
+        raise UsageError("invalid argument: can't use stdin for both build context and dockerfile")
+    ctx, stdin_dockerfile = context_mod.open_context(context_arg, engine.store, sys.stdin.buffer)
+    report = progress.Progress(sys.stderr, quiet=quiet)
+    try:
+        text, display, path = _dockerfile(o, ctx, stdin_dockerfile, stdin_used and context_arg != "-")
+        ctx.use_ignore(path)
+        parsed = dockerfile.parse(text, display)
+        n = report.vertex("[internal] load build definition from " + display)
+        report.line(n, f"transferring dockerfile: {len(text.encode())}B done")
+        report.done(n)
+        b = builder_mod.Builder(engine, ctx, parsed, options, report)
+        b.lines = text.splitlines()
+        try:
+            image_id = b.build()
+        except builder_mod.BuildError as e:
+            _summary(report, b, e)
+            raise
+    finally:
+        ctx.close()
+    if iidfile:
+        with open(iidfile, "w") as f:
+            f.write(image_id)
+    if quiet:
+        print(image_id)
+    return 0
+
+
+def _options(o):
+    from fastctr.build.builder import Options
+    from fastctr.cliargs import UsageError
+    mode = o.get("progress") or "auto"
+    if mode not in PROGRESS:
+        raise UsageError(f"invalid --progress {mode!r}: one of {', '.join(PROGRESS)}")
+    network = o.get("network") or "default"
+    if network not in NETWORKS:
+        raise UsageError(f"invalid --network {network!r}: fastctr build takes none, host, bridge or default")
+    if o.get("squash"):
+        raise UsageError("--squash is not supported: every instruction is its own layer")
+    args = {}
+    for item in o.get("build_arg") or []:
+        key, eq, value = item.partition("=")
+        if not eq:
+            if key not in os.environ:
+                continue  # Docker: a name alone takes the environment's value, or nothing
+            value = os.environ[key]
+        args[key] = value
+    labels = dict(item.partition("=")[::2] for item in o.get("label") or [])
+    options = Options(tags=o.get("tag") or [], build_args=args, target=o.get("target"),
+                      no_cache=bool(o.get("no_cache")), pull=bool(o.get("pull")),
+                      network=None if network == "default" else network, labels=labels,
+                      platform=o.get("platform"))
+    return options, bool(o.get("quiet")) or mode == "quiet", o.get("iidfile")
+
+
+def _dockerfile(o, ctx, stdin_text, dockerfile_from_stdin):
+    """(text, the name errors use, its path or None): -f, stdin, or CONTEXT/Dockerfile."""
+    from fastctr.build.context import BuildError
+    name = o.get("file")
+    if dockerfile_from_stdin:
+        return sys.stdin.read(), "Dockerfile", None
+    if stdin_text is not None:
+        return stdin_text, "Dockerfile", None
+    if name:
+        path = name if os.path.isabs(name) or os.path.exists(name) else os.path.join(ctx.root, name)
+    else:
+        path = os.path.join(ctx.root, "Dockerfile")
+        if not os.path.exists(path) and os.path.exists(os.path.join(ctx.root, "dockerfile")):
+            path = os.path.join(ctx.root, "dockerfile")
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read(), os.path.basename(path), path
+    except FileNotFoundError:
+        raise BuildError(f"failed to solve: failed to read dockerfile: open {os.path.basename(path)}: "
+                         f"no such file or directory") from None
+
+
+def _summary(report, b, e):
+    from fastctr.build.steps import StepError
+    if isinstance(e, StepError):
+        report.failure(b.dockerfile.path, e.inst.line, e.inst.end_line, b.lines, e.title, str(e.cause))
+
+
+def cmd_builder_prune(g, args):
+    o, pos = parse(args, flags("-a/--all", "-f/--force", "--filter=", "--keep-storage="))
+    nargs(pos, 0, 0)
+    if o.get("filter") or o.get("keep_storage"):
+        from fastctr.cliargs import UsageError
+        raise UsageError("builder prune --filter and --keep-storage are not supported: the cache goes whole")
+    from fastctr.build import cache
+    from fastctr.cli import units
+    count, freed = cache.prune(_engine(g).store, everything=bool(o.get("all")))
+    if count:
+        print(f"Deleted build cache objects: {count}")
+    print(f"Total reclaimed space: {units.human_size(freed, 4)}")
+
+
+COMMANDS = {"build": cmd_build, "builder_prune": cmd_builder_prune}

@@ -1,0 +1,359 @@
+"""`fastctr build`: real builds on bb:1 (busybox), each RUN a real container.
+
+Every test builds in the module's own data root (fcli); the checks read the
+built image by running it, by inspect and history, and by its layers."""
+import json
+import os
+import signal
+import subprocess
+import tarfile
+import time
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def fc(fcli):
+    return fcli
+
+
+def context(tmp_path, dockerfile, files=None, name="ctx"):
+    root = tmp_path / name
+    root.mkdir()
+    (root / "Dockerfile").write_text(dockerfile)
+    for rel, content in (files or {}).items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
+    return str(root)
+
+
+def build(fc, ctx, *flags, ok=True):
+    p = fc("build", "--progress", "plain", *flags, ctx, timeout=300)
+    if ok:
+        assert p.returncode == 0, p.stderr
+    return p
+
+
+def out(fc, image, *cmd):
+    p = fc("run", "--rm", image, *cmd)
+    assert p.returncode == 0, p.stderr
+    return p.stdout
+
+
+def inspect(fc, image):
+    p = fc("image", "inspect", image)
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout)[0]
+
+
+def nothing_left(fc):
+    assert fc("ps", "-a", "-q").stdout == ""
+    data = fc.argv[2]
+    tmp = os.path.join(data, "tmp")
+    assert not os.path.isdir(tmp) or os.listdir(tmp) == []
+
+
+def test_a_dockerfile_of_every_common_instruction_builds_a_runnable_image(fc, tmp_path):
+    ctx = context(tmp_path, """\
+FROM bb:1
+LABEL org.example.kind=test other="two words"
+ENV GREETING=hello WHO=world
+WORKDIR /app
+COPY greet.sh ./
+RUN chmod 755 greet.sh && echo "built $GREETING" > built.txt
+USER 65534:65534
+EXPOSE 8080 53/udp
+VOLUME /data
+STOPSIGNAL SIGINT
+ENTRYPOINT ["/app/greet.sh"]
+CMD ["arg"]
+""", {"greet.sh": "#!/bin/sh\necho \"$GREETING $WHO $1 $(id -u) $(pwd)\"\ncat /app/built.txt\n"})
+    p = build(fc, ctx, "-t", "every:1")
+    assert "#" in p.stderr and "[2/12] LABEL" in p.stderr and "writing image sha256:" in p.stderr
+    assert out(fc, "every:1") == "hello world arg 65534 /app\nbuilt hello\n"
+    cfg = inspect(fc, "every:1")["Config"]
+    assert cfg["Labels"] == {"org.example.kind": "test", "other": "two words"}
+    assert "GREETING=hello" in cfg["Env"] and any(e.startswith("PATH=") for e in cfg["Env"])
+    assert cfg["WorkingDir"] == "/app" and cfg["User"] == "65534:65534"
+    assert set(cfg["ExposedPorts"]) == {"8080/tcp", "53/udp"} and cfg["Volumes"] == {"/data": {}}
+    assert cfg["StopSignal"] == "SIGINT" and cfg["Entrypoint"] == ["/app/greet.sh"] and cfg["Cmd"] == ["arg"]
+    hist = fc("history", "--no-trunc", "--format", "{{.CreatedBy}}", "every:1").stdout.splitlines()
+    assert hist[0] == 'CMD ["arg"]' and hist[-1 - 0].startswith("") and \
+        any(h.startswith("RUN /bin/sh -c chmod 755 greet.sh") for h in hist)
+    assert any(h == "COPY greet.sh ./ # buildkit" for h in hist)
+    nothing_left(fc)
+
+
+def test_layers_one_per_filesystem_instruction_and_empty_layer_history(fc, tmp_path):
+    ctx = context(tmp_path, "FROM bb:1\nENV A=1\nRUN echo x > /x\nCOPY f /f\nCMD [\"sh\"]\n", {"f": "f"})
+    build(fc, ctx, "-t", "layers:1")
+    base = inspect(fc, "bb:1")
+    im = inspect(fc, "layers:1")
+    assert len(im["RootFS"]["Layers"]) == len(base["RootFS"]["Layers"]) + 2
+    p = fc("image", "save", "layers:1", "-o", str(tmp_path / "s.tar"))
+    assert p.returncode == 0, p.stderr
+    with tarfile.open(tmp_path / "s.tar") as t:
+        manifest = json.load(t.extractfile("manifest.json"))
+        config = json.load(t.extractfile(manifest[0]["Config"]))
+    steps = config["history"][len(json.loads(json.dumps(base.get("History", []))) or []):]
+    mine = [h for h in config["history"] if h.get("comment") == "buildkit.dockerfile.v0"]
+    assert [bool(h.get("empty_layer")) for h in mine] == [True, False, False, True]
+    assert steps is not None
+
+
+def test_the_cache_reuses_steps_and_one_changed_file_rebuilds_from_the_step_that_reads_it(fc, tmp_path):
+    ctx = context(tmp_path, """\
+FROM bb:1
+RUN echo one > /one
+COPY a.txt /a.txt
+RUN cat /a.txt > /copy-of-a
+COPY b.txt /b.txt
+RUN date +%s%N > /stamp
+""", {"a.txt": "a1", "b.txt": "b1"})
+    first = build(fc, ctx, "-t", "cached:1")
+    assert "CACHED" not in first.stderr
+    id1 = inspect(fc, "cached:1")["Id"]
+    second = build(fc, ctx, "-t", "cached:2")
+    assert second.stderr.count("CACHED") == 5, second.stderr
+    assert inspect(fc, "cached:2")["Id"] == id1  # a fully cached build is the same image
+    with open(os.path.join(ctx, "b.txt"), "w") as f:
+        f.write("b2")
+    third = build(fc, ctx, "-t", "cached:3")
+    assert third.stderr.count("CACHED") == 3, third.stderr  # RUN, COPY a, RUN: cached; COPY b and after: not
+    assert out(fc, "cached:3", "cat", "/b.txt", "/copy-of-a") == "b2a1"
+    fourth = build(fc, ctx, "--no-cache", "-t", "cached:4")
+    assert "CACHED" not in fourth.stderr
+    p = fc("builder", "prune", "-f")
+    assert p.returncode == 0 and "Total reclaimed space" in p.stdout
+    assert "CACHED" not in build(fc, ctx, "-t", "cached:5").stderr
+    for t in ("1", "2", "3", "4", "5"):
+        fc("rmi", f"cached:{t}")
+
+
+def test_a_multi_stage_build_keeps_only_what_was_copied_from_the_builder(fc, tmp_path):
+    ctx = context(tmp_path, """\
+FROM bb:1 AS builder
+RUN mkdir /out && echo artifact > /out/app && echo junk > /builder-only
+FROM bb:1 AS unused
+RUN exit 9
+FROM scratch AS final
+COPY --from=builder /out/app /app
+COPY --from=bb:1 /bin/busybox /bin/busybox
+CMD ["/bin/busybox", "cat", "/app"]
+""")
+    p = build(fc, ctx, "-t", "multi:1")
+    assert "exit 9" not in p.stderr  # a stage the target does not need is not built
+    assert out(fc, "multi:1") == "artifact\n"
+    p = fc("run", "--rm", "multi:1", "/bin/busybox", "ls", "/")
+    assert sorted(p.stdout.split()) == sorted(["app", "bin", "dev", "etc", "proc", "sys"]) or \
+        "builder-only" not in p.stdout
+    assert "builder-only" not in p.stdout
+    assert len(inspect(fc, "multi:1")["RootFS"]["Layers"]) == 2
+    p = build(fc, ctx, "--target", "builder", "-t", "multi:builder")
+    assert out(fc, "multi:builder", "cat", "/builder-only") == "junk\n"
+    p = build(fc, ctx, "--target", "nope", ok=False)
+    assert p.returncode == 1 and 'target stage "nope" could not be found' in p.stderr
+
+
+def test_args_substitution_and_build_args(fc, tmp_path):
+    ctx = context(tmp_path, """\
+ARG BASE=bb:1
+FROM ${BASE}
+ARG BASE
+ARG WHO=nobody
+ARG EMPTY
+ENV DIR=/srv/${WHO} FALLBACK=${EMPTY:-default} SET=${WHO:+yes}
+WORKDIR $DIR
+RUN echo "$WHO $BASE" > who && pwd > where
+""")
+    build(fc, ctx, "--build-arg", "WHO=alice", "-t", "args:1")
+    assert out(fc, "args:1", "cat", "who", "where") == "alice bb:1\n/srv/alice\n"
+    env = inspect(fc, "args:1")["Config"]["Env"]
+    assert "FALLBACK=default" in env and "SET=yes" in env and not any(e.startswith("WHO=") for e in env)
+    hist = fc("history", "--no-trunc", "--format", "{{.CreatedBy}}", "args:1").stdout
+    assert "RUN |2 BASE=bb:1 WHO=alice /bin/sh -c" in hist
+    p = build(fc, ctx, "--build-arg", "UNUSED=1", "-t", "args:2")
+    assert "UNUSED" in p.stderr  # Docker's warning about a build arg no ARG consumed
+
+
+def test_dockerignore_with_exceptions_and_copy_forms(fc, tmp_path):
+    ctx = context(tmp_path, """\
+FROM bb:1
+COPY . /ctx/
+COPY *.md /docs/
+COPY --chown=65534:65534 --chmod=0640 conf/ /etc/conf/
+COPY ["sub dir/file one", "/spaced"]
+RUN find /ctx /docs /etc/conf | sort > /list && stat -c '%u:%g %a %n' /etc/conf/app.conf >> /list
+""", {"keep.md": "k", "other.md": "o", "secret.key": "s", "logs/a.log": "a", "logs/important.log": "i",
+      "conf/app.conf": "c", "sub dir/file one": "1"})
+    with open(os.path.join(ctx, ".dockerignore"), "w") as f:
+        f.write("# comment\n*.key\nlogs\n!logs/important.log\nother.md\n")
+    build(fc, ctx, "-t", "ignore:1")
+    listing = out(fc, "ignore:1", "cat", "/list", "/spaced")
+    assert "/ctx/secret.key" not in listing and "/ctx/logs/a.log" not in listing
+    assert "/ctx/logs/important.log" in listing and "/ctx/keep.md" in listing and "/docs/other.md" not in listing
+    assert "/docs/keep.md" in listing and "65534:65534 640 /etc/conf/app.conf" in listing
+    assert listing.endswith("1")
+
+
+def test_heredocs_in_run_and_copy(fc, tmp_path):
+    ctx = context(tmp_path, """\
+# syntax=docker/dockerfile:1
+FROM bb:1
+ENV NAME=heredoc
+RUN <<EOF
+echo first > /h1
+echo "second $NAME" >> /h1
+EOF
+COPY <<EOF /etc/greeting
+hello $NAME
+EOF
+COPY <<'EOF' /etc/literal
+hello $NAME
+EOF
+RUN cat <<EOT > /h2
+from a command
+EOT
+""")
+    build(fc, ctx, "-t", "heredoc:1")
+    assert out(fc, "heredoc:1", "cat", "/h1", "/etc/greeting", "/etc/literal", "/h2") == \
+        "first\nsecond heredoc\nhello heredoc\nhello $NAME\nfrom a command\n"
+
+
+def test_add_extracts_local_archives_and_refuses_urls_offline(fc, tmp_path):
+    import gzip
+    import io
+    payload = io.BytesIO()
+    with tarfile.open(fileobj=payload, mode="w") as t:
+        data = b"inside the archive\n"
+        info = tarfile.TarInfo("pkg/readme")
+        info.size = len(data)
+        t.addfile(info, io.BytesIO(data))
+    ctx = context(tmp_path, "FROM bb:1\nADD files.tar.gz /opt/\nADD plain.txt /opt/plain.txt\n",
+                  {"files.tar.gz": gzip.compress(payload.getvalue()), "plain.txt": "plain"})
+    build(fc, ctx, "-t", "add:1")
+    assert out(fc, "add:1", "cat", "/opt/pkg/readme", "/opt/plain.txt") == "inside the archive\nplain"
+    ctx2 = context(tmp_path, "FROM bb:1\nADD http://127.0.0.1:9/file.txt /f\n", name="ctx2")
+    p = build(fc, ctx2, ok=False)
+    assert p.returncode == 1 and "ADD http://127.0.0.1:9/file.txt: cannot download it" in p.stderr
+    nothing_left(fc)
+
+
+def test_run_changes_become_whiteouts_opaque_directories_and_hard_links(fc, tmp_path):
+    ctx = context(tmp_path, """\
+FROM bb:1
+RUN mkdir -p /d/sub && echo 1 > /d/sub/old && echo keep > /keep && echo gone > /gone
+RUN rm /gone && rm -rf /d && mkdir -p /d && echo new > /d/new && ln /keep /keep-link
+""")
+    build(fc, ctx, "-t", "wh:1")
+    assert out(fc, "wh:1", "sh", "-c", "ls /d; test -e /gone || echo no-gone; stat -c %h /keep") == \
+        "new\nno-gone\n2\n"
+    p = fc("image", "save", "wh:1", "-o", str(tmp_path / "wh.tar"))
+    assert p.returncode == 0
+    with tarfile.open(tmp_path / "wh.tar") as t:
+        manifest = json.load(t.extractfile("manifest.json"))
+        top = tarfile.open(fileobj=t.extractfile(manifest[0]["Layers"][-1]))
+        names = {m.name: m for m in top}
+    assert ".wh.gone" in names and "d/.wh..wh..opq" in names
+    assert names["keep-link"].islnk() or names["keep"].islnk()
+
+
+def test_run_mounts_cache_and_bind(fc, tmp_path):
+    ctx = context(tmp_path, """\
+FROM bb:1
+RUN --mount=type=cache,target=/cache --mount=type=bind,source=src,target=/src \\
+    cat /src/input >> /cache/log && cp /cache/log /result && ls /src > /seen
+""", {"src/input": "line\n"})
+    build(fc, ctx, "-t", "mnt:1")
+    assert out(fc, "mnt:1", "cat", "/result", "/seen") == "line\ninput\n"
+    build(fc, ctx, "--no-cache", "-t", "mnt:2")
+    assert out(fc, "mnt:2", "cat", "/result") == "line\nline\n"  # the cache mount outlived the first build
+    assert out(fc, "mnt:2", "sh", "-c", "test -e /cache || test -e /src || echo clean") == "clean\n"
+
+
+def test_onbuild_triggers_run_in_the_child_and_healthcheck_shell_and_user(fc, tmp_path):
+    parent = context(tmp_path, """\
+FROM bb:1
+ONBUILD RUN echo triggered > /onbuild
+SHELL ["/bin/sh", "-e", "-c"]
+HEALTHCHECK --interval=5s --retries=2 CMD true
+""", name="parent")
+    build(fc, parent, "-t", "onbuild:parent")
+    cfg = inspect(fc, "onbuild:parent")["Config"]
+    assert cfg["OnBuild"] == ["RUN echo triggered > /onbuild"] and cfg["Shell"] == ["/bin/sh", "-e", "-c"]
+    assert cfg["Healthcheck"] == {"Test": ["CMD-SHELL", "true"], "Interval": 5_000_000_000, "Retries": 2}
+    child = context(tmp_path, "FROM onbuild:parent\nRUN cat /onbuild > /seen\n", name="child")
+    build(fc, child, "-t", "onbuild:child")
+    assert out(fc, "onbuild:child", "cat", "/seen") == "triggered\n"
+    assert not inspect(fc, "onbuild:child")["Config"].get("OnBuild")
+
+
+def test_quiet_iidfile_stdin_dockerfile_and_file_flag(fc, tmp_path):
+    ctx = context(tmp_path, "FROM bb:1\nRUN echo q > /q\n", {"other.Dockerfile": "FROM bb:1\nRUN echo o > /o\n"})
+    p = build(fc, ctx, "-q", "--iidfile", str(tmp_path / "iid"))
+    assert p.stdout.startswith("sha256:") and p.stdout.count("\n") == 1 and p.stderr == ""
+    assert (tmp_path / "iid").read_text() == p.stdout.strip()
+    p = build(fc, ctx, "-f", "other.Dockerfile", "-t", "file:1")
+    assert out(fc, "file:1", "cat", "/o") == "o\n"
+    p = fc("build", "-q", "-t", "stdin:1", "-", input=b"FROM bb:1\nRUN echo s > /s\n", stdin=None)
+    assert p.returncode == 0, p.stderr
+    assert out(fc, "stdin:1", "cat", "/s") == "s\n"
+
+
+def test_source_date_epoch_gives_identical_layers_and_image(fc, tmp_path):
+    ctx = context(tmp_path, "FROM bb:1\nCOPY f /f\nRUN echo x > /x && touch /x\n", {"f": "same"})
+    env = dict(fc.env, SOURCE_DATE_EPOCH="1700000000")
+    ids = []
+    for tag in ("sde:1", "sde:2"):
+        p = fc("build", "--no-cache", "-q", "-t", tag, ctx, env=env)
+        assert p.returncode == 0, p.stderr
+        ids.append(p.stdout.strip())
+    assert ids[0] == ids[1]
+    assert inspect(fc, "sde:1")["Created"].startswith("2023-11-14T22:13:20")
+
+
+@pytest.mark.parametrize("dockerfile,files,message", [
+    ("FROM bb:1\nFROBNICATE x\n", {}, "Dockerfile:2: unknown instruction: FROBNICATE"),
+    ("FROM bb:1\nCOPY --bogus=1 a /a\n", {"a": "a"}, "unknown flag: --bogus"),
+    ("FROM bb:1\nCOPY missing.txt /x\n", {}, "missing.txt"),
+    ("FROM bb:1\nCOPY ../outside /x\n", {}, "outside the build context"),
+    ("FROM bb:1\nCOPY --from=nostage /x /x\n", {}, "nostage"),
+    ("RUN true\n", {}, "Dockerfile:1"),
+])
+def test_errors_name_the_file_line_or_source_and_leave_nothing(fc, tmp_path, dockerfile, files, message):
+    ctx = context(tmp_path, dockerfile, files)
+    before = fc("images", "-q").stdout
+    p = build(fc, ctx, "-t", "broken:1", ok=False)
+    assert p.returncode == 1, p.stderr
+    assert message in p.stderr, p.stderr
+    assert fc("images", "-q").stdout == before
+    nothing_left(fc)
+
+
+def test_a_failing_run_shows_its_output_status_and_step_and_tags_nothing(fc, tmp_path):
+    ctx = context(tmp_path, "FROM bb:1\nRUN echo before\nRUN echo to-stdout; echo to-stderr >&2; exit 3\n")
+    p = build(fc, ctx, "-t", "fails:1", ok=False)
+    assert p.returncode == 1
+    assert "to-stdout" in p.stderr and "to-stderr" in p.stderr
+    assert "did not complete successfully: exit code: 3" in p.stderr
+    assert "[3/3] RUN echo to-stdout" in p.stderr and "Dockerfile:3" in p.stderr
+    assert fc("image", "inspect", "fails:1").returncode != 0
+    nothing_left(fc)
+
+
+def test_an_interrupted_build_leaves_no_container_mount_or_tag(fc, tmp_path):
+    ctx = context(tmp_path, "FROM bb:1\nRUN echo started; sleep 60\n")
+    with open(tmp_path / "log", "wb") as log:
+        proc = subprocess.Popen([*fc.argv, "build", "--progress", "plain", "-t", "intr:1", ctx], stdout=log,
+                                stderr=subprocess.STDOUT, env=fc.env)
+        deadline = time.monotonic() + 60
+        while b"started" not in (tmp_path / "log").read_bytes() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) != 0
+    assert fc("image", "inspect", "intr:1").returncode != 0
+    nothing_left(fc)
