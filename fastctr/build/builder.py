@@ -180,15 +180,16 @@ class Builder:
         new["created"] = entry["created"]
         return new
 
-    def commit_layer(self, state, tar_path, diff_id, created_by, key):
+    def commit_layer(self, state, tar_path, diff_id, created_by, key, config=None):
         """Add the layer tar on top of state, recorded in the cache as key's
         result (under the import lock: a prune meanwhile must not take the
-        layer before a row refers to it) -> the new State."""
+        layer before a row refers to it) -> the new State.  config: the
+        step's config when it changed more than the layers (WORKDIR)."""
         from fastctr.image import tmpwork
         from fastctr.image.store import sha256_file
         engine, store = self.engine, self.engine.store
         chain = chain_ids(state.diff_ids() + [diff_id])
-        config = self.with_history(state, created_by, empty_layer=False)
+        config = self.with_history(state, created_by, empty_layer=False, config=config)
         config.setdefault("rootfs", {"type": "layers"}).setdefault("diff_ids", [])
         config["rootfs"]["diff_ids"] = state.diff_ids() + [diff_id]
         with tmpwork.ImportLock(store.root):

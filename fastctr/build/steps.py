@@ -134,6 +134,11 @@ class StageRun:
         hit = None if self.b.options.no_cache else cache.lookup(self.b.engine.store, key)
         if hit is not None:
             return State(hit["config"], hit["layer_blobs"]), True
+        if inst.cmd == "WORKDIR":
+            from fastctr.build import copystep
+            made = copystep.workdir(self, state, new, created_by, key)
+            if made is not None:
+                return made, False
         config = self.b.with_history(state, created_by, empty_layer=True, config=new)
         cache.record(self.b.engine.store, key, config, state.layer_blobs, 0)
         return State(config, state.layer_blobs), False

@@ -357,3 +357,11 @@ def test_an_interrupted_build_leaves_no_container_mount_or_tag(fc, tmp_path):
         assert proc.wait(timeout=60) != 0
     assert fc("image", "inspect", "intr:1").returncode != 0
     nothing_left(fc)
+
+
+def test_workdir_makes_its_directory_owned_by_the_user_even_when_nothing_uses_it(fc, tmp_path):
+    ctx = context(tmp_path, "FROM bb:1\nUSER 65534\nWORKDIR /srv/app\nWORKDIR /tmp\n")
+    build(fc, ctx, "-t", "wd:1")
+    assert out(fc, "wd:1", "stat", "-c", "%u %a", "/srv/app", "/srv") == "65534 755\n0 755\n"
+    layers = inspect(fc, "wd:1")["RootFS"]["Layers"]
+    assert len(layers) == len(inspect(fc, "bb:1")["RootFS"]["Layers"]) + 1  # /tmp exists: no layer for it
