@@ -155,10 +155,15 @@ class Builder:
             return State(self.scratch_config(), [])
         try:
             image_id = self.engine.resolve_image(ref, pull="always" if self.options.pull else "missing",
-                                                 quiet=True, platform=platform)
+                                                 quiet=True, platform=platform or self.options.platform)
         except Exception as e:
             raise BuildError(f"failed to solve: {ref}: {e}") from None
         image = self.engine.store.image(image_id)
+        if platform or self.options.platform:  # FROM --platform, build --platform: the image must be of it
+            from fastctr.engine.runflags import platform_mismatch
+            error = platform_mismatch(image["config"], platform or self.options.platform, ref)
+            if error is not None:
+                raise BuildError(f"failed to solve: {error}")
         return State(_child_config(image["config"]), image["layer_blobs"])
 
     def scratch_config(self):

@@ -10,7 +10,7 @@ BUILD = flags("-t/--tag=", "-f/--file=", "--build-arg=", "--target=", "--no-cach
               "--label=", "-q/--quiet", "--iidfile=", "--progress=", "--platform=", "--rm", "--force-rm",
               "--squash")
 MULTI = {"tag", "build_arg", "label"}
-PROGRESS = ("auto", "plain", "tty", "quiet", "rawjson")
+PROGRESS = ("auto", "plain", "tty", "quiet")
 NETWORKS = ("default", "none", "host", "bridge")
 
 
@@ -62,6 +62,8 @@ def _options(o):
     network = o.get("network") or "default"
     if network not in NETWORKS:
         raise UsageError(f"invalid --network {network!r}: fastctr build takes none, host, bridge or default")
+    if o.get("rm") is False:
+        raise UsageError("--rm=false is not supported: a step's container is always removed")
     if o.get("squash"):
         raise UsageError("--squash is not supported: every instruction is its own layer")
     args = {}

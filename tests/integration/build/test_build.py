@@ -365,3 +365,25 @@ def test_workdir_makes_its_directory_owned_by_the_user_even_when_nothing_uses_it
     assert out(fc, "wd:1", "stat", "-c", "%u %a", "/srv/app", "/srv") == "65534 755\n0 755\n"
     layers = inspect(fc, "wd:1")["RootFS"]["Layers"]
     assert len(layers) == len(inspect(fc, "bb:1")["RootFS"]["Layers"]) + 1  # /tmp exists: no layer for it
+
+
+def test_platforms_escape_directive_stdin_dockerfile_and_run_network(fc, tmp_path):
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
+    ctx = context(tmp_path, f"""\
+# escape=`
+FROM --platform=linux/{arch} bb:1
+RUN --network=none echo one `
+    two > /words && cat /proc/net/dev | grep -c : > /links
+COPY f /f
+""", {"f": "f"})
+    build(fc, ctx, "--platform", f"linux/{arch}", "-t", "plat:1")
+    assert out(fc, "plat:1", "cat", "/words", "/links", "/f") == "one two\n1\nf"  # only lo in its netns
+    other = "arm64" if arch != "arm64" else "amd64"
+    plain = context(tmp_path, "FROM bb:1\n", name="plain")  # FROM --platform wins over build --platform
+    p = build(fc, plain, "--platform", f"linux/{other}", ok=False)
+    assert p.returncode == 1 and other in p.stderr
+    p = fc("build", "-q", "-f", "-", ctx, input=b"FROM bb:1\nCOPY f /from-stdin\n", stdin=None)
+    assert p.returncode == 0, p.stderr
+    assert out(fc, p.stdout.strip(), "cat", "/from-stdin") == "f"
+    p = build(fc, ctx, "--network", "bogus", ok=False)
+    assert p.returncode == 125 and "--network" in p.stderr
