@@ -153,6 +153,11 @@ CMD ["/bin/busybox", "cat", "/app"]
         "builder-only" not in p.stdout
     assert "builder-only" not in p.stdout
     assert len(inspect(fc, "multi:1")["RootFS"]["Layers"]) == 2
+    bound = context(tmp_path, "FROM bb:1 AS builder\nRUN mkdir /out && echo made > /out/app\n"
+                    "FROM bb:1\nRUN --mount=type=bind,from=builder,source=/out,target=/in cat /in/app > /seen\n",
+                    name="bound")
+    build(fc, bound, "-t", "multi:bound")
+    assert out(fc, "multi:bound", "sh", "-c", "cat /seen; test -e /in || echo no-in") == "made\nno-in\n"
     p = build(fc, ctx, "--target", "builder", "-t", "multi:builder")
     assert out(fc, "multi:builder", "cat", "/builder-only") == "junk\n"
     p = build(fc, ctx, "--target", "nope", ok=False)
@@ -233,10 +238,19 @@ def test_add_extracts_local_archives_and_refuses_urls_offline(fc, tmp_path):
         info = tarfile.TarInfo("pkg/readme")
         info.size = len(data)
         t.addfile(info, io.BytesIO(data))
-    ctx = context(tmp_path, "FROM bb:1\nADD files.tar.gz /opt/\nADD plain.txt /opt/plain.txt\n",
-                  {"files.tar.gz": gzip.compress(payload.getvalue()), "plain.txt": "plain"})
+    import bz2
+    import lzma
+    import zstandard
+    raw = payload.getvalue()
+    ctx = context(tmp_path, "FROM bb:1\nADD files.tar.gz /opt/\nADD plain.txt /opt/plain.txt\n"
+                  "ADD f.tar /t/\nADD f.tar.bz2 /b/\nADD f.tar.xz /x/\nADD f.tar.zst /z/\n",
+                  {"files.tar.gz": gzip.compress(raw), "plain.txt": "plain", "f.tar": raw,
+                   "f.tar.bz2": bz2.compress(raw), "f.tar.xz": lzma.compress(raw),
+                   "f.tar.zst": zstandard.ZstdCompressor().compress(raw)})
     build(fc, ctx, "-t", "add:1")
     assert out(fc, "add:1", "cat", "/opt/pkg/readme", "/opt/plain.txt") == "inside the archive\nplain"
+    assert out(fc, "add:1", "cat", "/t/pkg/readme", "/b/pkg/readme", "/x/pkg/readme", "/z/pkg/readme") == \
+        "inside the archive\n" * 4
     ctx2 = context(tmp_path, "FROM bb:1\nADD http://127.0.0.1:9/file.txt /f\n", name="ctx2")
     p = build(fc, ctx2, ok=False)
     assert p.returncode == 1 and "ADD http://127.0.0.1:9/file.txt: cannot download it" in p.stderr
@@ -387,3 +401,11 @@ COPY f /f
     assert out(fc, p.stdout.strip(), "cat", "/from-stdin") == "f"
     p = build(fc, ctx, "--network", "bogus", ok=False)
     assert p.returncode == 125 and "--network" in p.stderr
+
+
+def test_proxy_args_reach_run_without_an_arg_and_stay_out_of_the_history(fc, tmp_path):
+    ctx = context(tmp_path, "FROM bb:1\nRUN echo \"proxy=$HTTP_PROXY\" > /p\n")
+    build(fc, ctx, "--build-arg", "HTTP_PROXY=http://127.0.0.1:3128", "-t", "proxy:1")
+    assert out(fc, "proxy:1", "cat", "/p") == "proxy=http://127.0.0.1:3128\n"
+    history = fc("history", "--no-trunc", "proxy:1").stdout
+    assert "3128" not in history and "HTTP_PROXY" not in inspect(fc, "proxy:1")["Config"]["Env"]
