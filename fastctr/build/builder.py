@@ -156,8 +156,8 @@ class Builder:
         try:
             image_id = self.engine.resolve_image(ref, pull="always" if self.options.pull else "missing",
                                                  quiet=True, platform=platform or self.options.platform)
-        except Exception as e:
-            raise BuildError(f"failed to solve: {ref}: {e}") from None
+        except Exception as e:  # BuildKit takes a name no stage has for an image
+            raise BuildError(f"failed to solve: {ref}: no stage of this name and no such image ({e})") from None
         image = self.engine.store.image(image_id)
         if platform or self.options.platform:  # FROM --platform, build --platform: the image must be of it
             from fastctr.engine.runflags import platform_mismatch

@@ -153,11 +153,21 @@ def _start_streaming(engine, c, progress, step):
     reader.start()
     try:
         return engine.start(c["id"], stdio=(null, w, w))
+    except BaseException:
+        _kill(engine, c)  # interrupted: the container holds the pipe the reader waits on
+        raise
     finally:
         os.close(w)
         os.close(null)
         reader.join()
         os.close(r)
+
+
+def _kill(engine, c):
+    try:
+        engine.runtime.kill(c["id"], 9, all=True)
+    except Exception:
+        pass  # gone already
 
 
 def _relay(fd, progress, step):

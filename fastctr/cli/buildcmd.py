@@ -27,6 +27,7 @@ def cmd_build(g, args):
     if context_arg == "-" and o.get("file") == "-":
         from fastctr.cliargs import UsageError
         raise UsageError("invalid argument: can't use stdin for both build context and dockerfile")
+    _interruptible()
     ctx, stdin_dockerfile = context_mod.open_context(context_arg, engine.store, sys.stdin.buffer)
     report = progress.Progress(sys.stderr, quiet=quiet)
     try:
@@ -51,6 +52,17 @@ def cmd_build(g, args):
     if quiet:
         print(image_id)
     return 0
+
+
+def _interruptible():
+    """SIGTERM and SIGHUP end a build as Ctrl-C does: through the clean-up
+    of the step that runs (its container removed, its layer not written)."""
+    import signal
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, interrupt)
 
 
 def _options(o):
