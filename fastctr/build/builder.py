@@ -3,8 +3,9 @@
 A state is an image config plus its layer blobs; its ID is the digest of
 the config, as an image's is.  Each step takes the state so far and makes
 the next: metadata instructions change the config (an `empty_layer`
-history entry), RUN runs a container of the state and adds its diff as a
-layer (fastctr.build.run), COPY and ADD add a layer written from their
+history entry; WORKDIR also makes its directory, a layer, as BuildKit),
+RUN runs a container of the state and adds its diff as a layer
+(fastctr.build.run), COPY and ADD add a layer written from their
 sources (fastctr.build.files).  Before a step runs its cache key is looked
 up (fastctr.build.cache); a hit takes the recorded state, `CACHED`.  Only
 the stages the target needs are built, dependencies first.  At the end the

@@ -3,7 +3,8 @@ the history line BuildKit writes for it (`docker history` reads these).
 
 ENV, LABEL, WORKDIR, USER, EXPOSE, VOLUME, STOPSIGNAL, CMD, ENTRYPOINT,
 SHELL, HEALTHCHECK, ONBUILD and MAINTAINER change the config only: their
-history entries are `empty_layer`.  Values are substituted (ENV, LABEL,
+history entries are `empty_layer` (but for WORKDIR other than /, which also
+makes its directory, a layer: fastctr.build.steps).  Values are substituted (ENV, LABEL,
 WORKDIR, USER, EXPOSE, VOLUME, STOPSIGNAL) with the stage's environment;
 CMD, ENTRYPOINT and HEALTHCHECK are not (their shell does it), as Docker."""
 import posixpath

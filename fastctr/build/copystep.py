@@ -76,23 +76,7 @@ def copy(stage_run, state, inst, n):
     plan = files.plan_copy(image_view, placed, dest, workdir=cfg.get("WorkingDir") or "/", owner=owner, chmod=chmod,
                            keep_owners=bool(origin), add=add, exclude=exclude, parents=inst.flag("parents") is not None and inst.flag("parents") != "false")
     _place_inline(plan, inline, dest, cfg, count)
-    return _write(stage_run, state, plan, key, _created_by(inst)), False
-
-
-def workdir(stage_run, state, config, created_by, key):
-    """WORKDIR of a directory the state lacks: made, as a layer of its own,
-    owned by the USER (BuildKit's mkdir; Docker documents that WORKDIR creates
-    it even if nothing uses it).  None when it exists (metadata only)."""
-    from fastctr.build.context import clean
-    cfg = config.get("config") or {}
-    rel = clean(cfg.get("WorkingDir") or "/")
-    view = stage_run.b.state_view(state)
-    if not rel or view.lstat(rel) is not None:
-        return None
-    owner = files.parse_owner(cfg["User"], view) if cfg.get("User") else None
-    plan = files.Plan(view, owner=owner)
-    plan.add_dir(rel, mtime=stage_run.b.epoch or int(time.time()))
-    return _write(stage_run, state, plan, key, created_by, config)
+    return write_plan(stage_run, state, plan, key, _created_by(inst)), False
 
 
 def _view(b, stage_run, ref):
@@ -123,7 +107,8 @@ def _created_by(inst):
     return f"{inst.cmd} {words[1] if len(words) > 1 else ''} # buildkit"
 
 
-def _write(stage_run, state, plan, key, created_by, config=None):
+def write_plan(stage_run, state, plan, key, created_by, config=None):
+    """The plan's layer on top of state (with config, when the step changed it) -> the new State."""
     from fastctr.image import tmpwork
     from fastctr.image.store import rmtree
     b = stage_run.b
@@ -132,7 +117,7 @@ def _write(stage_run, state, plan, key, created_by, config=None):
         tar_path = os.path.join(work, "layer.tar")
         with open(tar_path, "wb") as out:
             diff_id = files.write(plan, out, mtime_max=b.epoch)
-        return stage_run.b.commit_layer(state, tar_path, diff_id, created_by, key, config)
+        return stage_run.commit(state, key, tar_path, diff_id, created_by, config=config)
     finally:
         rmtree(work)
 

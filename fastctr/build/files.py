@@ -129,6 +129,37 @@ def plan_copy(image_view, sources, dest, *, workdir="/", owner=None, chmod=None,
     return plan
 
 
+def plan_mkdir(image_view, path, owner, mtime):
+    """WORKDIR's `mkdir -p` of path (absolute) -> Plan: each missing
+    directory 0755 and owned by owner (uid, gid) or root, as BuildKit's
+    mkdir with parents; nothing when path is a directory already.  Symlinks
+    among the existing parts are followed inside the root (/var/run -> /run)."""
+    plan = Plan(image_view, owner)
+    uid, gid = owner if owner is not None else (0, 0)
+    todo, done, hops = clean(path).split("/")[::-1], [], 0
+    while todo:
+        part = todo.pop()
+        if part in ("", "."):
+            continue
+        if part == "..":
+            done = done[:-1]
+            continue
+        sub = "/".join(done + [part])
+        st = image_view.lstat(sub) if image_view and sub not in plan.entries else None
+        if st is not None and stat.S_ISLNK(st.st_mode) and hops < 40:
+            hops += 1
+            target = image_view.readlink(sub)
+            done = [] if target.startswith("/") else done
+            todo += target.split("/")[::-1]
+            continue
+        if st is not None and not stat.S_ISDIR(st.st_mode):
+            raise BuildError(f"cannot make WORKDIR {path}: /{sub} is not a directory")
+        if st is None and sub not in plan.entries:
+            plan.entries[sub] = Entry(mode=0o755, uid=uid, gid=gid, mtime=mtime, kind="dir")
+        done.append(part)
+    return plan
+
+
 def parse_owner(spec, image_view):
     """--chown user[:group], names looked up in the image's /etc/passwd and
     /etc/group; a user alone gives its number as the group too (Docker)."""

@@ -6,6 +6,7 @@ substitution in ENV, LABEL, WORKDIR, COPY... reads it, RUN gets the ARGs
 that ENV does not set in its environment (and in its cache key and history
 as `|N K=V`, Docker's form), proxy ARGs in the environment only."""
 import os
+import time
 
 from fastctr import jsonfast as json
 from fastctr.build import cache
@@ -117,6 +118,8 @@ class StageRun:
             self.args[name] = value
 
     def _dispatch(self, state, inst, n):
+        if inst.cmd == "WORKDIR":
+            return self._workdir(state, inst)
         if inst.cmd in meta.METADATA:
             return self._metadata(state, inst)
         if inst.cmd == "RUN":
@@ -134,14 +137,31 @@ class StageRun:
         hit = None if self.b.options.no_cache else cache.lookup(self.b.engine.store, key)
         if hit is not None:
             return State(hit["config"], hit["layer_blobs"]), True
-        if inst.cmd == "WORKDIR":
-            from fastctr.build import copystep
-            made = copystep.workdir(self, state, new, created_by, key)
-            if made is not None:
-                return made, False
         config = self.b.with_history(state, created_by, empty_layer=True, config=new)
         cache.record(self.b.engine.store, key, config, state.layer_blobs, 0)
         return State(config, state.layer_blobs), False
+
+    def _workdir(self, state, inst):
+        """WORKDIR is BuildKit's one metadata instruction with a layer: a
+        `mkdir -p` of the directory (0755, owned by the USER), a layer even
+        when the directory is there already (then an empty one); WORKDIR /
+        alone changes the config only."""
+        new = json.loads(json.dumps(state.config))
+        created_by = meta.apply(inst, new, self.scope(state), self.escape, self.cmd_set)
+        cfg = new.get("config") or {}
+        if cfg["WorkingDir"] == "/":
+            return self._metadata(state, inst)
+        key = cache.step_key(state.id, json.dumps(["WORKDIR", cfg["WorkingDir"], cfg.get("User") or "",
+                                                   self.b.epoch]))
+        hit = self.cached(key)
+        if hit is not None:
+            return hit, True
+        from fastctr.build import copystep, files
+        view = self.b.state_view(state)
+        owner = files.parse_owner(cfg["User"], view) if cfg.get("User") else None
+        mtime = int(self.b.epoch if self.b.epoch is not None else time.time())
+        plan = files.plan_mkdir(view, cfg["WorkingDir"], owner, mtime)
+        return copystep.write_plan(self, state, plan, key, created_by, config=new), False
 
     def cached(self, key):
         if self.b.options.no_cache:
@@ -149,8 +169,8 @@ class StageRun:
         hit = cache.lookup(self.b.engine.store, key)
         return State(hit["config"], hit["layer_blobs"]) if hit else None
 
-    def commit(self, state, key, tar_path, diff_id, created_by):
-        return self.b.commit_layer(state, tar_path, diff_id, created_by, key)
+    def commit(self, state, key, tar_path, diff_id, created_by, config=None):
+        return self.b.commit_layer(state, tar_path, diff_id, created_by, key, config=config)
 
 
 class StepError(BuildError):

@@ -105,6 +105,43 @@ def test_layers_one_per_filesystem_instruction_and_empty_layer_history(fc, tmp_p
     assert steps is not None
 
 
+def test_workdir_makes_its_directory_as_a_layer_as_buildkit(fc, tmp_path):
+    """BuildKit's WORKDIR is a mkdir -p (0755, owned by the USER): a layer
+    even when the directory is there (an empty one), none for WORKDIR /."""
+    ctx = context(tmp_path, """\
+FROM bb:1
+WORKDIR /
+WORKDIR /srv/new
+WORKDIR /tmp
+USER app
+WORKDIR /home/app/data/deep
+CMD ["pwd"]
+""")
+    build(fc, ctx, "-t", "workdir:1")
+    base = inspect(fc, "bb:1")
+    im = inspect(fc, "workdir:1")
+    assert len(im["RootFS"]["Layers"]) == len(base["RootFS"]["Layers"]) + 3
+    assert out(fc, "workdir:1") == "/home/app/data/deep\n"
+    listing = out(fc, "workdir:1", "stat", "-c", "%n %a %u:%g", "/srv", "/srv/new", "/home/app/data",
+                  "/home/app/data/deep", "/tmp")
+    assert listing.splitlines() == ["/srv 755 0:0", "/srv/new 755 0:0", "/home/app/data 755 1000:1000",
+                                    "/home/app/data/deep 755 1000:1000", "/tmp 1777 0:0"]
+    p = fc("image", "save", "workdir:1", "-o", str(tmp_path / "w.tar"))
+    assert p.returncode == 0, p.stderr
+    with tarfile.open(tmp_path / "w.tar") as t:
+        manifest = json.load(t.extractfile("manifest.json"))
+        config = json.load(t.extractfile(manifest[0]["Config"]))
+        with tarfile.open(fileobj=t.extractfile(manifest[0]["Layers"][-2])) as layer:
+            assert layer.getnames() == []  # WORKDIR /tmp: there already
+    mine = [(h["created_by"], bool(h.get("empty_layer"))) for h in config["history"]
+            if h.get("comment") == "buildkit.dockerfile.v0"]
+    assert mine == [("WORKDIR /", True), ("WORKDIR /srv/new", False), ("WORKDIR /tmp", False),
+                    ("USER app", True), ("WORKDIR /home/app/data/deep", False), ('CMD ["pwd"]', True)]
+    assert "CACHED" in build(fc, ctx, "-t", "workdir:2").stderr
+    assert inspect(fc, "workdir:2")["Id"] == im["Id"]
+    fc("rmi", "workdir:1", "workdir:2")
+
+
 def test_the_cache_reuses_steps_and_one_changed_file_rebuilds_from_the_step_that_reads_it(fc, tmp_path):
     ctx = context(tmp_path, """\
 FROM bb:1
@@ -377,11 +414,14 @@ def test_an_interrupted_build_leaves_no_container_mount_or_tag(fc, tmp_path, sig
 
 
 def test_workdir_makes_its_directory_owned_by_the_user_even_when_nothing_uses_it(fc, tmp_path):
+    # BuildKit's MkdirAll chowns every directory it makes, parents too
+    # (tonistiigi/fsutil copy.MkdirAll), and commits a layer even for /tmp,
+    # which is there (an empty one: docker/buildx#1910).
     ctx = context(tmp_path, "FROM bb:1\nUSER 65534\nWORKDIR /srv/app\nWORKDIR /tmp\n")
     build(fc, ctx, "-t", "wd:1")
-    assert out(fc, "wd:1", "stat", "-c", "%u %a", "/srv/app", "/srv") == "65534 755\n0 755\n"
+    assert out(fc, "wd:1", "stat", "-c", "%u %a", "/srv/app", "/srv") == "65534 755\n65534 755\n"
     layers = inspect(fc, "wd:1")["RootFS"]["Layers"]
-    assert len(layers) == len(inspect(fc, "bb:1")["RootFS"]["Layers"]) + 1  # /tmp exists: no layer for it
+    assert len(layers) == len(inspect(fc, "bb:1")["RootFS"]["Layers"]) + 2
 
 
 def test_platforms_escape_directive_stdin_dockerfile_and_run_network(fc, tmp_path):
