@@ -174,7 +174,7 @@ class Builder:
     # --------------------------------------------------------- commit
     def now(self):
         t = self.epoch if self.epoch is not None else time.time()
-        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + (".%09dZ" % (int(t * 1e9) % 10**9))
+        return go_time(int(t * 1e9))
 
     def with_history(self, state, created_by, empty_layer, config=None):
         """A new config: state's (or config) with one more history entry."""
@@ -246,6 +246,14 @@ def _child_config(config):
     out["rootfs"] = {"type": "layers", "diff_ids": list((config.get("rootfs") or {}).get("diff_ids") or [])}
     out["history"] = list(config.get("history") or [])
     return out
+
+
+def go_time(ns):
+    """Nanoseconds since the epoch as Go's RFC3339Nano, as BuildKit writes
+    `created`: trailing zeros of the fraction dropped, no fraction at all
+    for a whole second."""
+    fraction = ("%09d" % (ns % 10**9)).rstrip("0")
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9)) + (f".{fraction}" if fraction else "") + "Z"
 
 
 def _full_name(name):

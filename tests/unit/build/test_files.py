@@ -41,3 +41,4 @@ def test_symlinks_are_followed_inside_the_root(tree):
 def test_a_file_in_the_way_is_an_error(tree):
     with pytest.raises(BuildError, match="/etc/file is not a directory"):
         plan_mkdir(tree, "/etc/file/sub", None, 0)
+
