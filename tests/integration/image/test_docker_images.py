@@ -9,102 +9,29 @@ loopback: what would need Docker Hub runs in a network namespace of its
 own with nothing in it."""
 import base64
 import contextlib
-import ctypes
-import ctypes.util
 import http.client
 import json
 import os
 import pty
 import re
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
 import tarfile
 import tempfile
-import time
 import urllib.parse
 
 import pytest
 
 import imagetools as it
+from othertools import docker_registry, registry, status_of  # noqa: F401 (registry: a fixture)
 
 CLI = os.path.join(os.path.dirname(sys.executable), "fastctr")
 FAILED = (1,)  # Docker's CLI exits 1 outside run/create/exec for anything but a flag error
 
 
 # ---------------------------------------------------------------- helpers
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def status_of(port, path="/v2/", user=None):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-    headers = {"Authorization": "Basic " + base64.b64encode(":".join(user).encode()).decode()} if user else {}
-    try:
-        conn.request("GET", path, headers=headers)
-        return conn.getresponse().status
-    except OSError:
-        return None
-    finally:
-        conn.close()
-
-
-def bcrypt(password):
-    """A bcrypt hash ($2b$) from libcrypt, which docker-registry's htpasswd wants."""
-    lib = ctypes.CDLL(ctypes.util.find_library("crypt") or "libcrypt.so.1")
-    lib.crypt_gensalt.restype = lib.crypt.restype = ctypes.c_char_p
-    lib.crypt_gensalt.argtypes = [ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p, ctypes.c_int]
-    lib.crypt.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
-    salt = lib.crypt_gensalt(b"$2b$", 5, None, 0)
-    hashed = lib.crypt(password.encode(), salt) if salt else None
-    if not hashed or not hashed.startswith(b"$2b$"):
-        pytest.skip("this libcrypt makes no bcrypt hashes")
-    return hashed.decode()
-
-
-@contextlib.contextmanager
-def docker_registry(tmp, users=None):
-    """docker-registry on 127.0.0.1; with users ({name: password}) it asks for Basic auth (htpasswd)."""
-    if not shutil.which("docker-registry"):
-        pytest.skip("needs docker-registry (apt-get install docker-registry)")
-    port = free_port()
-    auth = ""
-    if users:
-        (tmp / "htpasswd").write_text("".join(f"{u}:{bcrypt(p)}\n" for u, p in users.items()))
-        auth = f"auth:\n  htpasswd:\n    realm: fastctr-test\n    path: {tmp / 'htpasswd'}\n"
-    config = tmp / "registry.yml"
-    config.write_text(f"version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n"
-                      f"storage:\n  filesystem:\n    rootdirectory: {tmp / 'storage'}\n"
-                      f"http:\n  addr: 127.0.0.1:{port}\n{auth}")
-    with open(tmp / "registry.log", "wb") as log:
-        proc = subprocess.Popen(["docker-registry", "serve", str(config)], stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 15
-        while status_of(port) not in (200, 401):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"docker-registry did not start: {(tmp / 'registry.log').read_text()[-2000:]}")
-            time.sleep(0.05)
-        yield port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory):
-    with docker_registry(tmp_path_factory.mktemp("registry")) as port:
-        yield port
-
 
 @pytest.fixture
 def fresh(tmp_path):

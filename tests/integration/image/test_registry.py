@@ -17,16 +17,15 @@ import json
 import os
 import shutil
 import tempfile
-import socket
 import subprocess
 import tarfile
 import threading
-import time
 import types
 import urllib.parse
 
 import pytest
 
+from othertools import docker_registry, free_port
 from fastctr.image.registry import (DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, REF_NAME, AuthError, NotFound, Reference,
                               RegistryError, default_insecure, host_platform, progress_bar, pull_to_layout)
 
@@ -108,58 +107,6 @@ class HandLayout:
 
 
 # ---------------------------------------------------------------- the real registry
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def answers(port, path="/v2/"):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-    try:
-        conn.request("GET", path)
-        return conn.getresponse().status
-    except OSError:
-        return None
-    finally:
-        conn.close()
-
-
-@contextlib.contextmanager
-def docker_registry(tmp):
-    port = free_port()
-    config = tmp / "config.yml"
-    config.write_text(f"""version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: {tmp / "storage"}
-http:
-  addr: 127.0.0.1:{port}
-""")
-    log_path = tmp / "registry.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(["docker-registry", "serve", str(config)], stdin=subprocess.DEVNULL,
-                                stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 15
-        while answers(port) != 200:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"docker-registry did not start: {log_path.read_text()[-2000:]}")
-            time.sleep(0.05)
-        yield port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
 
 def skopeo_push(port, layout, tag, dest, *extra):
     cmd = ["skopeo", "--insecure-policy", "copy", "--quiet", "--dest-tls-verify=false", "--dest-no-creds",

@@ -4,7 +4,6 @@ image."""
 import contextlib
 import os
 import shutil
-import stat
 import subprocess
 import sys
 import tempfile
@@ -14,15 +13,10 @@ import pytest
 from fastctr.runtime.bundle import make_rootfs
 from fastctr.engine import Engine, RunOptions
 from fastctr.image import loading as images
+from othertools import LIST, assert_same_tree, buildah_can_run, container_listing, private_buildah
 
 pytestmark = pytest.mark.skipif(not (shutil.which("umoci") and shutil.which("skopeo")),
                                 reason="needs umoci and skopeo (tests/run.sh installs them)")
-
-LIST = "find / -xdev -exec stat -c '%n|%f|%u|%g|%s' {} +; echo LINKS; find / -xdev -type l -exec readlink -n {} ';' -exec echo ' <- {}' ';'"
-# Paths the runtime adds to every container (mount points and bind targets).
-# The runtime's mount points; /etc/resolv.conf: every container has one, as in Docker.
-ADDED = {"/", "/etc/hostname", "/etc/hosts", "/etc/resolv.conf", "/proc", "/sys", "/dev"}
-
 
 def sh(*cmd):
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
@@ -71,33 +65,6 @@ def tool_images():
     shutil.rmtree(tmp, ignore_errors=True)
 
 
-def host_listing(root):
-    entries, links = {}, {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames + ([""] if dirpath == root else []):
-            path = os.path.join(dirpath, name) if name else dirpath
-            st = os.lstat(path)
-            rel = "/" + os.path.relpath(path, root) if path != root else "/"
-            size = st.st_size if stat.S_ISREG(st.st_mode) else 0
-            entries[rel] = (st.st_mode, st.st_uid, st.st_gid, size)
-            if stat.S_ISLNK(st.st_mode):
-                links[rel] = os.readlink(path)
-    return entries, links
-
-
-def container_listing(text):
-    entries, links = {}, {}
-    body, _, link_text = text.partition("LINKS\n")
-    for line in body.splitlines():
-        path, mode, uid, gid, size = line.rsplit("|", 4)
-        mode = int(mode, 16)
-        entries[path] = (mode, int(uid), int(gid), int(size) if stat.S_ISREG(mode) else 0)
-    for line in link_text.splitlines():
-        target, _, path = line.partition(" <- ")
-        links[path] = target
-    return entries, links
-
-
 def listed_image(engine, image_id, tmp_path):
     """Run LIST in a container of the image; return its parsed listing."""
     out = tmp_path / "listing"
@@ -106,22 +73,6 @@ def listed_image(engine, image_id, tmp_path):
                             stdio=(-1, f.fileno(), sys.stderr.fileno()))
     assert status == 0
     return container_listing(out.read_text())
-
-
-def assert_same_tree(got, got_links, reference):
-    """The container shows exactly the reference tree (umoci unpack), apart
-    from the runtime's own mount points."""
-    want, want_links = host_listing(reference)
-    # /dev, /proc, /sys hold the runtime's own mounts: compare the image's content.
-    for path in ("/dev", "/proc", "/sys"):
-        want.pop(path, None)
-    missing = {p: m for p, m in want.items() if p not in got}
-    assert not missing, f"missing from the container: {sorted(missing)[:10]}"
-    differ = {p: (want[p], got[p]) for p in want if p in got and want[p] != got[p] and p not in ADDED}
-    assert not differ, f"different: {dict(list(differ.items())[:10])}"
-    extra = set(got) - set(want) - ADDED
-    assert not extra, f"not in the image: {sorted(extra)[:10]}"
-    assert got_links == want_links
 
 
 @contextlib.contextmanager
@@ -161,14 +112,6 @@ CMD ["/bin/sh"]
 """
 
 
-def _umount_under(top):
-    """Unmount anything below top (deepest first); a crashed buildah may leave its mounts."""
-    with open("/proc/self/mountinfo") as f:
-        points = [line.split()[4] for line in f]
-    for point in sorted((p for p in points if p.startswith(top + "/")), key=len, reverse=True):
-        subprocess.run(["umount", "-l", point], capture_output=True)
-
-
 @pytest.fixture(scope="module")
 def buildah_image():
     """A busybox base (an OCI layout made in Python) built on by `buildah bud`
@@ -176,48 +119,17 @@ def buildah_image():
     file and of a base directory.  Pushed as an OCI layout and a
     docker-archive; the reference is `umoci unpack` of the OCI layout.
 
-    buildah's storage (vfs), run state, temp files and network config are all
-    below one temp dir.  Chroot isolation runs RUN with no OCI runtime and no
-    cgroup; it cannot make a network namespace (RUN shares the host's) but
-    sets nothing up in it."""
-    if not shutil.which("buildah"):
-        pytest.skip("needs buildah (apt-get install buildah)")
+    buildah runs in a private storage with chroot isolation
+    (othertools.private_buildah)."""
     import imagetools as it
-    tmp = tempfile.mkdtemp(prefix="fastctr-buildah-", dir="/var/tmp")
-    os.chmod(tmp, 0o755)
-    root, runroot = os.path.join(tmp, "storage"), os.path.join(tmp, "run")
-    conf = os.path.join(tmp, "containers.conf")
-    for d in ("tmp", "context"):
-        os.makedirs(os.path.join(tmp, d))
-    # CONTAINERS_CONF replaces every containers.conf: without it buildah makes
-    # /etc/cni/net.d, /etc/containers/networks and /run/containers/networks.
-    with open(conf, "w") as f:
-        f.write(f'[network]\nnetwork_backend = "cni"\nnetwork_config_dir = "{tmp}/cni"\n')
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BUILDAH_", "CONTAINERS_", "REGISTRY_AUTH"))}
-    env.update(CONTAINERS_CONF=conf, TMPDIR=os.path.join(tmp, "tmp"))
-    base_cmd = ["buildah", "--root", root, "--runroot", runroot, "--storage-driver", "vfs"]
-
-    def buildah(*args, cwd=None):
-        return subprocess.run(base_cmd + list(args), capture_output=True, text=True, timeout=120,
-                              env=env, cwd=cwd, stdin=subprocess.DEVNULL)
-
-    try:
+    with private_buildah() as (buildah, tmp):
         base = os.path.join(tmp, "base")
         it.write_oci_layout(base, [it.busybox_layer(),
                                    it.tar_bytes([("bin/rm", "symlink", "busybox"), ("app-base", "dir", None),
                                                  ("app-base/keep", "file", b"kept\n")])], ref_name="base")
-        # Can this machine run buildah at all (mount namespaces, chroot)?  Tried twice.
-        for _ in range(2):
-            probe = buildah("from", "--pull=never", "--name", "fastctr-probe", f"oci:{base}:base")
-            if probe.returncode == 0:
-                probe = buildah("run", "--isolation", "chroot", "fastctr-probe", "--", "/bin/true")
-            buildah("rm", "--all")
-            if probe.returncode == 0:
-                break
-        else:
-            pytest.skip(f"buildah cannot run here: `{' '.join(probe.args[7:])}` failed "
-                        f"({probe.returncode}): {probe.stderr.strip()[-300:]}")
+        buildah_can_run(buildah, f"oci:{base}:base")
         context = os.path.join(tmp, "context")
+        os.makedirs(context)
         with open(os.path.join(context, "file"), "w") as f:
             f.write("copied\n")
         with open(os.path.join(context, "Dockerfile"), "w") as f:
@@ -235,11 +147,6 @@ def buildah_image():
         with open(iidfile) as f:
             iid = f.read().strip()
         yield formats, os.path.join(reference, "rootfs"), iid
-    finally:
-        buildah("rm", "--all")
-        buildah("rmi", "--all", "--force")
-        _umount_under(tmp)
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 @pytest.mark.parametrize("fmt", ["oci-layout", "docker-archive"])
