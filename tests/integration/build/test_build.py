@@ -452,3 +452,12 @@ def test_proxy_args_reach_run_without_an_arg_and_stay_out_of_the_history(fc, tmp
     assert out(fc, "proxy:1", "cat", "/p") == "proxy=http://127.0.0.1:3128\n"
     history = fc("history", "--no-trunc", "proxy:1").stdout
     assert "3128" not in history and "HTTP_PROXY" not in inspect(fc, "proxy:1")["Config"]["Env"]
+
+
+def test_a_dockerfiles_own_dockerignore_wins_over_the_contexts(fc, tmp_path):
+    ctx = context(tmp_path, "FROM bb:1\n", {"app/App.Dockerfile": "FROM bb:1\nCOPY . /c/\n",
+                                            "app/App.Dockerfile.dockerignore": "b.txt\n",
+                                            ".dockerignore": "a.txt\n", "a.txt": "a", "b.txt": "b"})
+    build(fc, ctx, "-f", os.path.join(ctx, "app", "App.Dockerfile"), "-t", "ownignore:1")
+    listing = out(fc, "ownignore:1", "ls", "/c")
+    assert "a.txt" in listing.split() and "b.txt" not in listing.split()
