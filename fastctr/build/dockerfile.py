@@ -19,7 +19,6 @@ COPY, ADD, VOLUME, EXPOSE and FROM)."""
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 from fastctr.build.lex import ExpandError, expand, expand_heredoc, expand_words, process, split_words
 from fastctr.errors import FastctrError
@@ -66,27 +65,54 @@ class InstructionExpandError(DockerfileError, ExpandError):
     so that either `except` catches it)."""
 
 
-@dataclass
-class Heredoc:
-    name: str
-    content: str = ""
-    expand: bool = True
-    chomp: bool = False
-    raw: str = ""  # the content before <<- took the tabs off (ONBUILD replays it)
+class _Record:
+    """A plain record: FIELDS are (name, default) pairs, a list default a
+    new list each time; equality and repr by the fields.  Not dataclasses:
+    importing it (with inspect, ast, tokenize) is ~15 ms of every build's
+    start, most of a fully cached build's own time."""
+    FIELDS = ()
+
+    def __init__(self, *args, **kwargs):
+        if len(args) > len(self.FIELDS):
+            raise TypeError(f"{type(self).__name__} takes at most {len(self.FIELDS)} arguments")
+        for i, (name, default) in enumerate(self.FIELDS):
+            if i < len(args):
+                value = args[i]
+            elif name in kwargs:
+                value = kwargs.pop(name)
+            elif default is _REQUIRED:
+                raise TypeError(f"{type(self).__name__}: missing argument {name!r}")
+            else:
+                value = list(default) if isinstance(default, list) else default
+            setattr(self, name, value)
+        if kwargs:
+            raise TypeError(f"{type(self).__name__}: unexpected arguments {sorted(kwargs)}")
+
+    def _values(self):
+        return tuple(getattr(self, name) for name, _ in self.FIELDS)
+
+    def __eq__(self, other):
+        return type(other) is type(self) and other._values() == self._values()
+
+    __hash__ = None  # mutable, as a dataclass's
+
+    def __repr__(self):
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name, _ in self.FIELDS if not name.startswith("_"))
+        return f"{type(self).__name__}({shown})"
 
 
-@dataclass
-class Instruction:
-    cmd: str
-    flags: list = field(default_factory=list)
-    args: list = field(default_factory=list)
-    json_form: bool = False
-    heredocs: list = field(default_factory=list)
-    original: str = ""
-    line: int = 0
-    end_line: int = 0
-    inner: "Instruction | None" = None  # ONBUILD's trigger, HEALTHCHECK's CMD
-    path: str = "Dockerfile"
+_REQUIRED = object()
+
+
+class Heredoc(_Record):
+    # raw: the content before <<- took the tabs off (ONBUILD replays it)
+    FIELDS = (("name", _REQUIRED), ("content", ""), ("expand", True), ("chomp", False), ("raw", ""))
+
+
+class Instruction(_Record):
+    # inner: ONBUILD's trigger, HEALTHCHECK's CMD
+    FIELDS = (("cmd", _REQUIRED), ("flags", []), ("args", []), ("json_form", False), ("heredocs", []),
+              ("original", ""), ("line", 0), ("end_line", 0), ("inner", None), ("path", "Dockerfile"))
 
     def flag(self, name, default=None):
         """The last value of --name (None for a bare --name), or `default`."""
@@ -111,24 +137,14 @@ class Instruction:
         return DockerfileError(self.path, self.line, message)
 
 
-@dataclass
-class Stage:
-    index: int
-    name: "str | None"
-    base: str
-    platform: "str | None"
-    from_instruction: Instruction
-    instructions: list = field(default_factory=list)
+class Stage(_Record):
+    FIELDS = (("index", _REQUIRED), ("name", _REQUIRED), ("base", _REQUIRED), ("platform", _REQUIRED),
+              ("from_instruction", _REQUIRED), ("instructions", []))
 
 
-@dataclass
-class Dockerfile:
-    path: str
-    directives: dict
-    escape: str
-    instructions: list
-    meta_args: list = field(default_factory=list)
-    _stages: list = field(default_factory=list, repr=False)
+class Dockerfile(_Record):
+    FIELDS = (("path", _REQUIRED), ("directives", _REQUIRED), ("escape", _REQUIRED), ("instructions", _REQUIRED),
+              ("meta_args", []), ("_stages", []))
 
     def stages(self):
         return list(self._stages)
