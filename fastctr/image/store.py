@@ -85,12 +85,20 @@ def now():
 
 def _sha256(data=b""):
     """CPython's built-in sha256: hashlib would load OpenSSL (~8 ms) on the
-    start path, where only small strings (chain IDs) are hashed."""
-    try:
-        from _sha2 import sha256  # Python >= 3.12
-    except ImportError:
-        from _sha256 import sha256
-    return sha256(data)
+    start path, where only small strings (chain IDs) are hashed.  Looked up
+    once: a failing import is not remembered, and on Python < 3.12 trying
+    _sha2 first cost a path search (~70 us) per call."""
+    global _builtin_sha256
+    if _builtin_sha256 is None:
+        try:
+            from _sha2 import sha256  # Python >= 3.12
+        except ImportError:
+            from _sha256 import sha256
+        _builtin_sha256 = sha256
+    return _builtin_sha256(data)
+
+
+_builtin_sha256 = None
 
 
 def sha256_file(path, chunk=1 << 20):
