@@ -15,7 +15,6 @@ import hashlib
 import io
 import os
 import stat
-import tarfile
 
 from fastctr.build.context import BuildError, clean, walk
 
@@ -208,6 +207,7 @@ def _kind(st):
 
 
 def is_archive(path):
+    import tarfile
     with open(path, "rb") as f:
         head = f.read(512)
     if any(head.startswith(m) for m in ARCHIVE_MAGIC):
@@ -221,6 +221,7 @@ def is_archive(path):
 
 def open_archive(path):
     """A tar archive of any compression fastctr reads, as a stream."""
+    import tarfile
     with open(path, "rb") as f:
         magic = f.read(6)
     if magic.startswith(b"\x28\xb5\x2f\xfd"):
@@ -246,6 +247,7 @@ class _Digest:
 def write(plan, out, mtime_max=None):
     """The plan as a layer tar -> its diff ID: entries sorted by path, then
     the members of ADD's archives in their own order."""
+    import tarfile  # here, not at the top: a fully cached build writes no layer and needs no tarfile (~5 ms)
     sink = _Digest(out)
     with tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT, encoding="utf-8",
                       errors="surrogateescape") as tar:
@@ -257,6 +259,7 @@ def write(plan, out, mtime_max=None):
 
 
 def _info(path, entry, mtime_max):
+    import tarfile
     info = tarfile.TarInfo(path)
     info.mode, info.uid, info.gid = entry.mode, entry.uid, entry.gid
     info.mtime = entry.mtime if mtime_max is None else min(entry.mtime, int(mtime_max))
@@ -265,6 +268,7 @@ def _info(path, entry, mtime_max):
 
 
 def _write_entry(tar, path, entry, mtime_max):
+    import tarfile
     info = _info(path, entry, mtime_max)
     if entry.kind == "dir":
         info.type = tarfile.DIRTYPE
@@ -293,6 +297,7 @@ def _write_entry(tar, path, entry, mtime_max):
 
 
 def _write_members(tar, archive_path, dest, owner, mtime_max):
+    import tarfile
     archive = open_archive(archive_path)
     try:
         for member in archive:
