@@ -187,6 +187,8 @@ def _relay(fd, progress, step):
 def _drop_mount_points(builder, engine, c, state, mounts):
     """A mount's target the image did not have is the step's mount point,
     not its content (BuildKit leaves them out too): empty ones go."""
+    if not mounts:
+        return  # most RUNs: no view of the state to make (its layers checked again, ~1 ms)
     root = _changes_root(engine, c)
     view = builder.state_view(state)
     for m in sorted(mounts, key=lambda m: -len(m.target)):
