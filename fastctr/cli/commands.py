@@ -42,8 +42,10 @@ RUN.update({"--add-host": ("add_hosts", True), "--dns": ("dns", True), "--dns-se
             "--network-alias": ("network_aliases", True), "--net-alias": ("network_aliases", True),
             "--ip": ("ip", True), "--mac-address": ("mac_address", True), "--expose": ("expose", True)})
 GROUPS = ("builder", "container", "image", "network", "system", "volume")  # Docker's management commands
-HANDLER_MODULES = ("fastctr.cli.objects", "fastctr.cli.files", "fastctr.cli.benchcmd", "fastctr.cli.servecmd",
-                   "fastctr.cli.buildcmd")  # where else `cmd_NAME` handlers live (imported on demand)
+# Where else `cmd_NAME` handlers live (imported on demand, in this order).  buildcmd
+# first: it imports nothing more, and a build then skips the others (~10 ms).
+HANDLER_MODULES = ("fastctr.cli.buildcmd", "fastctr.cli.objects", "fastctr.cli.files", "fastctr.cli.benchcmd",
+                   "fastctr.cli.servecmd")
 # Docker's CLI: every failure of `run` exits 125; `create` and `exec` exit 125
 # when their options are wrong and 1 when the daemon refuses (no such image,
 # name in use, container not running), as every other command does.
