@@ -11,16 +11,16 @@ table; the store counts their layers and blobs as referenced, so `rmi` and
 
 The layers of a cached state stay unpacked in the driver, so a hit costs one
 row read, not an unpack."""
-import hashlib
 import os
 import time
 
 from fastctr import jsonfast as json
+from fastctr.image.store import _sha256  # built in: hashlib loads OpenSSL (~4 ms) for a few short strings
 
 
 def step_key(parent_id, text, args=(), content=""):
     """The digest that names a step: parent state, instruction, args, content."""
-    h = hashlib.sha256()
+    h = _sha256()
     for part in (parent_id, text, json.dumps(sorted(args)), content):
         h.update(part.encode() + b"\0")
     return "sha256:" + h.hexdigest()

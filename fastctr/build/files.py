@@ -11,7 +11,6 @@ tar archive (plain, gzip, bzip2, xz, zstd) into the destination and
 downloads a URL (mode 0600).  Times are the sources' own, clamped to
 SOURCE_DATE_EPOCH when it is set, so the same content gives the same
 digest."""
-import hashlib
 import io
 import os
 import stat
@@ -236,6 +235,7 @@ def open_archive(path):
 
 class _Digest:
     def __init__(self, out):
+        import hashlib  # OpenSSL's, for whole layers; loaded (~4 ms) only when one is written
         self.out, self.sha, self.size = out, hashlib.sha256(), 0
 
     def write(self, data):

@@ -11,7 +11,6 @@ the progress as it comes.  The layer is the diff of its writable layer
 (overlay2's upper directory, or the vfs copy against its image), with the
 mount points the step made for its mounts taken out first; the container
 goes whatever happens."""
-import hashlib
 import os
 import stat
 import threading
@@ -68,7 +67,8 @@ def mount_flags(mounts, builder, tmp):
 def _cache_dir(builder, m):
     from fastctr.build.cache import cache_mount_root
     ident = m.opts.get("id") or m.target
-    path = os.path.join(cache_mount_root(builder.engine.store), hashlib.sha256(ident.encode()).hexdigest()[:32])
+    from fastctr.image.store import _sha256
+    path = os.path.join(cache_mount_root(builder.engine.store), _sha256(ident.encode()).hexdigest()[:32])
     if not os.path.isdir(path):
         os.makedirs(path, exist_ok=True)
         os.chmod(path, int(m.opts.get("mode", "755"), 8))
