@@ -87,7 +87,12 @@ def _options(o):
             value = os.environ[key]
         args[key] = value
     labels = dict(item.partition("=")[::2] for item in o.get("label") or [])
-    options = Options(tags=o.get("tag") or [], build_args=args, target=o.get("target"),
+    from fastctr.image.store import validate_name
+    try:  # before anything is built, as Docker checks -t
+        tags = [validate_name(t) for t in o.get("tag") or []]
+    except ValueError as e:
+        raise UsageError(f"invalid argument for \"-t, --tag\" flag: {e}") from None
+    options = Options(tags=tags, build_args=args, target=o.get("target"),
                       no_cache=bool(o.get("no_cache")), pull=bool(o.get("pull")),
                       network=None if network == "default" else network, labels=labels,
                       platform=o.get("platform"))

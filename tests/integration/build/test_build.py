@@ -461,3 +461,9 @@ def test_a_dockerfiles_own_dockerignore_wins_over_the_contexts(fc, tmp_path):
     build(fc, ctx, "-f", os.path.join(ctx, "app", "App.Dockerfile"), "-t", "ownignore:1")
     listing = out(fc, "ownignore:1", "ls", "/c")
     assert "a.txt" in listing.split() and "b.txt" not in listing.split()
+
+
+def test_a_bad_tag_is_refused_before_anything_is_built(fc, tmp_path):
+    ctx = context(tmp_path, "FROM bb:1\nRUN echo never > /x\n")
+    p = build(fc, ctx, "-t", "Bad:Tag", ok=False)
+    assert p.returncode == 125 and "must be lowercase" in p.stderr and "RUN" not in p.stderr
