@@ -257,15 +257,13 @@ def go_time(ns):
 
 
 def _full_name(name):
-    if "/" not in name.split(":")[0]:
-        return f"docker.io/library/{name}"
-    first = name.split("/")[0]
-    return name if "." in first or ":" in first or first == "localhost" else f"docker.io/{name}"
+    from fastctr.image.reference import parse_normalized
+    return str(parse_normalized(name).docker_ref())  # docker.io/library/NAME:TAG, as BuildKit names it
 
 
 def _arch():
-    machine = os.uname().machine
-    return {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}.get(machine, machine)
+    from fastctr.engine.runflags import _host_arch  # the engine's own Go names of the machine
+    return _host_arch()
 
 
 def _source_date_epoch():

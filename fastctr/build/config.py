@@ -130,13 +130,13 @@ def _words(inst, env, escape):
 
 
 def _ports(word):
-    m = re.fullmatch(r"(\d+)(?:-(\d+))?(?:/(tcp|udp|sctp))?", word.lower())
-    if not m:
-        raise BuildError(f"invalid containerPort: {word}")
-    first, last = int(m.group(1)), int(m.group(2) or m.group(1))
-    if not 0 < first <= last <= 65535:
-        raise BuildError(f"invalid range: {word}")
-    return [f"{p}/{m.group(3) or 'tcp'}" for p in range(first, last + 1)]
+    """EXPOSE's words as `run --expose` reads them (80, 53/udp, 8000-8002)."""
+    from fastctr.engine.netflags import parse_expose
+    from fastctr.errors import ConfigError
+    try:
+        return parse_expose([word])
+    except ConfigError:
+        raise BuildError(f"invalid containerPort: {word}") from None
 
 
 def _signal(text):
@@ -149,15 +149,14 @@ def _signal(text):
     return text
 
 
-_UNITS = {"ns": 1, "us": 10**3, "µs": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
-
-
 def duration_ns(text, flag):
-    """A Go duration (1m30s, 500ms) in nanoseconds."""
-    parts = re.findall(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)", text)
-    if not parts or "".join(a + b for a, b in parts) != text:
-        raise BuildError(f"Error parsing {flag}: time: invalid duration \"{text}\"")
-    return int(sum(float(n) * _UNITS[u] for n, u in parts))
+    """A Go duration (1m30s, 500ms) in nanoseconds, as `run --health-*` reads it."""
+    from fastctr.cliargs import UsageError
+    from fastctr.engine.health import parse_duration
+    try:
+        return parse_duration(text, flag)
+    except UsageError as e:
+        raise BuildError(str(e)) from None  # a Dockerfile's error: exit 1, not a flag's 125
 
 
 def healthcheck(inst, shell):

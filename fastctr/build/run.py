@@ -128,7 +128,8 @@ def run(builder, state, argv, env, mounts, network, progress, step):
         _drop_mount_points(builder, engine, c, state, mounts)
         return _write_diff(builder, engine, c, state, tmp)
     except BaseException:
-        _remove_tar(tmp)
+        from fastctr.image.store import rmtree
+        rmtree(tmp)
         raise
     finally:
         if c is not None:
@@ -137,11 +138,6 @@ def run(builder, state, argv, env, mounts, network, progress, step):
         for name in os.listdir(tmp) if os.path.isdir(tmp) else ():
             if name != "layer.tar":
                 rmtree(os.path.join(tmp, name))  # the mounts' copies: the caller removes tmp with the tar
-
-
-def _remove_tar(tmp):
-    from fastctr.image.store import rmtree
-    rmtree(tmp)
 
 
 def _start_streaming(engine, c, progress, step):

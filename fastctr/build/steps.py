@@ -5,7 +5,6 @@ The stage's scope is its ENV (the config's Env) over its declared ARGs:
 substitution in ENV, LABEL, WORKDIR, COPY... reads it, RUN gets the ARGs
 that ENV does not set in its environment (and in its cache key and history
 as `|N K=V`, Docker's form), proxy ARGs in the environment only."""
-import os
 import time
 
 from fastctr import jsonfast as json
@@ -188,10 +187,3 @@ class StepError(BuildError):
 def _shown(inst):
     text = inst.original.strip()
     return text if len(text) < 200 else text[:197] + "..."
-
-
-def remove_quietly(path):
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass

@@ -116,9 +116,7 @@ class Supervisor:
         return [me, process_start_time(me)]
 
     def _starter_alive(self, c):
-        from fastctr.runtime.state import process_start_time
-        starter = self._row(c["id"])["config"].get("starter")
-        return bool(starter) and process_start_time(starter[0]) == starter[1]
+        return _alive(self._row(c["id"])["config"].get("starter"))
 
     # ------------------------------------------------------------ start
     def attach_path(self, c):
@@ -343,13 +341,11 @@ class Supervisor:
                                  stdout_fd=stdio[1], stderr_fd=stdio[2], detach_keys=keys, client=client)
 
     def _wait_handled(self, cid, removed, timeout=10.0):  # as Docker's run/wait: once the exit is recorded
-        from fastctr.runtime.state import process_start_time  # the clean-up is the monitor's own process (exec)
-        for _ in range(int(timeout / 0.005)):
+        for _ in range(int(timeout / 0.005)):  # the clean-up is the monitor's own process (exec)
             row = self.store.db.execute("SELECT status, config FROM containers WHERE id = ?", (cid,)).fetchone()
             if not row or not removed and row[0] != "running":
                 return  # status and OOMKilled written (--rm: the row gone)
-            starter = json.loads(row[1]).get("starter")
-            if not starter or process_start_time(starter[0]) != starter[1]:
+            if not _alive(json.loads(row[1]).get("starter")):
                 return  # no monitor: no clean-up is coming
             time.sleep(0.005)
 
@@ -464,10 +460,9 @@ class Supervisor:
 
     def _wait_monitor_gone(self, c, timeout=10.0):
         """After stop, the monitor's own clean-up (its last act) is over too: a restart races with nothing."""
-        from fastctr.runtime.state import process_start_time
         starter = c["config"].get("starter") if c["config"].get("detached") else None
         deadline = time.monotonic() + timeout
-        while starter and process_start_time(starter[0]) == starter[1] and time.monotonic() < deadline:
+        while _alive(starter) and time.monotonic() < deadline:
             time.sleep(0.005)
 
     def kill(self, ref, sig="SIGKILL"):
@@ -548,6 +543,11 @@ class _Locked:
         fd, self.fd = self.fd, -1
         if fd >= 0:
             os.close(fd)
+
+
+def _alive(starter):  # a recorded [pid, start time] still names the process it was recorded of
+    from fastctr.runtime.state import process_start_time
+    return bool(starter) and process_start_time(starter[0]) == starter[1]
 
 
 def _signal_number(sig):

@@ -15,6 +15,7 @@ import pytest
 
 import imagetools as it
 from conftest import RUNC_CLI
+from othertools import end
 from fastctr.runtime.cgroups import own_cgroups
 
 pytestmark = pytest.mark.skipif(not (shutil.which("containerd") and shutil.which("ctr") and shutil.which("runc"))
@@ -50,12 +51,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.b
             time.sleep(0.05)
         yield proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        end(proc)
         log.close()
 
 
