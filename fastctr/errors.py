@@ -165,8 +165,10 @@ def spawn_error(stage, err, message):
 def crash_point(name):
     """Fault injection for the crash tests: FASTCTR_CRASH_AT=NAME makes the
     command SIGKILL itself at the point called NAME, as a user's kill -9 or
-    a farm's job timeout could.  One environment look-up where it is unset.
-    (Here, at the bottom of the house, so that every wing can use it.)"""
+    a farm's job timeout could; FASTCTR_CRASH_SIGNAL=INT|TERM sends that
+    signal instead (a Ctrl-C at that very point).  One environment look-up
+    where it is unset.  (Here, at the bottom of the house, so that every
+    wing can use it.)"""
     if os.environ.get("FASTCTR_CRASH_AT") == name:
         import signal
-        os.kill(os.getpid(), signal.SIGKILL)
+        os.kill(os.getpid(), getattr(signal, "SIG" + os.environ.get("FASTCTR_CRASH_SIGNAL", "KILL")))

@@ -11,6 +11,7 @@ the progress as it comes.  The layer is the diff of its writable layer
 (overlay2's upper directory, or the vfs copy against its image), with the
 mount points the step made for its mounts taken out first; the container
 goes whatever happens."""
+import contextlib
 import os
 import stat
 import threading
@@ -121,7 +122,8 @@ def run(builder, state, argv, env, mounts, network, progress, step):
         opts = RunOptions(cmd=argv, entrypoint="", env=env, workdir=cfg.get("WorkingDir") or None,
                           user=cfg.get("User") or None, network=network, mounts=binds, tmpfs=tmpfs, rm=True,
                           quiet=True, image_record=state.image_record())
-        c = engine.create(None, opts)
+        with _interrupts_held():
+            c = engine.create(None, opts)
         status = _start_streaming(engine, c, progress, step)
         if status != 0:
             raise BuildError(f"process \"{' '.join(argv)}\" did not complete successfully: exit code: {status}")
@@ -138,6 +140,31 @@ def run(builder, state, argv, env, mounts, network, progress, step):
         for name in os.listdir(tmp) if os.path.isdir(tmp) else ():
             if name != "layer.tar":
                 rmtree(os.path.join(tmp, name))  # the mounts' copies: the caller removes tmp with the tar
+
+
+@contextlib.contextmanager
+def _interrupts_held():
+    """Ctrl-C, SIGTERM and SIGHUP (the build's interrupts) held while the
+    step's container is made, and passed on once its ID is ours to remove:
+    between create's return and the assignment an interrupt would leave it
+    behind.  Python-level handlers only, so no child inherits a mask."""
+    import signal
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals reach only the main thread
+        return
+    caught = []
+    held = {}
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        handler = signal.getsignal(sig)
+        if callable(handler):  # the interrupts raise: one left at its default or ignored stays so
+            held[sig] = signal.signal(sig, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        for sig, handler in held.items():
+            signal.signal(sig, handler)
+        if caught:
+            held[caught[0]](caught[0], None)
 
 
 def _start_streaming(engine, c, progress, step):

@@ -134,15 +134,26 @@ class Engine(Supervisor, Operations, ImageOps):
         try:
             with self.lock(cid):
                 c = self._create(image_ref, opts, cid)
-        except BaseException:
+            crash_point("create:returned")
+            if cidfile:
+                cidfile.write(cid)
+        except BaseException:  # also Ctrl-C after the record was made: the caller never learnt its ID
             if cidfile:
                 cidfile.discard()
-            if not self.store.db.execute("SELECT 1 FROM containers WHERE id = ?", (cid,)).fetchone():
-                ignore_missing(os.unlink, os.path.join(self.store.root, "locks", cid))  # nothing left
+            self._discard_unreturned(cid)
             raise
-        if cidfile:
-            cidfile.write(cid)
         return c
+
+    def _discard_unreturned(self, cid):
+        """What a create that failed or was interrupted left: a finished
+        record (its layer, bundle and anonymous volumes) or only its lock."""
+        row = self.store.db.execute("SELECT config FROM containers WHERE id = ?", (cid,)).fetchone()
+        if row is None:
+            ignore_missing(os.unlink, os.path.join(self.store.root, "locks", cid))
+            return
+        with self.lock(cid):
+            self._remove_files(cid)
+            self._remove_volumes(json.loads(row[0] or "{}").get("anonymous_volumes"))
 
     def _create(self, image_ref, opts, cid):
         if opts.image_record is not None:  # fastctr.build's step: its state, not in the images table
@@ -176,11 +187,11 @@ class Engine(Supervisor, Operations, ImageOps):
         peer = self._network_peer(network[1]) if network[0] == "container" else None
         attach = self.net.network_record(network[1])["name"] if network[0] == "net" else None
         net_extra = net_flag_record(self, opts, network)  # --add-host, --dns, --ip, --expose...
-        self._insert_row(cid, opts.name, image_id, parse_labels(opts.labels))
-        trace.mark("store")
-        crash_point("create:recorded")
         anonymous = []
+        self._insert_row(cid, opts.name, image_id, parse_labels(opts.labels))
         try:
+            trace.mark("store")
+            crash_point("create:recorded")
             rootfs, rootfs_mount = self.driver.prepare_container(cid, chain, volatile=opts.rm)
             trace.mark("image")
             crash_point("create:layer")

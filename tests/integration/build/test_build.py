@@ -405,11 +405,23 @@ def test_an_interrupted_build_leaves_no_container_mount_or_tag(fc, tmp_path, sig
         proc = subprocess.Popen([*fc.argv, "build", "--progress", "plain", "-t", "intr:1", ctx], stdout=log,
                                 stderr=subprocess.STDOUT, env=fc.env)
         deadline = time.monotonic() + 60
-        while b"started" not in (tmp_path / "log").read_bytes() and time.monotonic() < deadline:
+        # The RUN's output, not its step's header (which holds the word too): the container runs.
+        while b"started\n" not in (tmp_path / "log").read_bytes() and time.monotonic() < deadline:
             time.sleep(0.05)
         proc.send_signal(sig)
         assert proc.wait(timeout=60) == 130
     assert fc("image", "inspect", "intr:1").returncode != 0
+    nothing_left(fc)
+
+
+@pytest.mark.parametrize("point", ["create:recorded", "create:returned"])
+def test_a_ctrl_c_while_a_steps_container_is_made_leaves_nothing(fc, tmp_path, point):
+    ctx = context(tmp_path, "FROM bb:1\nRUN echo never\n")
+    p = fc("build", "--progress", "plain", "-t", "intr:2", ctx,
+           env=dict(fc.env, FASTCTR_CRASH_AT=point, FASTCTR_CRASH_SIGNAL="INT"))
+    assert p.returncode == 130, p.stdout + p.stderr
+    assert "never\n" not in p.stdout
+    assert fc("image", "inspect", "intr:2").returncode != 0
     nothing_left(fc)
 
 

@@ -156,6 +156,17 @@ def test_killed_command_leaves_a_dead_container_that_prune_removes(fc, point):
     # the autouse no_leaks fixture checks cgroups, mounts and state
 
 
+@pytest.mark.parametrize("point", ["create:recorded", "create:layer", "create:returned"])
+def test_a_ctrl_c_during_create_leaves_nothing(fc, tmp_path, point):
+    cidfile = tmp_path / "cid"
+    p = fc("create", "--cidfile", str(cidfile), "-v", "/anon", "bb:1", "true",
+           env={"FASTCTR_CRASH_AT": point, "FASTCTR_CRASH_SIGNAL": "INT"})
+    assert p.returncode == 130, (p.returncode, p.stderr)
+    assert fc("ps", "-a", "-q").stdout == "" and not cidfile.exists()
+    assert fc("volume", "ls", "-q").stdout == ""  # its anonymous volume went with it
+    # the autouse no_leaks fixture checks cgroups, mounts and state
+
+
 def test_killed_foreground_command_leaves_its_running_container_visible(fc):
     p = fc("run", "--name", "orphan", "bb:1", "sleep", "1000", env={"FASTCTR_CRASH_AT": "start:running"})
     assert killed_by_sigkill(p), (p.returncode, p.stderr)
