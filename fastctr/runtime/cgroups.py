@@ -171,17 +171,22 @@ def _container_relpath(cgroups_path, cid, parent):
     return rel if parent is None else os.path.join(parent.strip("/"), rel)
 
 
-def _makedirs(path, on_new=None):
-    """mkdir -p that reports each directory it made, top first."""
+def _makedirs(path, made, on_new=None):
+    """mkdir -p that adds each directory it makes to made, top first.  Each
+    goes in before its mkdir: a Ctrl-C raised as the mkdir returns (Python
+    checks for signals after a C call) must not lose one.  The clean-up's
+    rmdir takes a missing one."""
+    made.append(path)
     try:  # the common case: only the leaf is missing
         os.mkdir(path)
-    except FileNotFoundError:
-        pass
+    except OSError as e:
+        made.pop()  # not made
+        if not isinstance(e, FileNotFoundError):
+            raise
     else:
         if on_new:
             on_new(path)
-        return [path]
-    made = []
+        return
     for attempt in range(20):
         missing = []
         p = path
@@ -190,20 +195,23 @@ def _makedirs(path, on_new=None):
             p = os.path.dirname(p)
         try:
             for d in reversed(missing):
+                made.append(d)
                 try:
                     os.mkdir(d)
                 except FileExistsError:
+                    made.pop()  # another container's, made meanwhile
                     continue
-                made.append(d)
+                except OSError:
+                    made.pop()
+                    raise
                 if on_new:
                     on_new(d)
-            return made
+            return
         except FileNotFoundError:
             # Another container's removal took a parent it had made (empty
             # for a moment) between our look and our mkdir: look again.
             if attempt == 19:
                 raise
-    return made
 
 
 def _rmdir_retry(path, timeout=2.0):
@@ -276,7 +284,7 @@ class CgroupV1:
                 rel = _container_relpath(cgroups_path, cid, base)
                 path = os.path.join(mnt, rel)
                 hook = _copy_cpuset if "cpuset" in name.split(",") else None
-                made += _makedirs(path, hook)
+                _makedirs(path, made, hook)
                 paths[name] = path
             unified = hybrid_unified_mount()
             if unified:
@@ -285,7 +293,7 @@ class CgroupV1:
                 # its own cgroup (systemd and containerd read it), not the root.
                 base = own.get("", "/") if parent == "self" else parent
                 path = os.path.join(unified, _container_relpath(cgroups_path, cid, base))
-                made += _makedirs(path)
+                _makedirs(path, made)
                 paths["unified"] = path
             cg = cls(hierarchies, paths, made)
             cg.apply(resources)
@@ -637,7 +645,7 @@ class CgroupV2:
         needed = _v2_controllers(resources)
         made = []
         try:
-            made = _makedirs(path)
+            _makedirs(path, made)
             cg = cls(root, path, made)
             cg._enable(needed)
             cg.apply(resources)
