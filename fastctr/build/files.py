@@ -247,10 +247,10 @@ class _Digest:
 def write(plan, out, mtime_max=None):
     """The plan as a layer tar -> its diff ID: entries sorted by path, then
     the members of ADD's archives in their own order."""
-    import tarfile  # here, not at the top: a fully cached build writes no layer and needs no tarfile (~5 ms)
+    # here, not at the top: a fully cached build writes no layer and needs no tarfile (~5 ms)
+    from fastctr.image.layers import open_layer_writer
     sink = _Digest(out)
-    with tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT, encoding="utf-8",
-                      errors="surrogateescape") as tar:
+    with open_layer_writer(sink) as tar:
         for path in sorted(plan.entries):
             _write_entry(tar, path, plan.entries[path], mtime_max)
         for archive, dest in plan.archives:

@@ -76,7 +76,7 @@ class Driver:
             crash_point("layer:installed")
             if made:
                 self._after_install(chain_id, link)
-            self.store.add_layer_row(self.name, chain_id, diff_id, parent, info.uncompressed_size, link)
+            self.store.add_layer_row(self.name, chain_id, diff_id, parent, info.content_size, link)
         return made
 
     def remove_layer(self, chain_id):

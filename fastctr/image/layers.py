@@ -59,6 +59,9 @@ class LayerInfo:
     digest: str             # sha256 of the bytes as given (compressed)
     size: int               # number of bytes as given
     uncompressed_size: int
+    # What Docker calls the layer's size (images, history, inspect): the bytes
+    # of its files and symlink targets, not of the tar (overlay2's directory.Size).
+    content_size: int = 0
 
 
 # ---------------------------------------------------------------------------
@@ -388,7 +391,8 @@ def apply_layer(source, dest, *, mode) -> LayerInfo:
         if owned:
             raw.close()
     return LayerInfo(diff_id=uncompressed.digest(), digest=compressed.digest(),
-                     size=compressed.size, uncompressed_size=uncompressed.size)
+                     size=compressed.size, uncompressed_size=uncompressed.size,
+                     content_size=applier.content_size)
 
 
 class _Applier:
@@ -403,6 +407,7 @@ class _Applier:
         self.dir_times = {}             # path -> (atime_ns, mtime_ns), set at the end
         self.timed_prefixes = set()
         self._cached_parent = None      # (components, fd) of the last parent used
+        self.content_size = 0           # file bytes and symlink targets (hard links count once)
 
     # -- dispatch ----------------------------------------------------------
 
@@ -411,6 +416,10 @@ class _Applier:
         kind = _classify(path)
         if kind == "node":
             self._apply_node(tar, member, path)
+            if member.isreg():
+                self.content_size += member.size
+            elif member.issym():
+                self.content_size += len(os.fsencode(member.linkname))
         elif kind == "whiteout":
             self._apply_whiteout(member, path)
         elif kind == "opaque":
@@ -981,12 +990,30 @@ def _layer_xattrs(xattrs):
     return {k: v for k, v in xattrs.items() if _is_layer_xattr(k)}
 
 
+class LayerTarFile(tarfile.TarFile):
+    """A layer's tar as Go's archive/tar (Docker, BuildKit) ends one: the two
+    zero blocks and no padding to tarfile's 10240-byte records.  An empty
+    layer is then the 1024 bytes whose diff ID (sha256:5f70bf18...) Docker
+    and BuildKit know, and every layer is up to 9 kB shorter."""
+
+    def close(self):
+        if not self.closed and self.mode in ("a", "w", "x"):
+            # close() pads (offset + 1024) to a whole record; from here that is a whole one already
+            self.offset = -2 * tarfile.BLOCKSIZE
+        super().close()
+
+
+def open_layer_writer(out):
+    """A streaming PAX writer of a layer's tar onto out."""
+    return LayerTarFile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT, encoding="utf-8",
+                             errors="surrogateescape")
+
+
 def _write_plan(root_fd, plan, out, *, overlay):
     sink = _DigestWriter(out)
     parents = _ParentCache(root_fd)
     try:
-        with tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT,
-                          encoding="utf-8", errors="surrogateescape") as tar:
+        with open_layer_writer(sink) as tar:
             for change in plan.changes:
                 _write_change(tar, parents, change, plan, overlay)
     finally:

@@ -434,6 +434,10 @@ def test_workdir_makes_its_directory_owned_by_the_user_even_when_nothing_uses_it
     assert out(fc, "wd:1", "stat", "-c", "%u %a", "/srv/app", "/srv") == "65534 755\n65534 755\n"
     layers = inspect(fc, "wd:1")["RootFS"]["Layers"]
     assert len(layers) == len(inspect(fc, "bb:1")["RootFS"]["Layers"]) + 2
+    # Sizes as Docker's: a layer of directories only is 0B (its files' bytes, not its tar's)
+    sizes = fc("history", "--format", "{{.Size}}", "wd:1").stdout.split()
+    assert sizes[:2] == ["0B", "0B"], sizes
+    assert inspect(fc, "wd:1")["Size"] == inspect(fc, "bb:1")["Size"]
 
 
 def test_platforms_escape_directive_stdin_dockerfile_and_run_network(fc, tmp_path):

@@ -316,8 +316,17 @@ def test_compression_and_digests(tmp_path, dest, kind, as_path):
     info = apply_layer(str(source) if as_path else io.BytesIO(blob), str(dest), mode="apply")
     assert info == LayerInfo(diff_id="sha256:" + hashlib.sha256(tar).hexdigest(),
                              digest="sha256:" + hashlib.sha256(blob).hexdigest(),
-                             size=len(blob), uncompressed_size=len(tar))
+                             size=len(blob), uncompressed_size=len(tar), content_size=5000)
     assert (dest / "hello").read_bytes() == b"world" * 1000
+
+
+def test_content_size_counts_files_and_symlink_targets_as_docker_does(dest):
+    # overlay2's directory.Size: file bytes, symlinks by their target's
+    # length, a hard link once, directories and whiteouts nothing.
+    info = apply(dest, [d("etc"), f("etc/a", b"12345"), hard("etc/b", "etc/a"), sym("etc/c", "a/bc"),
+                        wh("etc/.wh.gone")], mode="overlay")
+    assert info.content_size == 5 + 4
+    assert info.uncompressed_size > 1024
 
 
 @pytest.mark.skipif(zstandard is None, reason="zstandard not installed")
@@ -528,6 +537,16 @@ def test_vfs_diff_round_trips_onto_the_original(tmp_path):
 
 
 @needs_root
+def test_an_empty_layer_is_the_1024_bytes_docker_and_buildkit_write(tmp_path):
+    # Go's archive/tar ends with two zero blocks and no record padding; the
+    # diff ID of that empty tar is the one Docker's and BuildKit's images carry.
+    (tmp_path / "upper").mkdir()
+    out = io.BytesIO()
+    info = write_layer(str(tmp_path / "upper"), out, mode="overlay")
+    assert out.getvalue() == b"\0" * 1024
+    assert info.diff_id == "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
+
+
 def test_write_layer_refuses_what_a_tar_cannot_say(tmp_path):
     upper = tmp_path / "upper"
     upper.mkdir()
