@@ -43,14 +43,14 @@ class Driver:
         return tmpwork.make_dir(self.base, "layer")
 
     def _install(self, tmp, chain_id):
-        """Rename an unpacked layer into place; False if another process won."""
+        """Rename an unpacked layer into place; False if another process won
+        (tmp is the caller's to remove then)."""
         try:
             os.rename(tmp, self.layer_dir(chain_id))
             return True
         except OSError as e:
             if e.errno not in (errno.EEXIST, errno.ENOTEMPTY):
                 raise
-            _rmtree(tmp)
             return False
 
     def ensure_layer(self, chain_id, diff_id, parent, blob):
@@ -72,12 +72,30 @@ class Driver:
             except BaseException:
                 _rmtree(tmp)
                 raise
-            made = self._install(tmp, chain_id)
-            crash_point("layer:installed")
-            if made:
-                self._after_install(chain_id, link)
-            self.store.add_layer_row(self.name, chain_id, diff_id, parent, info.content_size, link)
+            made = lost = False
+            try:
+                made = self._install(tmp, chain_id)
+                lost = not made
+                if lost:
+                    _rmtree(tmp)
+                crash_point("layer:installed")
+                if made:
+                    self._after_install(chain_id, link)
+                self.store.add_layer_row(self.name, chain_id, diff_id, parent, info.content_size, link)
+            except BaseException:
+                # Interrupted before its row: a layer we put in place is nobody's, so it goes.  A
+                # Ctrl-C raised as the rename returned leaves made unset, but our tmp gone.
+                if made or not lost and not os.path.lexists(tmp):
+                    self._take_back(chain_id, link)
+                elif os.path.lexists(tmp):
+                    _rmtree(tmp)
+                raise
         return made
+
+    def _take_back(self, chain_id, link):
+        if link:
+            _ignore_missing(os.unlink, os.path.join(self.base, "l", link))
+        self.remove_layer(chain_id)
 
     def remove_layer(self, chain_id):
         row = self.store.layer_row(self.name, chain_id)
