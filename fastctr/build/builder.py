@@ -24,7 +24,7 @@ from fastctr.image.store import chain_ids
 
 class Options:
     def __init__(self, tags=(), build_args=None, target=None, no_cache=False, pull=False, network=None,
-                 labels=None, platform=None):
+                 labels=None, platform=None, secrets=None):
         self.tags = list(tags)
         self.build_args = dict(build_args or {})
         self.target = target
@@ -33,6 +33,7 @@ class Options:
         self.network = network
         self.labels = dict(labels or {})
         self.platform = platform
+        self.secrets = dict(secrets or {})  # id -> fastctr.build.secrets.Source
 
 
 class Builder:

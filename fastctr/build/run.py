@@ -31,9 +31,14 @@ class Mount:
             self.opts[key] = value if eq else "true"
         self.type = self.opts.get("type", "bind")
         self.target = self.opts.get("target") or self.opts.get("dst") or self.opts.get("destination")
-        if self.type not in ("bind", "cache", "tmpfs"):
-            raise BuildError(f"RUN --mount type={self.type} is not supported (bind, cache and tmpfs are)")
-        if not self.target:
+        if self.type not in ("bind", "cache", "tmpfs", "secret"):
+            raise BuildError(f"RUN --mount type={self.type} is not supported (bind, cache, tmpfs and secret are)")
+        self.secret = None
+        if self.type == "secret":
+            from fastctr.build.secrets import SecretMount
+            self.secret = SecretMount(self)
+            self.target = self.secret.target
+        elif not self.target:
             raise BuildError(f"RUN --mount {spec}: a target is required")
         self.source = self.opts.get("source") or self.opts.get("src") or ""
         self.origin = self.opts.get("from")
@@ -46,11 +51,21 @@ def parse_mounts(specs):
 
 
 def mount_flags(mounts, builder, tmp):
-    """The engine's --mount and --tmpfs values for these mounts."""
-    binds, tmpfs = [], []
-    for m in mounts:
+    """The engine's --mount and --tmpfs values for these mounts, and the
+    environment the step's secrets add."""
+    binds, tmpfs, env = [], [], []
+    for n, m in enumerate(mounts):
         if getattr(m, "host", None):  # a file of the builder's own (a heredoc script)
             binds.append(f"type=bind,source={m.host},target={m.target},readonly")
+            continue
+        if m.secret:
+            value = m.secret.value(builder.options.secrets)
+            if value is None:
+                continue  # optional and not given: the step runs without it, as BuildKit's
+            if m.secret.env:
+                env.append(f"{m.secret.env}={os.fsdecode(value)}")
+            if m.target:
+                binds.append(f"type=bind,source={m.secret.write(value, tmp, n)},target={m.target},readonly")
             continue
         if m.type == "tmpfs":
             size = m.opts.get("size")
@@ -62,7 +77,7 @@ def mount_flags(mounts, builder, tmp):
         else:
             source, readonly = _bind_source(builder, m, tmp), not m.rw
         binds.append(f"type=bind,source={source},target={m.target}" + (",readonly" if readonly else ""))
-    return binds, tmpfs
+    return binds, tmpfs, env
 
 
 def _cache_dir(builder, m):
@@ -118,8 +133,8 @@ def run(builder, state, argv, env, mounts, network, progress, step):
     tmp = tmpwork.make_dir(engine.store.tmp_dir(), "build-run")
     c = None
     try:
-        binds, tmpfs = mount_flags(mounts, builder, tmp)
-        opts = RunOptions(cmd=argv, entrypoint="", env=env, workdir=cfg.get("WorkingDir") or None,
+        binds, tmpfs, secret_env = mount_flags(mounts, builder, tmp)
+        opts = RunOptions(cmd=argv, entrypoint="", env=env + secret_env, workdir=cfg.get("WorkingDir") or None,
                           user=cfg.get("User") or None, network=network, mounts=binds, tmpfs=tmpfs, rm=True,
                           quiet=True, image_record=state.image_record())
         with _interrupts_held():
@@ -214,13 +229,27 @@ def _drop_mount_points(builder, engine, c, state, mounts):
         return  # most RUNs: no view of the state to make (its layers checked again, ~1 ms)
     root = _changes_root(engine, c)
     view = builder.state_view(state)
-    for m in sorted(mounts, key=lambda m: -len(m.target)):
+    for m in sorted((m for m in mounts if m.target), key=lambda m: -len(m.target)):
         rel = clean(m.target if m.target.startswith("/") else "/" + m.target)
-        if view.lstat(rel) is None:
-            try:
-                os.rmdir(os.path.join(root, rel))
-            except OSError:
-                pass
+        while rel and view.lstat(rel) is None:  # the mount point, then the parents made for it
+            if not _remove_stub(os.path.join(root, rel)):
+                break
+            rel = os.path.dirname(rel)
+
+
+def _remove_stub(path):
+    """An empty directory or an empty file made as a mount point goes -> True."""
+    try:
+        st = os.lstat(path)
+        if stat.S_ISDIR(st.st_mode):
+            os.rmdir(path)
+        elif stat.S_ISREG(st.st_mode) and st.st_size == 0:
+            os.unlink(path)
+        else:
+            return False
+        return True
+    except OSError:
+        return False
 
 
 def _changes_root(engine, c):

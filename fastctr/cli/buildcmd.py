@@ -8,8 +8,8 @@ from fastctr.cli.common import _engine, flags, nargs, parse
 
 BUILD = flags("-t/--tag=", "-f/--file=", "--build-arg=", "--target=", "--no-cache", "--pull", "--network=",
               "--label=", "-q/--quiet", "--iidfile=", "--progress=", "--platform=", "--rm", "--force-rm",
-              "--squash")
-MULTI = {"tag", "build_arg", "label"}
+              "--squash", "--secret=")
+MULTI = {"tag", "build_arg", "label", "secret"}
 PROGRESS = ("auto", "plain", "tty", "quiet")
 NETWORKS = ("default", "none", "host", "bridge")
 
@@ -92,7 +92,12 @@ def _options(o):
         tags = [validate_name(t) for t in o.get("tag") or []]
     except ValueError as e:
         raise UsageError(f"invalid argument for \"-t, --tag\" flag: {e}") from None
-    options = Options(tags=tags, build_args=args, target=o.get("target"),
+    from fastctr.build.secrets import parse_flags
+    try:
+        secrets = parse_flags(o.get("secret") or [])
+    except ValueError as e:
+        raise UsageError(f"invalid argument for \"--secret\" flag: {e}") from None
+    options = Options(tags=tags, build_args=args, target=o.get("target"), secrets=secrets,
                       no_cache=bool(o.get("no_cache")), pull=bool(o.get("pull")),
                       network=None if network == "default" else network, labels=labels,
                       platform=o.get("platform"))

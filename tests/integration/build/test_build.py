@@ -450,6 +450,51 @@ def test_a_ctrl_c_at_each_point_of_a_step_leaves_nothing(fc, tmp_path, point):
     nothing_left(fc)
 
 
+def test_secrets_reach_only_the_run_that_mounts_them(fc, tmp_path):
+    secret = tmp_path / "token"
+    secret.write_text("s3cr3t-file\n")
+    ctx = context(tmp_path, "FROM bb:1\n"
+                  "RUN --mount=type=secret,id=token cat /run/secrets/token > /seen-file; "
+                  "stat -c %a /run/secrets/token > /mode\n"
+                  "RUN --mount=type=secret,id=api,env=API_TOKEN,required=true echo \"$API_TOKEN\" > /seen-env\n"
+                  "RUN --mount=type=secret,id=token,target=/etc/app.key,mode=0440,uid=65534 "
+                  "stat -c '%a %u' /etc/app.key > /key\n"
+                  "RUN --mount=type=secret,id=absent test ! -e /run/secrets/absent && echo none > /absent\n")
+    p = fc("build", "--progress", "plain", "-t", "sec:1", "--secret", f"id=token,src={secret}",
+           "--secret", "id=api,env=MY_API", ctx, env=dict(fc.env, MY_API="s3cr3t-env"))
+    assert p.returncode == 0, p.stderr
+    assert out(fc, "sec:1", "cat", "/seen-file", "/mode", "/seen-env", "/key", "/absent") == \
+        "s3cr3t-file\n400\ns3cr3t-env\n440 65534\nnone\n"
+    # Mount points and the directories made for them are not in the image, nor the values in its metadata
+    assert out(fc, "sec:1", "sh", "-c", "test -e /run/secrets || test -e /etc/app.key || echo clean") == "clean\n"
+    assert "s3cr3t" not in fc("history", "--no-trunc", "sec:1").stdout + fc("image", "inspect", "sec:1").stdout
+    # A changed secret does not rebuild a cached step (BuildKit's rule: it is not part of the key)
+    secret.write_text("changed")
+    p = fc("build", "--progress", "plain", "-t", "sec:2", "--secret", f"id=token,src={secret}",
+           "--secret", "id=api,env=MY_API", ctx, env=dict(fc.env, MY_API="other"))
+    assert p.returncode == 0 and p.stderr.count("CACHED") == 4, p.stderr
+
+
+@pytest.mark.parametrize("flag,message", [
+    ("src=/etc/hostname", "an id is required"),
+    ("id=a,src=/nonexistent/secret", "failed to stat /nonexistent/secret"),
+    ("id=a,bogus=1", "unexpected key 'bogus'"),
+])
+def test_a_bad_secret_flag_is_a_usage_error(fc, tmp_path, flag, message):
+    ctx = context(tmp_path, "FROM bb:1\nRUN true\n")
+    p = fc("build", "--secret", flag, ctx)
+    assert p.returncode == 125 and message in p.stderr, p.stderr
+    nothing_left(fc)
+
+
+def test_a_required_secret_not_given_fails_the_step_and_leaves_nothing(fc, tmp_path):
+    ctx = context(tmp_path, "FROM bb:1\nRUN --mount=type=secret,id=nope,required=true true\n")
+    p = build(fc, ctx, "-t", "nosecret:1", ok=False)
+    assert p.returncode == 1 and "secret nope not found" in p.stderr, p.stderr
+    assert fc("image", "inspect", "nosecret:1").returncode != 0
+    nothing_left(fc)
+
+
 def test_workdir_makes_its_directory_owned_by_the_user_even_when_nothing_uses_it(fc, tmp_path):
     # BuildKit's MkdirAll chowns every directory it makes, parents too
     # (tonistiigi/fsutil copy.MkdirAll), and commits a layer even for /tmp,
