@@ -52,25 +52,61 @@ def cache_mount_root(store):
     return os.path.join(store.root, "build", "cache-mounts")
 
 
-def prune(store, everything=False):
-    """Remove the cache rows, then the layers and blobs nothing refers to
-    any more (the store's own prune); with everything also the cache
-    mounts.  (entries removed, bytes reclaimed)."""
+def prune(store, everything=False, until_ns=None, keep_bytes=None):
+    """Remove cache rows, then the layers and blobs nothing refers to any
+    more (the store's own prune); with everything also the cache mounts.
+    until_ns keeps what was used since then (a mount: changed since then);
+    keep_bytes removes the least recently used rows until the rest is no
+    larger.  (entries removed, bytes reclaimed)."""
     from fastctr.image import loading
     from fastctr.image.store import rmtree
     from fastctr.image.tmpwork import tree_size
     with store.transaction() as db:
-        count = db.execute("SELECT COUNT(*) FROM build_cache").fetchone()[0]
-        db.execute("DELETE FROM build_cache")
+        rows = db.execute("SELECT key, size, used FROM build_cache ORDER BY used, key").fetchall()
+        doomed = _doomed(rows, until_ns, keep_bytes)
+        db.executemany("DELETE FROM build_cache WHERE key = ?", [(key,) for key in doomed])
+    count = len(doomed)
     freed = loading.prune_unreferenced(store)
     root = cache_mount_root(store)
     if everything and os.path.isdir(root):
         for name in os.listdir(root):
-            freed += tree_size(os.path.join(root, name))
-            rmtree(os.path.join(root, name))
+            path = os.path.join(root, name)
+            if until_ns is not None and os.stat(path).st_mtime_ns >= until_ns:
+                continue
+            freed += tree_size(path)
+            rmtree(path)
             count += 1
     return count, freed
 
 
+def _doomed(rows, until_ns, keep_bytes):
+    """The keys to remove of rows (key, size, used), least recently used first."""
+    if until_ns is None and keep_bytes is None:
+        return [key for key, _, _ in rows]
+    doomed = []
+    if until_ns is not None:
+        doomed = [key for key, _, used in rows if _epoch_ns(used) < until_ns]
+    if keep_bytes is not None:
+        left = [(key, size or 0) for key, size, _ in rows if key not in set(doomed)]
+        total = sum(size for _, size in left)
+        for key, size in left:
+            if total <= keep_bytes:
+                break
+            doomed.append(key)
+            total -= size
+    return doomed
+
+
+def _epoch_ns(stamp):
+    import calendar
+    whole, _, frac = (stamp or "").rstrip("Z").partition(".")
+    try:
+        return calendar.timegm(time.strptime(whole, "%Y-%m-%dT%H:%M:%S")) * 10 ** 9 + int(frac.ljust(9, "0")[:9])
+    except ValueError:
+        return 0  # an unreadable time: as old as can be
+
+
 def _now():
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    """RFC 3339 with nanoseconds, fixed width: the rows' order of use sorts as text."""
+    ns = time.time_ns()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10 ** 9)) + f".{ns % 10 ** 9:09d}Z"

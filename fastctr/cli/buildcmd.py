@@ -135,15 +135,36 @@ def _summary(report, b, e):
 def cmd_builder_prune(g, args):
     o, pos = parse(args, flags("-a/--all", "-f/--force", "--filter=", "--keep-storage="))
     nargs(pos, 0, 0)
-    if o.get("filter") or o.get("keep_storage"):
-        from fastctr.cliargs import UsageError
-        raise UsageError("builder prune --filter and --keep-storage are not supported: the cache goes whole")
+    until_ns, keep_bytes = _prune_limits(o.get("filter") or [], o.get("keep_storage"))
     from fastctr.build import cache
     from fastctr.cli import units
-    count, freed = cache.prune(_engine(g).store, everything=bool(o.get("all")))
+    count, freed = cache.prune(_engine(g).store, everything=bool(o.get("all")), until_ns=until_ns,
+                               keep_bytes=keep_bytes)
     if count:
         print(f"Deleted build cache objects: {count}")
     print(f"Total reclaimed space: {units.human_size(freed, 4)}")
+
+
+def _prune_limits(filters, keep_storage):
+    """--filter until=WHEN (what was not used since) and --keep-storage SIZE
+    -> (Unix time in ns or None, bytes or None)."""
+    from fastctr.cliargs import UsageError
+    until_ns = None
+    for item in filters:
+        key, eq, value = item.partition("=")
+        if key != "until" or not eq:
+            raise UsageError(f"invalid filter {item!r}: fastctr's builder prune filters by until=DURATION|TIME only")
+        from fastctr.cli.events import parse_time_ns
+        until_ns = parse_time_ns(value, "--filter until")
+    keep_bytes = None
+    if keep_storage is not None:
+        from fastctr.engine.resources import parse_size
+        from fastctr.errors import ConfigError
+        try:
+            keep_bytes = parse_size(keep_storage, "--keep-storage")
+        except ConfigError as e:
+            raise UsageError(str(e)) from None
+    return until_ns, keep_bytes
 
 
 COMMANDS = {"build": cmd_build, "builder_prune": cmd_builder_prune}

@@ -194,6 +194,30 @@ RUN date +%s%N > /stamp
         fc("rmi", f"cached:{t}")
 
 
+def test_builder_prune_until_and_keep_storage(fc, tmp_path):
+    ctx = context(tmp_path, "FROM bb:1\nRUN echo 1 > /one\nRUN head -c 20000 /dev/zero > /big\nRUN echo 3 > /three\n")
+    assert fc("builder", "prune", "-f").returncode == 0  # the module's other builds' rows
+    build(fc, ctx, "-t", "prune:1")
+    fc("rmi", "prune:1")
+
+    def prune(*flags):
+        p = fc("builder", "prune", "-f", *flags)
+        assert p.returncode == 0, p.stderr
+        return p.stdout
+
+    assert "Deleted" not in prune("--filter", "until=1h")  # all used just now
+    assert "Deleted" not in prune("--keep-storage", "1g")  # all fits
+    # Keep 10 kB: the least recently used rows go first until the rest fits (the 20 kB step's too)
+    assert prune("--keep-storage", "10k").startswith("Deleted build cache objects: 2\n")
+    later = str(int(time.time()) + 3600)
+    assert prune("--filter", f"until={later}").startswith("Deleted build cache objects: 1\n")
+    assert "CACHED" not in build(fc, ctx).stderr
+    for bad in (["--filter", "type=regular"], ["--filter", "until=soon"], ["--keep-storage", "lots"]):
+        p = fc("builder", "prune", "-f", *bad)
+        assert p.returncode == 125 and p.stderr.startswith("fastctr: invalid"), p.stderr  # then docker's "See..."
+    prune("-a")
+
+
 def test_a_multi_stage_build_keeps_only_what_was_copied_from_the_builder(fc, tmp_path):
     ctx = context(tmp_path, """\
 FROM bb:1 AS builder
