@@ -24,7 +24,7 @@ from fastctr.image.store import chain_ids
 
 class Options:
     def __init__(self, tags=(), build_args=None, target=None, no_cache=False, pull=False, network=None,
-                 labels=None, platform=None, secrets=None):
+                 labels=None, platform=None, secrets=None, output=("image", None)):
         self.tags = list(tags)
         self.build_args = dict(build_args or {})
         self.target = target
@@ -34,6 +34,7 @@ class Options:
         self.labels = dict(labels or {})
         self.platform = platform
         self.secrets = dict(secrets or {})  # id -> fastctr.build.secrets.Source
+        self.output = output  # (kind, dest): fastctr.build.output.parse
 
 
 class Builder:
@@ -56,7 +57,11 @@ class Builder:
         target = self._target_stage()
         for index in self._needed(target):
             self.built[index] = self._build_stage(self.stages[index])
-        image_id = self._export(self.built[target.index])
+        if self.options.output[0] == "image":
+            image_id = self._export(self.built[target.index])
+        else:
+            image_id = None
+            self._export_files(self.built[target.index])
         unused = sorted(set(self.options.build_args) - self.used_args - PROXY_ARGS)
         if unused:
             self.progress.line(self.progress.number, f"[Warning] One or more build-args {unused} were not consumed")
@@ -208,6 +213,19 @@ class Builder:
             new = State(config, state.layer_blobs + [digest])
             cache.record(store, key, new.config, new.layer_blobs, (row[3] or 0) if row else 0)
         return new
+
+    def _export_files(self, state):
+        """-o local|tar: the target's files, no image."""
+        import sys
+        from fastctr.build import output
+        kind, dest = self.options.output
+        n = self.progress.vertex("exporting to client " + ("directory" if kind == "local" else "tarball"))
+        try:
+            size = output.export(self.state_view(state), kind, dest, getattr(sys.stdout, "buffer", sys.stdout))
+        except OSError as e:
+            raise BuildError(f"failed to export to {dest}: {e.strerror or e}") from None
+        self.progress.line(n, f"copying files {size}B done")
+        self.progress.done(n)
 
     def _export(self, state):
         """The final state as an image: config blob, images row, the tags."""

@@ -8,7 +8,7 @@ from fastctr.cli.common import _engine, flags, nargs, parse
 
 BUILD = flags("-t/--tag=", "-f/--file=", "--build-arg=", "--target=", "--no-cache", "--pull", "--network=",
               "--label=", "-q/--quiet", "--iidfile=", "--progress=", "--platform=", "--rm", "--force-rm",
-              "--squash", "--secret=")
+              "--squash", "--secret=", "-o/--output=")
 MULTI = {"tag", "build_arg", "label", "secret"}
 PROGRESS = ("auto", "plain", "tty", "quiet")
 NETWORKS = ("default", "none", "host", "bridge")
@@ -49,7 +49,7 @@ def cmd_build(g, args):
     if iidfile:
         with open(iidfile, "w") as f:
             f.write(image_id)
-    if quiet:
+    if quiet and image_id:
         print(image_id)
     return 0
 
@@ -97,7 +97,14 @@ def _options(o):
         secrets = parse_flags(o.get("secret") or [])
     except ValueError as e:
         raise UsageError(f"invalid argument for \"--secret\" flag: {e}") from None
-    options = Options(tags=tags, build_args=args, target=o.get("target"), secrets=secrets,
+    from fastctr.build import output
+    try:
+        out = output.parse(o["output"]) if o.get("output") else ("image", None)
+    except ValueError as e:
+        raise UsageError(f"invalid argument for \"-o, --output\" flag: {e}") from None
+    if out[0] != "image" and (tags or o.get("iidfile")):
+        raise UsageError(f"-t and --iidfile name an image: --output type={out[0]} makes none")
+    options = Options(tags=tags, build_args=args, target=o.get("target"), secrets=secrets, output=out,
                       no_cache=bool(o.get("no_cache")), pull=bool(o.get("pull")),
                       network=None if network == "default" else network, labels=labels,
                       platform=o.get("platform"))

@@ -291,6 +291,7 @@ FLAGS = {  # --long: (value type, description); (--long, command): a command's o
     ('--quiet', 'build'): ('', 'Suppress the build output and print image ID on success'),
     ('--tag', 'build'): ('list', 'Name and optionally a tag in the "name:tag" format'),
     ('--target', 'build'): ('string', 'Set the target build stage to build'),
+    ('--output', 'build'): ('stringArray', 'Output destination (format: "type=local,dest=path")'),
     ('--secret', 'build'): ('stringArray', 'Secret to expose to the build (format: "id=mysecret[,src=/local/secret]")'),
     ('--rm', 'build'): ('', 'Remove intermediate containers after a successful build (default true)'),
     ('--force-rm', 'build'): ('', 'Always remove intermediate containers'),

@@ -2,6 +2,7 @@
 
 Every test builds in the module's own data root (fcli); the checks read the
 built image by running it, by inspect and history, and by its layers."""
+import io
 import json
 import os
 import signal
@@ -516,6 +517,39 @@ def test_a_required_secret_not_given_fails_the_step_and_leaves_nothing(fc, tmp_p
     p = build(fc, ctx, "-t", "nosecret:1", ok=False)
     assert p.returncode == 1 and "secret nope not found" in p.stderr, p.stderr
     assert fc("image", "inspect", "nosecret:1").returncode != 0
+    nothing_left(fc)
+
+
+def test_output_writes_the_targets_files_to_a_directory_or_a_tar_and_no_image(fc, tmp_path):
+    ctx = context(tmp_path, "FROM bb:1 AS build\n"
+                  "RUN mkdir /out && echo artifact > /out/app && ln -s app /out/link && chmod 750 /out/app && "
+                  "chown 12:34 /out/app\n"
+                  "FROM scratch\nCOPY --from=build /out /\n")
+    images = fc("images", "-q").stdout
+    dest = tmp_path / "out"
+    build(fc, ctx, "-o", str(dest))
+    assert sorted(os.listdir(dest)) == ["app", "link"] and os.readlink(dest / "link") == "app"
+    st = os.lstat(dest / "app")
+    assert (st.st_mode & 0o777, st.st_uid, st.st_gid, (dest / "app").read_text()) == (0o750, 12, 34, "artifact\n")
+    build(fc, ctx, "-o", f"type=tar,dest={tmp_path / 'out.tar'}")
+    with tarfile.open(tmp_path / "out.tar") as tar:
+        assert sorted(tar.getnames()) == ["app", "link"] and tar.extractfile("app").read() == b"artifact\n"
+    p = subprocess.run([*fc.argv, "build", "-q", "-o", "-", ctx], capture_output=True, env=fc.env, timeout=120)
+    assert p.returncode == 0, p.stderr
+    with tarfile.open(fileobj=io.BytesIO(p.stdout)) as tar:
+        assert sorted(tar.getnames()) == ["app", "link"]
+    # A whiteout is an absence, not a file; a symlink in the way is replaced, not followed
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (tmp_path / "out2").mkdir()
+    os.symlink(outside, tmp_path / "out2" / "bin")
+    build(fc, context(tmp_path, "FROM bb:1\nRUN rm /bin/ls\n", name="ctx2"), "-o", str(tmp_path / "out2"))
+    assert os.path.isfile(tmp_path / "out2/bin/sh") and not os.path.lexists(tmp_path / "out2/bin/ls")
+    assert os.listdir(outside) == []
+    assert fc("images", "-q").stdout == images  # no image was made
+    for bad in (["-t", "x:1", "-o", str(dest)], ["-o", "type=registry,dest=x"], ["-o", "type=tar"]):
+        p = fc("build", *bad, ctx)
+        assert p.returncode == 125 and "--output" in p.stderr, p.stderr
     nothing_left(fc)
 
 
