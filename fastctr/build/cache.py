@@ -16,6 +16,8 @@ import time
 
 from fastctr import jsonfast as json
 from fastctr.image.store import _sha256  # built in: hashlib loads OpenSSL (~4 ms) for a few short strings
+# RFC 3339 with nanoseconds at a fixed width: the rows' order of use sorts as text
+from fastctr.runtime.state import now_rfc3339 as _now
 
 
 def step_key(parent_id, text, args=(), content=""):
@@ -87,7 +89,8 @@ def _doomed(rows, until_ns, keep_bytes):
     if until_ns is not None:
         doomed = [key for key, _, used in rows if _epoch_ns(used) < until_ns]
     if keep_bytes is not None:
-        left = [(key, size or 0) for key, size, _ in rows if key not in set(doomed)]
+        gone = set(doomed)
+        left = [(key, size or 0) for key, size, _ in rows if key not in gone]
         total = sum(size for _, size in left)
         for key, size in left:
             if total <= keep_bytes:
@@ -104,9 +107,3 @@ def _epoch_ns(stamp):
         return calendar.timegm(time.strptime(whole, "%Y-%m-%dT%H:%M:%S")) * 10 ** 9 + int(frac.ljust(9, "0")[:9])
     except ValueError:
         return 0  # an unreadable time: as old as can be
-
-
-def _now():
-    """RFC 3339 with nanoseconds, fixed width: the rows' order of use sorts as text."""
-    ns = time.time_ns()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10 ** 9)) + f".{ns % 10 ** 9:09d}Z"

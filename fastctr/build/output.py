@@ -13,6 +13,7 @@ import stat
 from fastctr.build.context import walk
 
 KINDS = ("local", "tar", "docker", "image")
+_NODES = (stat.S_IFCHR, stat.S_IFBLK, stat.S_IFIFO)  # written as they are; a socket is left out
 
 
 def parse(spec):
@@ -71,10 +72,10 @@ def _to_directory(view, dest):
             import shutil
             shutil.copyfile(view.host_path(rel), out, follow_symlinks=False)
             size += st.st_size
-        elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) or stat.S_ISFIFO(st.st_mode):
+        elif stat.S_IFMT(st.st_mode) in _NODES:
             os.mknod(out, st.st_mode, st.st_rdev)
         else:
-            continue  # a socket: nothing to write
+            continue
         _own(out, st)
     for out, st in reversed(dirs):  # last: writing children changed their times
         _own(out, st)
@@ -123,9 +124,8 @@ def _to_tar(view, out):
                     tar.addfile(info, f)
                 size += st.st_size
                 continue
-            elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) or stat.S_ISFIFO(st.st_mode):
-                info.type = {stat.S_IFCHR: tarfile.CHRTYPE, stat.S_IFBLK: tarfile.BLKTYPE,
-                             stat.S_IFIFO: tarfile.FIFOTYPE}[stat.S_IFMT(st.st_mode)]
+            elif stat.S_IFMT(st.st_mode) in _NODES:
+                info.type = (tarfile.CHRTYPE, tarfile.BLKTYPE, tarfile.FIFOTYPE)[_NODES.index(stat.S_IFMT(st.st_mode))]
                 info.devmajor, info.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
             else:
                 continue
